@@ -1,0 +1,52 @@
+"""Command-line options shared by tools/convert.py, tools/test.py and benchmarks."""
+import argparse
+
+from ..conversion.config import CALIB_PRESETS, SHIFTS, ConversionConfig
+from ..conversion.thresholds import THRESHOLD_METHODS
+
+
+def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> None:
+    g = parser.add_argument_group('conversion (seed 001 / 003)')
+    g.add_argument('--T', type=int, nargs='+', default=list(default_T),
+                   help='numbers of time steps (one calibration per T)')
+    g.add_argument('--threshold', choices=THRESHOLD_METHODS, default=None,
+                   help='threshold choice (default: mmse, or the config\'s)')
+    g.add_argument('--percentile', type=float, default=None, help='for --threshold percentile')
+    g.add_argument('--channel-wise', dest='channel_wise', action='store_true', default=None,
+                   help='one threshold per channel (default)')
+    g.add_argument('--layer-wise', dest='channel_wise', action='store_false',
+                   help='one threshold per layer')
+    g.add_argument('--shift', choices=SHIFTS, default=None,
+                   help="ClipRound shift: v(0)=theta/2 ('potential', default), bias += theta/2T "
+                        "('bias') or none (ClipFloor)")
+    g.add_argument('--calib', default=None,
+                   help=f'calibration: {"|".join(CALIB_PRESETS)} or steps bias,potential,'
+                        'weights,cc,fc')
+    g.add_argument('--potential-granularity', choices=('layer', 'channel', 'element'),
+                   default=None, help='initial potentials per channel (default; any input '
+                   'size) or per element (fixed-size inputs only)')
+    g.add_argument('--weight-iters', type=int, default=None,
+                   help='weight calibration iterations per layer (paper: 5000)')
+    g.add_argument('--calib-images', type=int, default=128, help='calibration images')
+    g.add_argument('--calib-batch-size', type=int, default=8)
+    g.add_argument('--chunk-size', type=int, default=None,
+                   help='time steps simulated at once (bounds memory; default all T)')
+    g.add_argument('--seed', type=int, default=0)
+
+
+def conversion_overrides(args) -> dict:
+    """Options given on the command line (None = keep the config's / the default)."""
+    out = {}
+    for key in ('threshold', 'percentile', 'channel_wise', 'shift', 'calib',
+                'potential_granularity', 'weight_iters'):
+        v = getattr(args, key, None)
+        if v is not None:
+            out[key] = v
+    out['seed'] = args.seed
+    return out
+
+
+def build_conversion(base: dict, args) -> ConversionConfig:
+    d = dict(base or {})
+    d.update(conversion_overrides(args))
+    return ConversionConfig.from_dict(d)

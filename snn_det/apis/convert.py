@@ -1,0 +1,141 @@
+"""Convert a detector (or classifier) config + checkpoint, and save the result."""
+import copy
+import os
+import os.path as osp
+import time
+from typing import List, Optional, Sequence
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.model import is_model_wrapper
+
+from ..conversion.config import ConversionConfig
+from ..conversion.converter import convert_backbone
+from ..utils.checkpoint import save_checkpoint_atomic, to_plain, write_text_atomic
+from .calib_data import build_calib_batches
+
+SPIKING_TYPES = ('SpikingBackbone', 'snn_det.SpikingBackbone')
+
+
+def check_T_list(T_list: Sequence) -> List[int]:
+    """Validate ``--T`` values: positive integers."""
+    out = []
+    for t in T_list:
+        try:
+            v = int(t)
+        except (TypeError, ValueError):
+            raise ValueError(f'T must be a positive integer number of time steps, got {t!r}') \
+                from None
+        if v != float(t) or v < 1:
+            raise ValueError(f'T must be a positive integer number of time steps, got {t!r}')
+        out.append(v)
+    if not out:
+        raise ValueError('give at least one T')
+    return out
+
+
+def ensure_custom_imports(cfg: Config) -> None:
+    """Make the config import snn_det (so its modules are registered when rebuilt)."""
+    ci = cfg.get('custom_imports') or dict(imports=[], allow_failed_imports=False)
+    imports = list(ci.get('imports', []))
+    if 'snn_det' not in imports:
+        imports.append('snn_det')
+    ci['imports'] = imports
+    cfg.custom_imports = ci
+
+
+def is_spiking_cfg(backbone_cfg) -> bool:
+    return backbone_cfg.get('type') in SPIKING_TYPES
+
+
+def wrap_backbone_cfg(cfg: Config, T: int, conversion: Optional[dict] = None,
+                      chunk_size: Optional[int] = None) -> None:
+    """Put ``cfg.model.backbone`` (or ``cfg.model.backbone`` of a classifier) into a
+    SpikingBackbone, or update the options of one that is already there."""
+    bb = cfg.model.get('backbone')
+    if bb is None:
+        raise KeyError("config has no 'model.backbone' to convert")
+    if is_spiking_cfg(bb):
+        new = copy.deepcopy(bb)
+        merged = dict(new.get('conversion') or {})
+        merged.update(conversion or {})
+        new.conversion = merged
+    else:
+        new = ConfigDict(type='SpikingBackbone', backbone=copy.deepcopy(bb),
+                         conversion=dict(conversion or {}))
+    new.T = T
+    new.converted_T = []
+    if chunk_size:
+        new.chunk_size = chunk_size
+    cfg.model.backbone = new
+    ensure_custom_imports(cfg)
+
+
+def unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: ConversionConfig,
+                  calib_images: int = 128, calib_batch_size: int = 8,
+                  chunk_size: Optional[int] = None, progress: bool = True) -> dict:
+    """Collect calibration images through ``cfg`` and convert ``model.backbone``."""
+    model = unwrap(model)
+    model.eval()
+    t0 = time.perf_counter()
+    batches = build_calib_batches(cfg, model, calib_images, calib_batch_size, conversion.seed)
+    t_data = time.perf_counter() - t0
+    timings = convert_backbone(model.backbone, batches, T_list, conversion, chunk_size, progress)
+    timings['data'] = t_data
+    timings['calib_images'] = sum(b.shape[0] for b in batches)
+    return timings
+
+
+def converted_config(cfg: Config, model, checkpoint_path: str) -> Config:
+    """The config that rebuilds the converted model and loads ``checkpoint_path``."""
+    out = copy.deepcopy(cfg)
+    bb = unwrap(model).backbone
+    out.model.backbone.converted_T = bb.converted_T
+    out.model.backbone.conversion = bb.conversion.to_dict()
+    out.model.backbone.T = bb.converted_T[0] if bb.T not in bb.converted_T else bb.T
+    inner = out.model.backbone.backbone
+    if inner.get('init_cfg') is not None:
+        inner.init_cfg = None          # everything comes from the converted checkpoint
+    out.load_from = osp.abspath(checkpoint_path)
+    out.resume = False
+    return out
+
+
+def save_converted(model, cfg: Config, work_dir: str, name: str, meta: dict) -> tuple:
+    """Write ``<name>.pth`` (weights-only loadable) and ``<name>.py``; both atomically."""
+    os.makedirs(work_dir, exist_ok=True)
+    ckpt_path = osp.join(work_dir, f'{name}.pth')
+    cfg_path = osp.join(work_dir, f'{name}.py')
+    model = unwrap(model)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    full_meta = to_plain(dict(meta))
+    if getattr(model, 'dataset_meta', None):
+        full_meta['dataset_meta'] = to_plain(dict(model.dataset_meta))
+    new_cfg = converted_config(cfg, model, ckpt_path)
+    save_checkpoint_atomic({'meta': full_meta, 'state_dict': state}, ckpt_path)
+    write_text_atomic(new_cfg.pretty_text, cfg_path)
+    return ckpt_path, cfg_path
+
+
+def summarize(model) -> str:
+    """Neurons per stage and threshold statistics of every converted T."""
+    bb = unwrap(model).backbone
+    lines = []
+    stages = {}
+    for s in bb.graph.sites:
+        stages.setdefault(s.stage, []).append(s)
+    for T in bb.converted_T:
+        net = bb.snn[f'T{T}']
+        lines.append(f'T={T}: {len(bb.graph.sites)} spiking sites, '
+                     f'{sum(s.channels for s in bb.graph.sites)} neuron channels')
+        for stage, sites in stages.items():
+            th = torch.cat([net.neuron(s.name).threshold.reshape(-1) for s in sites])
+            signed = sum(1 for s in sites if s.signed)
+            lines.append(f'  {stage:<18} sites={len(sites):>3} (signed {signed:>2}) '
+                         f'threshold min/median/max = {th.min():.3f}/{th.median():.3f}/'
+                         f'{th.max():.3f}')
+    return '\n'.join(lines)

@@ -1,0 +1,108 @@
+"""Evaluate the ANN and the SNN at each T with the runner's own test loop and metric."""
+import json
+import os
+import os.path as osp
+import time
+from typing import Dict, List, Optional, Sequence
+
+from .convert import unwrap
+from ..utils.checkpoint import write_text_atomic
+
+#: short names of the metrics shown in tables, by metric key suffix
+COCO_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l')
+SHORT = {'bbox_mAP': 'AP', 'bbox_mAP_50': 'AP50', 'bbox_mAP_75': 'AP75', 'bbox_mAP_s': 'APs',
+         'bbox_mAP_m': 'APm', 'bbox_mAP_l': 'APl', 'mAP': 'mAP', 'AP50': 'AP50',
+         'top1': 'top1', 'top5': 'top5', 'accuracy_top-1': 'top1', 'accuracy_top-5': 'top5'}
+
+
+def simplify_metrics(metrics: Dict[str, float]) -> Dict[str, float]:
+    """``{'coco/bbox_mAP': 0.5, ...}`` -> ``{'AP': 0.5, ...}`` (unknown keys kept)."""
+    out = {}
+    for k, v in metrics.items():
+        name = k.split('/')[-1]
+        if isinstance(v, (int, float)):
+            out[SHORT.get(name, name)] = float(v)
+    return out
+
+
+def main_metric(row: dict) -> Optional[float]:
+    for key in ('AP', 'mAP', 'top1'):
+        if key in row:
+            return row[key]
+    return None
+
+
+def evaluate_per_T(runner, T_list: Sequence[int], include_ann: bool = True,
+                   logger=None) -> List[dict]:
+    """Run ``runner.test()`` for the ANN and the SNN at each T; one row each."""
+    backbone = unwrap(runner.model).backbone
+    rows = []
+    modes = ([('ANN', None)] if include_ann else []) + [('SNN', t) for t in T_list]
+    for name, T in modes:
+        if T is None:
+            backbone.set_mode('ann')
+            calib_T = None
+        else:
+            backbone.set_mode('snn', T)
+            calib_T = backbone.spiking_net(T).num_steps
+        t0 = time.perf_counter()
+        metrics = runner.test()
+        row = dict(model=name, T=T, calib_T=calib_T, seconds=round(time.perf_counter() - t0, 2))
+        row.update(simplify_metrics(metrics))
+        rows.append(row)
+    backbone.set_mode('snn' if T_list else 'ann', T_list[0] if T_list else None)
+    return rows
+
+
+def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
+    """Markdown table of rows (model, T, metrics); mAP-like metrics shown in %."""
+    if not rows:
+        return ''
+    if keys is None:
+        keys = [k for k in rows[0] if k not in ('model', 'T', 'calib_T', 'seconds')]
+    head = ['model', 'T'] + list(keys) + ['% of ANN', 'time (s)']
+    ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in rows:
+        t = '' if r.get('T') is None else str(r['T'])
+        if r.get('calib_T') not in (None, r.get('T')):
+            t += f' (calib T={r["calib_T"]})'
+        vals = [f'{100 * r[k]:.1f}' if isinstance(r.get(k), float) and r[k] <= 1.0
+                else str(r.get(k, '')) for k in keys]
+        m = main_metric(r)
+        keep = f'{100 * m / ann:.1f}' if (ann and m is not None) else ''
+        lines.append('| ' + ' | '.join([r['model'], t] + vals + [keep, str(r.get('seconds', ''))])
+                     + ' |')
+    return '\n'.join(lines)
+
+
+def plot_metric_vs_T(series: Dict[str, List[tuple]], path: str, ann: Optional[float] = None,
+                     ylabel: str = 'mAP', title: str = '') -> None:
+    """Line plot of a metric against T (log2 axis), one line per series."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, pts in series.items():
+        pts = sorted(pts)
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker='o', label=name)
+    if ann is not None:
+        ax.axhline(100 * ann, color='k', linestyle='--', label='ANN')
+    ax.set_xscale('log', base=2)
+    ax.set_xlabel('time steps T')
+    ax.set_ylabel(f'{ylabel} (%)')
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = path + '.tmp.png'
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def save_rows(rows: List[dict], path: str, extra: Optional[dict] = None) -> None:
+    payload = dict(results=rows, **(extra or {}))
+    write_text_atomic(json.dumps(payload, indent=2), path)

@@ -1,0 +1,77 @@
+"""Collect one site's activations from the ANN and the SNN (Algo. 2, lines 4-6).
+
+Forward passes stop right after the site of interest (:class:`StopForward`),
+so calibrating layer l costs a forward up to layer l only.
+"""
+from typing import Dict, List, Optional
+
+import torch
+from torch import Tensor
+
+from ..conversion.ops import AnnOps, StopForward
+
+
+class _SiteRecorder:
+    """Sums over time of a site's input/output and of its owner conv's input."""
+
+    def __init__(self, site: str, owner: Optional[str], keep_steps: bool = False):
+        self.site, self.owner, self.keep_steps = site, owner, keep_steps
+        self.sums: Dict[str, Tensor] = {}
+        self.analog: Dict[str, Tensor] = {}
+        self.steps: Dict[str, List[Tensor]] = {}
+
+    def _add(self, key: str, x: Tensor, steps: Optional[int]) -> None:
+        x = x.detach()
+        if steps is None:                      # analog, constant over time
+            self.analog[key] = x
+            return
+        seq = x.reshape(steps, -1, *x.shape[1:])
+        if self.keep_steps:
+            self.steps.setdefault(key, []).append(seq)
+        s = seq.sum(0)
+        self.sums[key] = self.sums[key] + s if key in self.sums else s
+
+    def __call__(self, kind: str, name: str, x: Tensor, steps: Optional[int]) -> None:
+        if kind == 'conv_in' and name == self.owner:
+            self._add('conv_in', x, steps)
+        elif kind == 'site_in' and name == self.site:
+            self._add('site_in', x, steps)
+        elif kind == 'site_out' and name == self.site:
+            self._add('site_out', x, steps)
+            raise StopForward
+
+    def result(self, T: int) -> Dict[str, Tensor]:
+        out = {k: v / T for k, v in self.sums.items()}
+        out.update(self.analog)
+        for k, seqs in self.steps.items():
+            out[k + '_seq'] = torch.cat(seqs, 0)
+        return out
+
+
+@torch.no_grad()
+def snn_site(net, x: Tensor, site: str, T: int, chunk_size: Optional[int] = None,
+             keep_steps: bool = False) -> Dict[str, Tensor]:
+    """Time averages at ``site`` of the SNN: ``site_out`` (s-bar), ``site_in`` (z-bar)
+    and ``conv_in`` (the owner convolution's input), optionally per step."""
+    owner = net.graph.site(site).owner
+    rec = _SiteRecorder(site, owner, keep_steps)
+    net.simulate(x, T, chunk_size, recorder=rec)
+    return rec.result(T)
+
+
+@torch.no_grad()
+def ann_site(graph, x: Tensor, site: str, acts=None) -> Dict[str, Tensor]:
+    """The ANN's input (``site_in``) and output (``site_out``, the target x) at ``site``."""
+    got = {}
+
+    def rec(kind, name, t, steps):
+        if name == site and kind in ('site_in', 'site_out'):
+            got[kind] = t.detach()
+            if kind == 'site_out':
+                raise StopForward
+
+    try:
+        graph.forward(x, AnnOps(graph, acts, recorder=rec))
+    except StopForward:
+        pass
+    return got

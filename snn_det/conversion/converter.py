@@ -1,0 +1,135 @@
+"""The conversion flow: fold BN, insert neurons, choose thresholds, calibrate.
+
+``convert_backbone`` implements seed 001 Algo. 2 (and the Stage-II steps of
+seed 003 Algorithm 1) for a :class:`~snn_det.models.SpikingBackbone`:
+
+1. observe: run the ANN on the calibration images and record every site's
+   input current (:class:`ActivationObserver`);
+2. for each T: fold BN into the convolutions (Eq. 25) and put one IF neuron on
+   every activation site (:class:`SpikingNet`);
+3. choose each site's threshold (max / percentile / MMSE, Algo. 1) and apply
+   the ClipRound shift (``v(0) = theta/2`` or ``b += theta/2T``);
+4. calibrate, site by site from the first to the last: bias (LCP), initial
+   potential and weights (ACP), coarse / fine calibration (seed 003);
+5. store the result in the wrapper under ``snn.T<T>``.
+"""
+import time
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
+from torch import Tensor
+
+from ..calibration.bias import calibrate_bias
+from ..calibration.potential import calibrate_potential
+from ..calibration.weights import calibrate_weights
+from .config import ConversionConfig
+from .ops import AnnOps
+from .spiking_net import SpikingNet
+from .thresholds import ActivationObserver, choose_threshold
+
+
+@torch.no_grad()
+def observe(graph, batches: List[Tensor], acts=None, max_samples: int = 1 << 22,
+            seed: int = 0) -> Dict[str, ActivationObserver]:
+    """Run the ANN over the calibration batches; one observer per site."""
+    observers = {s.name: ActivationObserver(s.channels, s.negative_slope, max_samples, seed + i)
+                 for i, s in enumerate(graph.sites)}
+
+    def rec(kind, name, x, steps):
+        if kind == 'site_in':
+            observers[name].update(x)
+
+    for x in batches:
+        graph.forward(x, AnnOps(graph, acts, recorder=rec))
+    return observers
+
+
+@torch.no_grad()
+def build_spiking_net(graph, observers: Dict[str, ActivationObserver], T: int,
+                      cfg: ConversionConfig, acts=None) -> SpikingNet:
+    """Fold BN, insert neurons, set thresholds and the ClipRound shift for one T."""
+    net = SpikingNet(graph, T, cfg.channel_wise, cfg.rounding)
+    for site in graph.sites:
+        neuron = net.neuron(site.name)
+        act = (acts or {}).get(site.name)
+        if act is not None and hasattr(act, 'spiking_threshold'):
+            theta = act.spiking_threshold(cfg.channel_wise)       # QC / QCFS: theta = lambda
+        else:
+            theta = choose_threshold(observers[site.name], cfg.threshold, T, cfg.channel_wise,
+                                     cfg.percentile, cfg.grid, cfg.rounding)
+        theta = theta.to(neuron.threshold)
+        neuron.threshold = theta.clone()
+        if site.signed or cfg.shift == 'none':
+            neuron.v0 = torch.zeros_like(neuron.v0)
+        elif cfg.shift == 'potential':
+            neuron.v0 = theta / 2                                  # seed 002 Theorem 2
+        else:                                                      # 'bias': b += theta/2T
+            neuron.v0 = torch.zeros_like(neuron.v0)
+            net.conv(site.owner).bias.add_((theta / (2 * T)).reshape(-1).expand(site.channels))
+    return net
+
+
+def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConfig,
+              chunk_size: Optional[int] = None, acts=None, progress: bool = True) -> dict:
+    """Apply ``cfg.calib`` site by site (seed 001 Algo. 2 / seed 003 Algorithm 1)."""
+    T = net.num_steps
+    report = {step: 0.0 for step in cfg.calib}
+    if not cfg.calib:
+        return report
+    bar = ProgressBar(len(graph.sites)) if progress else None
+    for site in graph.sites:
+        for step in cfg.calib:
+            t0 = time.perf_counter()
+            if step == 'bias':
+                calibrate_bias(graph, net, batches, site.name, T, chunk_size, acts)
+            elif step in ('potential', 'cc'):
+                calibrate_potential(graph, net, batches, site.name, T, chunk_size, acts,
+                                    cfg.potential_granularity)
+            elif step == 'weights':
+                calibrate_weights(graph, net, batches, site.name, T, chunk_size, acts,
+                                  cfg.weight_iters, cfg.weight_lr, cfg.weight_momentum,
+                                  cfg.weight_batch, cfg.seed)
+            elif step == 'fc':
+                from ..calibration.bptt import calibrate_bptt
+                calibrate_bptt(graph, net, batches, site.name, T, chunk_size, acts, cfg)
+            report[step] += time.perf_counter() - t0
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        print('', flush=True)
+    return report
+
+
+def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
+                     cfg: Optional[ConversionConfig] = None, chunk_size: Optional[int] = None,
+                     progress: bool = True) -> dict:
+    """Convert a SpikingBackbone for every T in ``T_list``; returns timings and stats."""
+    cfg = cfg or backbone.conversion
+    backbone.conversion = cfg
+    graph = backbone.graph
+    acts = backbone.site_activations() or None
+    was_training = backbone.training
+    backbone.eval()
+    timings = {}
+    t0 = time.perf_counter()
+    observers = observe(graph, batches, acts, cfg.max_samples, cfg.seed)
+    timings['observe'] = time.perf_counter() - t0
+    per_T = {}
+    for T in T_list:
+        T = backbone._check_T(T)
+        t1 = time.perf_counter()
+        net = build_spiking_net(graph, observers, T, cfg, acts)
+        t_thr = time.perf_counter() - t1
+        if progress and cfg.calib:
+            print_log(f'calibrating T={T} ({"+".join(cfg.calib)}) over {len(graph.sites)} '
+                      f'sites', logger='current')
+        steps = calibrate(graph, net, batches, cfg, chunk_size, acts, progress)
+        net.to(next(iter(backbone.parameters())).device)
+        backbone.add_spiking_net(net)
+        per_T[T] = dict(thresholds=t_thr, **steps, total=time.perf_counter() - t1)
+    backbone.train(was_training)
+    timings['per_T'] = per_T
+    timings['total'] = time.perf_counter() - t0
+    return timings

@@ -1,0 +1,84 @@
+"""Call graph of mmdet's ``Darknet`` (ConvModule = conv -> BN -> LeakyReLU, ResBlock).
+
+Every ConvModule's activation is a site; Leaky-ReLU sites become signed neurons
+(seed 003 Eq. 22).  A ResBlock adds its input to ``conv2``'s output *without*
+an activation, so the stage output is a sum of two spike trains: it is passed
+on linearly (the next convolution is linear in it) and read out as a rate.
+"""
+from mmcv.cnn import ConvModule
+from mmdet.models.backbones.darknet import Darknet, ResBlock
+from torch import nn
+
+from ..errors import UnsupportedModuleError
+from .base import BackboneGraph, Site, check_conv, check_norm
+
+
+class DarknetGraph(BackboneGraph):
+    """Graph of an mmdet Darknet (and subclasses with other widths/depths)."""
+
+    def __init__(self, backbone: Darknet):
+        super().__init__(backbone)
+        if not isinstance(backbone, Darknet):
+            raise UnsupportedModuleError('backbone', backbone, 'expected mmdet Darknet')
+        self.stages = []   # (name, [conv module paths], [res block paths])
+        for name in backbone.cr_blocks:
+            block = getattr(backbone, name)
+            if isinstance(block, ConvModule):
+                self._add_conv_module(name, block, name)
+                self.stages.append((name, [name], []))
+                continue
+            if not isinstance(block, nn.Sequential):
+                raise UnsupportedModuleError(name, block)
+            convs, res = [], []
+            for child_name, child in block.named_children():
+                path = f'{name}.{child_name}'
+                if isinstance(child, ConvModule):
+                    if res:
+                        raise UnsupportedModuleError(path, child, 'conv after residual blocks')
+                    self._add_conv_module(path, child, name)
+                    convs.append(path)
+                elif isinstance(child, ResBlock):
+                    self._add_conv_module(f'{path}.conv1', child.conv1, name)
+                    self._add_conv_module(f'{path}.conv2', child.conv2, name)
+                    res.append(path)
+                else:
+                    raise UnsupportedModuleError(path, child)
+            self.stages.append((name, convs, res))
+
+    def _add_conv_module(self, path: str, m: ConvModule, stage: str) -> None:
+        if not isinstance(m, ConvModule):
+            raise UnsupportedModuleError(path, m, 'expected ConvModule')
+        if tuple(m.order) != ('conv', 'norm', 'act') or m.with_spectral_norm:
+            raise UnsupportedModuleError(path, m, f'order {m.order} is not conv-norm-act')
+        conv = check_conv(f'{path}.conv', m.conv)
+        norm = check_norm(f'{path}.{m.norm_name}', m.norm) if m.with_norm else None
+        self.add_unit(f'{path}.conv', conv, norm, f'{path}.{m.norm_name}' if m.with_norm else None)
+        if not m.with_activation:
+            raise UnsupportedModuleError(path, m, 'ConvModule without activation')
+        act = m.activate
+        if isinstance(act, nn.LeakyReLU):
+            slope = float(act.negative_slope)
+        elif isinstance(act, nn.ReLU):
+            slope = None
+        else:
+            raise UnsupportedModuleError(f'{path}.activate', act, 'only ReLU and LeakyReLU')
+        self.add_site(Site(f'{path}.activate', conv.out_channels, f'{path}.conv',
+                           negative_slope=slope, stage=stage))
+
+    def forward(self, x, ops) -> tuple:
+        outs = []
+        first = True
+        for i, (name, convs, res) in enumerate(self.stages):
+            for path in convs:
+                x = ops.conv(f'{path}.conv', x)
+                if first:
+                    x = ops.encode(x)
+                    first = False
+                x = ops.act(f'{path}.activate', x)
+            for path in res:
+                out = ops.act(f'{path}.conv1.activate', ops.conv(f'{path}.conv1.conv', x))
+                out = ops.act(f'{path}.conv2.activate', ops.conv(f'{path}.conv2.conv', out))
+                x = out + x
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

@@ -1,0 +1,103 @@
+"""The spiking network of one backbone at one number of time steps T.
+
+It holds what conversion produced for that T: BN-folded convolutions (their
+biases possibly calibrated, their weights possibly calibrated) and one IF neuron
+per activation site (threshold, initial potential).  ``simulate`` runs T steps
+in time chunks: stateless layers see ``[K*B, C, H, W]`` batches (time folded
+into the batch), neurons carry their membranes from chunk to chunk, so peak
+memory is bounded by the chunk length K, not by T.  The readout of each stage
+in ``out_indices`` is its time-averaged output (rate x threshold).
+"""
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..neurons import IFNeuron, SignedIFNeuron
+from .fold_bn import fold_conv_bn
+from .graphs import BackboneGraph
+from .ops import SnnOps, StopForward
+
+
+def site_key(path: str) -> str:
+    """Module-dict key of a dotted path (``layer1.0.conv1`` -> ``layer1_0_conv1``)."""
+    return path.replace('.', '_')
+
+
+class SpikingNet(nn.Module):
+    """Folded convolutions + neurons for one T; executes a :class:`BackboneGraph`."""
+
+    def __init__(self, graph: BackboneGraph, T: int, channel_wise: bool = True,
+                 rounding: bool = True, fold: bool = True):
+        super().__init__()
+        if int(T) < 1:
+            raise ValueError(f'T must be a positive number of time steps, got {T}')
+        self.graph = graph
+        self.register_buffer('T', torch.tensor(int(T)))
+        self.convs = nn.ModuleDict()
+        for path, unit in graph.units.items():
+            if fold:
+                conv = fold_conv_bn(unit.conv, unit.norm)
+            else:   # placeholder with the right shapes, filled by load_state_dict
+                c = unit.conv
+                conv = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride,
+                                 c.padding, c.dilation, c.groups, bias=True)
+            self.convs[site_key(path)] = conv
+        self.neurons = nn.ModuleDict()
+        for site in graph.sites:
+            if site.signed:
+                neuron = SignedIFNeuron(site.channels, channel_wise, site.negative_slope,
+                                        rounding=rounding)
+            else:
+                neuron = IFNeuron(site.channels, channel_wise)
+            self.neurons[site_key(site.name)] = neuron
+        self.requires_grad_(False)
+
+    key = staticmethod(site_key)
+
+    def neuron(self, site: str) -> IFNeuron:
+        return self.neurons[site_key(site)]
+
+    def conv(self, path: str) -> nn.Conv2d:
+        return self.convs[site_key(path)]
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.T)
+
+    def reset(self) -> None:
+        for n in self.neurons.values():
+            n.reset()
+
+    def simulate(self, x: Tensor, T: Optional[int] = None, chunk_size: Optional[int] = None,
+                 recorder: Optional[Callable] = None) -> tuple:
+        """Run T steps on the analog input ``x`` and return time-averaged stage outputs.
+
+        ``chunk_size`` steps are folded into the batch at once (default: all T).
+        A ``recorder`` may stop each chunk early with :class:`StopForward`; then
+        the returned tuple is empty.
+        """
+        T = self.num_steps if T is None else int(T)
+        if T < 1:
+            raise ValueError(f'T must be a positive number of time steps, got {T}')
+        chunk = T if not chunk_size else max(1, min(int(chunk_size), T))
+        self.reset()
+        acc = None
+        stopped = False
+        for t0 in range(0, T, chunk):
+            steps = min(chunk, T - t0)
+            ops = SnnOps(self, steps, recorder)
+            try:
+                outs = self.graph.forward(x, ops)
+            except StopForward:
+                stopped = True
+                continue
+            sums = [o.reshape(steps, -1, *o.shape[1:]).sum(0) for o in outs]
+            acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
+        self.reset()
+        if stopped or acc is None:
+            return tuple()
+        return tuple(a / T for a in acc)
+
+    def forward(self, x: Tensor, T: Optional[int] = None, chunk_size: Optional[int] = None):
+        return self.simulate(x, T, chunk_size)

@@ -1,0 +1,4 @@
+from .darknet import ScaledDarknet
+from .spiking_backbone import SpikingBackbone
+
+__all__ = ['SpikingBackbone', 'ScaledDarknet']

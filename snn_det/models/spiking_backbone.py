@@ -1,0 +1,145 @@
+"""``SpikingBackbone``: the registered wrapper that turns any supported mmdet
+backbone (ResNet, Darknet) into a spiking network of IF neurons.
+
+Config::
+
+    backbone=dict(
+        type='SpikingBackbone',
+        backbone=dict(type='ResNet', depth=50, ...),   # any supported backbone
+        T=32,                                          # steps simulated by forward
+        conversion=dict(threshold='mmse', channel_wise=True, shift='potential',
+                        calib=['bias']),               # see ConversionConfig
+        converted_T=[32],                              # set by tools/convert.py
+    )
+
+The wrapped backbone's modules are adopted under their own names, so the state
+dict keys stay ``backbone.conv1.weight`` etc. and model-zoo / ANN checkpoints
+load unchanged.  Conversion results live under ``backbone.snn.T<T>.*`` (folded
+convolutions, thresholds, initial potentials), one set per calibrated T; a
+config listing ``converted_T`` refuses a checkpoint that lacks them.
+
+``mode='ann'`` runs the wrapped backbone itself; ``mode='snn'`` simulates
+``T`` steps with the set converted for that T (or the closest converted T).
+Nothing in here is detection-specific: the same wrapper is the backbone of the
+image classifier.
+"""
+import numbers
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from mmdet.registry import MODELS
+
+from ..conversion.config import ConversionConfig
+from ..conversion.errors import ConversionStateError
+from ..conversion.graphs import build_graph
+from ..conversion.ops import AnnOps
+from ..conversion.spiking_net import SpikingNet
+
+
+@MODELS.register_module()
+class SpikingBackbone(BaseModule):
+    """Spiking wrapper around an mmdet backbone (see module docstring)."""
+
+    def __init__(self, backbone: dict, T: int = 32, conversion: Optional[dict] = None,
+                 converted_T: Sequence[int] = (), chunk_size: Optional[int] = None,
+                 mode: Optional[str] = None, act_cfg: Optional[dict] = None,
+                 init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        ann = MODELS.build(backbone)
+        # adopt the ANN's children: state-dict keys stay those of the ANN
+        for name, child in ann.named_children():
+            self.add_module(name, child)
+        self.__dict__['_ann'] = ann          # not a registered child (no duplicate keys)
+        self.graph = build_graph(ann)
+        self.conversion = ConversionConfig.from_dict(conversion or {})
+        self.T = self._check_T(T)
+        self.chunk_size = chunk_size
+        self.snn = nn.ModuleDict()
+        for t in converted_T:   # placeholders, filled from the converted checkpoint
+            self.snn[f'T{int(t)}'] = SpikingNet(self.graph, self._check_T(t),
+                                                self.conversion.channel_wise,
+                                                self.conversion.rounding, fold=False)
+        self.site_acts = nn.ModuleDict()
+        if act_cfg is not None:
+            from ..neurons.qc import build_site_activation
+            for site in self.graph.sites:
+                self.site_acts[site.name.replace('.', '_')] = build_site_activation(
+                    act_cfg, site, T)
+        self.mode = mode or ('snn' if len(self.snn) else 'ann')
+
+    # -- helpers ---------------------------------------------------------
+    @staticmethod
+    def _check_T(T) -> int:
+        if isinstance(T, bool) or not isinstance(T, numbers.Real) or int(T) != T or T < 1:
+            raise ValueError(f'T must be a positive integer number of time steps, got {T!r}')
+        return int(T)
+
+    @property
+    def ann(self) -> nn.Module:
+        """The wrapped ANN backbone (its modules are this wrapper's children)."""
+        return self._ann
+
+    @property
+    def converted_T(self) -> List[int]:
+        return sorted(int(k[1:]) for k in self.snn.keys())
+
+    def set_mode(self, mode: str, T: Optional[int] = None) -> None:
+        """Switch between the ANN (``'ann'``) and the SNN simulated for ``T`` steps."""
+        if mode not in ('ann', 'snn'):
+            raise ValueError(f"mode must be 'ann' or 'snn', got {mode!r}")
+        if T is not None:
+            self.T = self._check_T(T)
+        self.mode = mode
+
+    def spiking_net(self, T: Optional[int] = None) -> SpikingNet:
+        """The converted network used for ``T`` steps: its own, else the closest T."""
+        T = self.T if T is None else T
+        if not len(self.snn):
+            raise ConversionStateError(
+                'this SpikingBackbone has not been converted yet: run tools/convert.py '
+                '(or snn_det.apis.convert_model) before simulating it')
+        key = f'T{T}'
+        if key in self.snn:
+            return self.snn[key]
+        closest = min(self.converted_T, key=lambda t: (abs(t - T), -t))
+        return self.snn[f'T{closest}']
+
+    def add_spiking_net(self, net: SpikingNet) -> None:
+        self.snn[f'T{net.num_steps}'] = net
+
+    def site_activations(self) -> Dict[str, nn.Module]:
+        return {s.name: self.site_acts[s.name.replace('.', '_')]
+                for s in self.graph.sites if s.name.replace('.', '_') in self.site_acts}
+
+    # -- forward ---------------------------------------------------------
+    def forward(self, x: Tensor) -> tuple:
+        if self.mode == 'snn':
+            return self.spiking_net(self.T).simulate(x, self.T, self.chunk_size)
+        if len(self.site_acts):
+            return self.graph.forward(x, AnnOps(self.graph, self.site_activations()))
+        return self._ann(x)
+
+    def init_weights(self) -> None:
+        self._ann.init_weights()
+        self._is_init = True
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._ann.train(mode)     # keeps norm_eval / frozen_stages of the ANN
+        return self
+
+    # -- checkpoint ------------------------------------------------------
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        expected = [prefix + 'snn.' + k for k in self.snn.state_dict().keys()]
+        missing = [k for k in expected if k not in state_dict]
+        if missing:
+            raise ConversionStateError(
+                f'checkpoint lacks the converted state of {len(missing)} buffers/parameters '
+                f'for T={self.converted_T} (first: {missing[0]}); load a checkpoint written '
+                'by tools/convert.py, or drop converted_T from the config to convert anew')
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)

@@ -1,0 +1,180 @@
+"""Integrate-and-fire neurons with reset by subtraction.
+
+Seed 001 Eq. 2-4 / seed 003 Eq. 2-4, per time step t::
+
+    u[t] = v[t-1] + I[t]                 (integrate the input current)
+    s[t] = Theta(u[t] - theta)           (fire when u >= theta)
+    v[t] = u[t] - s[t] * theta           (soft reset)
+
+and the neuron emits ``s[t] * theta`` so that its time average approximates the
+ANN activation (rate x threshold).  ``v[0]`` is the initial membrane potential.
+
+A neuron processes a chunk of K time steps at once (input ``[K, B, C, H, W]``);
+its membrane keeps state across chunks until :meth:`reset`, which the spiking
+network calls at the start of every forward, so consecutive batches may have
+different H x W.
+"""
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .surrogate import spike
+
+#: granularities of the initial membrane potential
+POTENTIAL_GRANULARITIES = ('layer', 'channel', 'element')
+
+
+class IFNeuron(nn.Module):
+    """IF neuron for a ReLU call site.
+
+    Args:
+        num_channels: channels C of the site.
+        channel_wise: one threshold per channel (``(1, C, 1, 1)``) instead of one
+            per layer (``(1, 1, 1, 1)``).
+
+    Buffers ``threshold`` and ``v0`` are saved in checkpoints.  ``v0`` has shape
+    ``(1, 1, 1, 1)``, ``(1, C, 1, 1)`` (per-channel: broadcasts to any H x W) or
+    ``(1, C, H, W)`` (element-wise: fixed input size only).  On loading, buffers
+    take the shape stored in the checkpoint.
+    """
+
+    signed = False
+
+    def __init__(self, num_channels: int, channel_wise: bool = False):
+        super().__init__()
+        self.num_channels = num_channels
+        c = num_channels if channel_wise else 1
+        self.register_buffer('threshold', torch.ones(1, c, 1, 1))
+        self.register_buffer('v0', torch.zeros(1, 1, 1, 1))
+        self.v: Optional[Tensor] = None
+        #: set to a float to make the spike function differentiable (BPTT)
+        self.surrogate_alpha: Optional[float] = None
+        self.record = False
+        self.reset_stats()
+
+    # -- state -----------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the membrane potential (called before every simulation)."""
+        self.v = None
+
+    def reset_stats(self) -> None:
+        """Zero the spike counters used for firing rates and SOPs."""
+        self.spike_count = 0.0
+        self.neuron_steps = 0
+
+    def initial_potential(self, like: Tensor) -> Tensor:
+        """``v[0]`` broadcast to one time step of the input (``[B, C, H, W]``)."""
+        v0 = self.v0
+        if v0.dim() == 4 and v0.shape[-2:] != (1, 1) and v0.shape[-2:] != like.shape[-2:]:
+            raise ValueError(
+                f'element-wise initial potential of shape {tuple(v0.shape)} was calibrated '
+                f'for {v0.shape[-2]}x{v0.shape[-1]} inputs but this input is '
+                f'{like.shape[-2]}x{like.shape[-1]}; calibrate with '
+                "potential granularity 'channel' for inputs of varying size")
+        return v0.to(like.dtype).expand_as(like).clone()
+
+    # -- dynamics --------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        """Run K steps. ``x``: input currents ``[K, B, C, H, W]``; returns ``s * theta``."""
+        if self.v is None:
+            self.v = self.initial_potential(x[0])
+        theta = self.threshold.to(x.dtype)
+        out = []
+        v = self.v
+        for t in range(x.shape[0]):
+            v = v + x[t]
+            s = self._fire(v, theta)
+            v = v - s * theta
+            out.append(s * theta)
+        self.v = v
+        out = torch.stack(out)
+        if self.record:
+            with torch.no_grad():
+                self.spike_count += float((out != 0).sum())
+                self.neuron_steps += out.numel()
+        return out
+
+    def _fire(self, v: Tensor, theta: Tensor) -> Tensor:
+        return spike(v - theta, self.surrogate_alpha)
+
+    # -- checkpoint ------------------------------------------------------
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        for name in ('threshold', 'v0'):
+            key = prefix + name
+            if key in state_dict:
+                value = state_dict[key]
+                if value.dim() != 4 or value.shape[1] not in (1, self.num_channels):
+                    error_msgs.append(f'{key}: shape {tuple(value.shape)} does not fit '
+                                      f'a site with {self.num_channels} channels')
+                    continue
+                setattr(self, name, torch.empty_like(value, device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
+
+    def extra_repr(self) -> str:
+        return (f'channels={self.num_channels}, threshold={tuple(self.threshold.shape)}, '
+                f'v0={tuple(self.v0.shape)}')
+
+
+class SignedIFNeuron(IFNeuron):
+    """Signed IF neuron for a Leaky-ReLU call site (seed 003 Sec. VI-F, Eq. 22).
+
+    Asymmetric thresholds: positive spikes (value ``+theta``) count the
+    integrated input ``S`` in steps of ``theta`` above zero, negative spikes
+    (value ``-theta``) in steps of ``theta / slope`` below zero, so the rate
+    approximates ``theta * clip(1/theta [LeakyReLU(x)]_{theta/T}, -1, 1)``.
+
+    The membrane is kept as the integrated input ``S`` (``v``, starting at
+    ``v0``) and the net spike count ``n``; with ``f(S) = S/theta`` for ``S >= 0``
+    and ``slope S/theta`` below, a positive spike fires when ``f(S) - n >= h``
+    and a negative one when ``n - f(S) >= h`` (at most one per step), i.e. reset
+    by subtraction measured in each side's own threshold.  ``h = 1/2`` is the
+    ClipRound shift (half thresholds; on the positive side exactly ``v0 =
+    theta/2`` of the unsigned neuron), ``h = 1`` without it.  Keeping ``S``
+    rather than ``S - n theta`` matters: after a negative spike a plain
+    membrane would jump by ``theta/slope`` and overshoot the positive threshold.
+    """
+
+    signed = True
+
+    def __init__(self, num_channels: int, channel_wise: bool = False,
+                 negative_slope: float = 0.1, rounding: bool = True):
+        super().__init__(num_channels, channel_wise)
+        if not 0 < negative_slope < 1:
+            raise ValueError(f'negative_slope must be in (0, 1), got {negative_slope}')
+        self.negative_slope = negative_slope
+        self.rounding = rounding
+        self.n: Optional[Tensor] = None
+
+    def reset(self) -> None:
+        super().reset()
+        self.n = None
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        if self.v is None:
+            self.v = self.initial_potential(x[0])
+            self.n = torch.zeros_like(self.v)
+        theta = self.threshold.to(x.dtype)
+        h = 0.5 if self.rounding else 1.0
+        alpha = None if self.surrogate_alpha is None else self.surrogate_alpha
+        out = []
+        v, n = self.v, self.n
+        for t in range(x.shape[0]):
+            v = v + x[t]
+            f = torch.where(v >= 0, v, v * self.negative_slope) / theta
+            pos = spike(f - n - h, alpha)
+            neg = spike(n - f - h, alpha)
+            n = n + pos - neg
+            out.append((pos - neg) * theta)
+        self.v, self.n = v, n
+        out = torch.stack(out)
+        if self.record:
+            with torch.no_grad():
+                self.spike_count += float((out != 0).sum())
+                self.neuron_steps += out.numel()
+        return out
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f', negative_slope={self.negative_slope}'

@@ -1,0 +1,123 @@
+"""Reading and writing checkpoints deliberately.
+
+torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7
+relies on that default, so runner checkpoints that hold numpy scalars/arrays
+in their ``meta`` (message hub, hook messages) fail to load.  snn-det replaces
+mmengine's local-file loader with one that
+
+1. loads with ``weights_only=True`` (tensors, dicts, lists, numbers, strings);
+2. if that is refused, retries still with ``weights_only=True`` but with a
+   short allowlist of numpy types needed to *rebuild arrays and scalars*
+   (``_reconstruct``, ``ndarray``, ``dtype`` and its classes, ``scalar``) --
+   no callable that can run arbitrary code;
+3. otherwise fails with a one-line error naming the checkpoint and the
+   rejected global.  Only if you trust a file's source, set
+   ``SNN_DET_TRUST_CHECKPOINTS=1`` to load it with full pickle.
+
+Checkpoints written by snn-det hold only tensors and plain Python values and
+load with ``torch.load(path, weights_only=True)``.
+"""
+import os
+import pickle
+import tempfile
+import zipfile
+from typing import Any
+
+import numpy as np
+import torch
+
+TRUST_ENV = 'SNN_DET_TRUST_CHECKPOINTS'
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read (missing, corrupt, or not weights-only)."""
+
+
+def _numpy_safe_globals() -> list:
+    """numpy reconstructors allowed in step 2 (names from numpy 1.x and 2.x pickles)."""
+    from numpy.core import multiarray as ma1   # alias module on numpy 2
+    out = []
+    for name in ('numpy.core.multiarray._reconstruct', 'numpy._core.multiarray._reconstruct'):
+        out.append((ma1._reconstruct, name))
+    for name in ('numpy.core.multiarray.scalar', 'numpy._core.multiarray.scalar'):
+        out.append((ma1.scalar, name))
+    out += [np.ndarray, np.dtype]
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        out += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
+    return out
+
+
+def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
+    """Load a checkpoint as described in the module docstring."""
+    path = os.path.expanduser(str(path))
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint '{path}' does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as first:
+        try:
+            with torch.serialization.safe_globals(_numpy_safe_globals()):
+                return torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as second:
+            if os.environ.get(TRUST_ENV) == '1':
+                return torch.load(path, map_location=map_location, weights_only=False)
+            reason = str(second).strip().splitlines()[0] if str(second).strip() else str(first)
+            raise CheckpointError(
+                f"checkpoint '{path}' holds objects outside the weights-only allowlist "
+                f'({reason[:200]}); if you trust its source, set {TRUST_ENV}=1') from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"cannot read checkpoint '{path}': {msg[:200]}") from None
+
+
+def save_checkpoint_atomic(obj: Any, path: str) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename into place."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.pth', dir=d)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_text_atomic(text: str, path: str) -> None:
+    """Write a text file through a temporary file and a rename."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp_', dir=d)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def to_plain(obj: Any) -> Any:
+    """numpy scalars/arrays -> Python numbers/lists, so a checkpoint stays weights-only."""
+    if isinstance(obj, dict):
+        return {str(k) if not isinstance(k, (int, float, str)) else k: to_plain(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_plain(v) for v in obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+def install_checkpoint_loader() -> None:
+    """Make mmengine load local files through :func:`load_checkpoint_file`."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    def _load_from_local(filename, map_location):
+        return load_checkpoint_file(filename, map_location)
+
+    CheckpointLoader.register_scheme(prefixes='', force=True)(_load_from_local)

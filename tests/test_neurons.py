@@ -1,0 +1,97 @@
+"""IF neurons against the papers' equations."""
+import math
+
+import pytest
+import torch
+
+from snn_det.neurons import IFNeuron, SignedIFNeuron
+from snn_det.neurons.quantizers import clip_round, if_rate, signed_clip_round
+
+
+def run(neuron, current, T):
+    """Feed a constant current for T steps; return the total number of spikes."""
+    neuron.reset()
+    x = current.unsqueeze(0).expand(T, *current.shape)
+    out = neuron(x)
+    return out, (out != 0).sum(0)
+
+
+@pytest.mark.parametrize('T', [1, 5, 16, 64])
+def test_if_neuron_counts_cliptround_spikes(T):
+    # seed 002 Eq. 11/15 with T = L: v(0) = theta/2 gives clip(floor(zT/theta + 1/2), 0, T)
+    # random currents (no exact rounding ties), float64 so T additions stay exact enough
+    theta = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64).reshape(1, 3, 1, 1)
+    neuron = IFNeuron(3, channel_wise=True).double()
+    neuron.threshold = theta.clone()
+    neuron.v0 = theta / 2
+    z = (torch.rand(1, 3, 1, 400, dtype=torch.float64) * 4 - 1)
+    out, count = run(neuron, z, T)
+    expected = torch.clamp(torch.floor(z * T / theta + 0.5), 0, T)
+    assert torch.equal(count.to(expected.dtype), expected)
+    # the rate x threshold readout is ClipRound (seed 001 Eq. 17) and the closed form
+    assert torch.allclose(out.mean(0), clip_round(z, T, theta), atol=1e-6)
+    assert torch.allclose(out.mean(0), if_rate(z, T, theta, theta / 2), atol=1e-6)
+
+
+def test_unevenness_example_of_seed_002():
+    # weights 2 and -2; inputs fire 3 and 2 spikes in T=5; theta=1; v(0)=0
+    T = 5
+    orders = {  # spike times (1-based) of the two presynaptic neurons -> expected rate
+        0.4: ([1, 3, 5], [2, 4]),
+        0.8: ([1, 2, 3], [4, 5]),
+        0.2: ([3, 4, 5], [1, 2]),
+    }
+    for expected, (a, b) in orders.items():
+        s = torch.zeros(T, 2)
+        s[[t - 1 for t in a], 0] = 1
+        s[[t - 1 for t in b], 1] = 1
+        assert s[:, 0].sum() == 3 and s[:, 1].sum() == 2
+        current = (s @ torch.tensor([2.0, -2.0])).reshape(T, 1, 1, 1, 1)
+        neuron = IFNeuron(1)
+        neuron.threshold.fill_(1.0)
+        neuron.v0.fill_(0.0)
+        out = neuron(current)
+        assert math.isclose(float(out.mean()), expected, abs_tol=1e-6)
+
+
+@pytest.mark.parametrize('T', [4, 8, 32])
+def test_signed_neuron_matches_leaky_qc_function(T):
+    # seed 003 Eq. 22: theta * clip(1/theta [LeakyReLU(x)]_{theta/T}, -1, 1)
+    theta, slope = 1.5, 0.1
+    neuron = SignedIFNeuron(1, negative_slope=slope)
+    neuron.threshold.fill_(theta)
+    neuron = neuron.double()
+    z = (torch.rand(1, 1, 1, 600, dtype=torch.float64) * 28 - 25)
+    out, _ = run(neuron, z, T)
+    y = torch.where(z >= 0, z, slope * z)
+    q = y * T / theta
+    expected = theta / T * torch.clamp(torch.sign(q) * torch.floor(q.abs() + 0.5), -T, T)
+    assert torch.allclose(out.mean(0), expected, atol=1e-5)
+    assert torch.allclose(signed_clip_round(z, T, torch.tensor(theta, dtype=z.dtype), slope),
+                          expected, atol=1e-6)
+    assert set(out.unique().tolist()) <= {-theta, 0.0, theta}
+
+
+def test_state_resets_between_inputs_of_different_size():
+    neuron = IFNeuron(2, channel_wise=True)
+    neuron.v0 = torch.full((1, 2, 1, 1), 0.5)
+    a = neuron(torch.rand(4, 1, 2, 6, 8))
+    neuron.reset()
+    b = neuron(torch.rand(4, 3, 2, 10, 5))
+    assert a.shape == (4, 1, 2, 6, 8) and b.shape == (4, 3, 2, 10, 5)
+
+
+def test_elementwise_potential_rejects_other_size():
+    neuron = IFNeuron(2)
+    neuron.v0 = torch.zeros(1, 2, 6, 8)
+    neuron(torch.rand(2, 1, 2, 6, 8))
+    neuron.reset()
+    with pytest.raises(ValueError, match='element-wise initial potential'):
+        neuron(torch.rand(2, 1, 2, 7, 8))
+
+
+def test_surrogate_gradient_is_rectangular():
+    from snn_det.neurons import spike
+    x = torch.tensor([-1.0, -0.2, 0.0, 0.3, 2.0], requires_grad=True)
+    spike(x, alpha=1.0).sum().backward()
+    assert torch.equal(x.grad, torch.tensor([0.0, 1.0, 1.0, 1.0, 0.0]))

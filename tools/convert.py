@@ -1,0 +1,92 @@
+"""Convert the backbone of an MMDetection detector (or classifier) into a spiking network.
+
+    python tools/convert.py CONFIG CHECKPOINT --T 32 [--threshold mmse|max|percentile]
+        [--channel-wise|--layer-wise] [--shift potential|bias|none] [--calib lcp|acp|...]
+        [--calib-images 128] [--work-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch]
+
+Writes ``<work-dir>/<name>_snn.pth`` (loads with torch.load(weights_only=True))
+and ``<work-dir>/<name>_snn.py`` (a config that builds the converted model and
+loads that checkpoint), then prints a summary.  Nothing is written if anything
+fails.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import snn_det  # noqa: E402
+from snn_det.apis import (check_T_list, convert_model, save_converted, summarize,  # noqa: E402
+                          wrap_backbone_cfg)
+from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
+from snn_det.apis.convert import unwrap  # noqa: E402
+from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Convert a detector backbone into an SNN')
+    parser.add_argument('config', help='MMDetection config of the (ANN) model')
+    parser.add_argument('checkpoint', help='checkpoint of the ANN model')
+    add_conversion_args(parser)
+    parser.add_argument('--work-dir', help='where to write the converted checkpoint/config')
+    parser.add_argument('--name', help='output name (default: <config name>_snn)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        T_list = check_T_list(args.T)
+        if not osp.isfile(args.config):
+            raise FileNotFoundError(f"config '{args.config}' does not exist")
+        load_checkpoint_file(args.checkpoint)            # readable, weights-only safe
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        cfg.launcher = args.launcher
+        base_conv = dict(cfg.model.get('backbone', {}).get('conversion') or {})
+        conversion = build_conversion(base_conv, args)
+    except Exception as e:   # one clear line, nothing written
+        sys.exit(f'error: {e}')
+    name = args.name or osp.splitext(osp.basename(args.config))[0] + '_snn'
+    work_dir = args.work_dir or osp.join('work_dirs', name)
+    wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size)
+    cfg.work_dir = osp.join(work_dir, 'logs')
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+
+    t0 = time.perf_counter()
+    runner = Runner.from_cfg(cfg)
+    runner.load_or_resume()
+    print(f'converting {args.config} for T={T_list} with {conversion.describe()}, '
+          f'{args.calib_images} calibration images', flush=True)
+    timings = convert_model(runner.model, cfg, T_list, conversion, args.calib_images,
+                            args.calib_batch_size, args.chunk_size)
+    meta = dict(snn_det_version=snn_det.__version__, source_config=osp.abspath(args.config),
+                source_checkpoint=osp.abspath(args.checkpoint), converted_T=T_list,
+                conversion=conversion.to_dict(), timings=timings)
+    ckpt, cfg_path = save_converted(runner.model, cfg, work_dir, name, meta)
+    print(summarize(runner.model))
+    print(f'conversion took {time.perf_counter() - t0:.1f} s '
+          f'(observe {timings["observe"]:.1f} s; per T: '
+          + ', '.join(f'T={t}: {v["total"]:.1f} s' for t, v in timings['per_T'].items()) + ')')
+    print(f'wrote {ckpt}\nwrote {cfg_path}')
+    print(f'evaluate with: python tools/test.py {cfg_path} {ckpt} --T {" ".join(map(str, T_list))}')
+    return ckpt, cfg_path
+
+
+if __name__ == '__main__':
+    main()

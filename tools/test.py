@@ -1,0 +1,119 @@
+"""Test a detector's ANN and its SNN at each T; prints one table and saves it as JSON.
+
+    python tools/test.py CONFIG CHECKPOINT [--T 8 16 32 64] [--work-dir DIR] [--out PKL]
+        [--show] [--show-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch] [--no-ann]
+
+CONFIG/CHECKPOINT are either a converted pair written by tools/convert.py (each
+T uses its own calibration, or the closest converted T, marked in the table) or
+an ordinary ANN pair, which is then converted on the fly with the conversion
+options below (one calibration per T).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import get_rank  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import snn_det  # noqa: F401,E402
+from snn_det.apis import check_T_list, convert_model, is_spiking_cfg, wrap_backbone_cfg  # noqa
+from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
+from snn_det.apis.convert import ensure_custom_imports, unwrap  # noqa: E402
+from snn_det.apis.evaluate import (evaluate_per_T, format_table, main_metric,  # noqa: E402
+                                   plot_metric_vs_T, save_rows)
+from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test the ANN and the SNN at each T')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    add_conversion_args(parser, default_T=(8, 16, 32, 64))
+    parser.add_argument('--work-dir', help='where to save the results table (JSON, plot)')
+    parser.add_argument('--out', type=str, help='dump predictions of the last model to a pkl')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
+    parser.add_argument('--show-dir', help='save painted predictions under work_dir/<ts>/DIR')
+    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument('--no-ann', action='store_true', help='skip the ANN row')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--tta', action='store_true', help='not supported with SNNs')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        if args.tta:
+            raise ValueError('--tta is not supported for spiking models')
+        T_list = check_T_list(args.T)
+        if not osp.isfile(args.config):
+            raise FileNotFoundError(f"config '{args.config}' does not exist")
+        load_checkpoint_file(args.checkpoint)
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        bb = cfg.model.get('backbone')
+        if bb is None:
+            raise KeyError("config has no 'model.backbone'")
+        converted = is_spiking_cfg(bb) and bool(bb.get('converted_T'))
+        conversion = None if converted else build_conversion(bb.get('conversion') or {}
+                                                             if is_spiking_cfg(bb) else {}, args)
+    except Exception as e:
+        sys.exit(f'error: {e}')
+    cfg.launcher = args.launcher
+    ensure_custom_imports(cfg)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if not converted:
+        wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size)
+    elif args.chunk_size:
+        cfg.model.backbone.chunk_size = args.chunk_size
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.show or args.show_dir:
+        from mmdet.engine.hooks.utils import trigger_visualization_hook
+        cfg = trigger_visualization_hook(cfg, args)
+
+    runner = Runner.from_cfg(cfg)
+    if args.out is not None:
+        from mmdet.evaluation import DumpDetResults
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    runner.load_or_resume()
+    if not converted:
+        print(f'converting on the fly for T={T_list} with {conversion.describe()}', flush=True)
+        convert_model(runner.model, cfg, T_list, conversion, args.calib_images,
+                      args.calib_batch_size, args.chunk_size)
+    rows = evaluate_per_T(runner, T_list, include_ann=not args.no_ann)
+    if get_rank() == 0:
+        table = format_table(rows)
+        print('\n' + table)
+        out_json = osp.join(cfg.work_dir, 'snn_test_results.json')
+        backbone = unwrap(runner.model).backbone
+        save_rows(rows, out_json, dict(config=osp.abspath(args.config),
+                                       checkpoint=osp.abspath(args.checkpoint),
+                                       conversion=backbone.conversion.to_dict()))
+        snn = [(r['T'], main_metric(r)) for r in rows if r['model'] == 'SNN']
+        ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)
+        if snn and snn[0][1] is not None:
+            png = osp.join(cfg.work_dir, 'snn_metric_vs_T.png')
+            plot_metric_vs_T({'SNN (' + backbone.conversion.describe() + ')': snn}, png, ann,
+                             title=osp.basename(args.config))
+            print(f'\nsaved {out_json} and {png}')
+    return rows
+
+
+if __name__ == '__main__':
+    main()
