@@ -14,8 +14,9 @@
 # Two traps of that build are handled here:
 #   * torch 2.14 headers need C++20 while mmcv's setup.py passes -std=c++17:
 #     the flag is rewritten in the unpacked sources before building;
-#   * mmcv's setup.py imports pkg_resources: the build runs with
-#     --no-build-isolation and a setuptools that still ships it.
+#   * mmcv's setup.py (and mmengine's `mmdet::` config lookup) import
+#     pkg_resources: setuptools is pinned to >=77,<81, which still ships it,
+#     and mmcv builds with --no-build-isolation.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +39,9 @@ PIP=("$VENV/bin/python" -m pip)
 pip_install() { "${PIP[@]}" install -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 log "installing torch 2.14.1 + torchvision 0.29.1"
 pip_install torch==2.14.1 torchvision==0.29.1
+# mmcv's setup.py and mmengine 0.10.7 (for `mmdet::` base configs) import pkg_resources,
+# which setuptools >= 81 no longer ships; torch 2.14 asks for setuptools >= 77.
+pip_install "setuptools>=77,<81"
 pip_install "numpy>=1.24" mmengine==0.10.7 pycocotools matplotlib pytest \
   "opencv-python-headless>=4.8,<5"
 
@@ -52,8 +56,7 @@ if ! have_mmcv; then
   wheel=$(ls "$WHEELS"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$wheel" ]; then
     log "building mmcv ${MMCV_VERSION} with CPU ops from source (~20 min on 2 cores; cached afterwards)"
-    # mmcv's setup.py imports pkg_resources: build with a setuptools that has it
-    pip_install "setuptools>=60,<70" wheel ninja
+    pip_install wheel ninja
     build="$(mktemp -d)"
     trap 'rm -rf "$build"' EXIT
     "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation \
@@ -67,7 +70,6 @@ if ! have_mmcv; then
       "${PIP[@]}" wheel --no-deps --no-build-isolation -w "$build/dist" "$src"
     cp "$build"/dist/mmcv-${MMCV_VERSION}-*.whl "$WHEELS"/
     wheel=$(ls "$WHEELS"/mmcv-${MMCV_VERSION}-*.whl | head -n 1)
-    pip_install "setuptools>=77"     # back to what torch declares
   else
     log "reusing cached mmcv wheel $wheel"
   fi

@@ -7,10 +7,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=12, T_max=12, eta_min_ratio=0.05,
          convert_to_iter_based=True)
 ]
-optim_wrapper = dict(_delete_=True, type='OptimWrapper',
+optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
                      clip_grad=dict(max_norm=10, norm_type=2))
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=4, max_keep_ckpts=1,
-                                     save_best='auto'),
-                     logger=dict(type='LoggerHook', interval=25))
 custom_imports = dict(imports=['snn_det'], allow_failed_imports=False)

@@ -16,3 +16,5 @@ model = dict(
     train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=500),
                    rcnn=dict(sampler=dict(num=256))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
+default_hooks = dict(checkpoint=dict(interval=4, max_keep_ckpts=1, save_best='auto'),
+                     logger=dict(interval=25))

@@ -11,3 +11,5 @@ model = dict(
     neck=dict(in_channels=[32, 64, 128], out_channels=64, start_level=0, num_outs=5),
     bbox_head=dict(num_classes=8, in_channels=64, feat_channels=64, stacked_convs=2),
     test_cfg=dict(score_thr=0.05, max_per_img=100))
+default_hooks = dict(checkpoint=dict(interval=4, max_keep_ckpts=1, save_best='auto'),
+                     logger=dict(interval=25))
