@@ -31,8 +31,7 @@ TINY = {
 def tiny_backbone(name, **kw):
     cfg = dict(TINY[name])
     cfg.update(kw)
-    m = MODELS.build(cfg)
-    m.init_weights()
+    m = MODELS.build(cfg)   # PyTorch's default init; BN statistics randomised below
     randomize_bn(m)
     return m.eval()
 
@@ -40,8 +39,7 @@ def tiny_backbone(name, **kw):
 def tiny_spiking(name, T=32, conversion=None, **kw):
     cfg = dict(type='SpikingBackbone', backbone=dict(TINY[name]), T=T,
                conversion=conversion or {}, **kw)
-    m = MODELS.build(cfg)
-    m.init_weights()
+    m = MODELS.build(cfg)   # PyTorch's default init; BN statistics randomised below
     randomize_bn(m)
     return m.eval()
 

@@ -6,7 +6,8 @@
 #
 # Installs torch 2.14.1 + torchvision 0.29.1, mmengine 0.10.7, mmcv 2.1.0 built
 # from source with its CPU ops (NMS, RoIAlign, ...), mmdet 3.3.0, pycocotools,
-# matplotlib, pytest and this package in editable mode.
+# matplotlib, pytest, mmpretrain 1.2.0 (classification) and this package in
+# editable mode.
 #
 # mmcv 2.1.0 has no wheel for this torch, so it is compiled once (~20 min on
 # 2 cores) and the wheel is cached in $SNN_DET_CACHE (default
@@ -77,8 +78,10 @@ if ! have_mmcv; then
   pip_install addict packaging Pillow pyyaml yapf
 fi
 
-log "installing mmdet 3.3.0 and snn-det (editable)"
+log "installing mmdet 3.3.0, mmpretrain 1.2.0 and snn-det (editable)"
 pip_install mmdet==3.3.0
+# mmpretrain's ImageClassifier, datasets and Accuracy serve the classification path
+pip_install mmpretrain==1.2.0
 pip_install --no-build-isolation --no-deps -e "$ROOT"
-"$VENV/bin/python" -c "import torch, mmcv, mmdet, mmengine, mmcv.ops, snn_det; print('torch', torch.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmengine', mmengine.__version__, '| snn_det', snn_det.__version__)"
+"$VENV/bin/python" -c "import torch, mmcv, mmdet, mmengine, mmcv.ops, mmpretrain, snn_det; print('torch', torch.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmengine', mmengine.__version__, '| snn_det', snn_det.__version__)"
 log "done. Activate with: source $VENV/bin/activate"

@@ -15,13 +15,23 @@ SHORT = {'bbox_mAP': 'AP', 'bbox_mAP_50': 'AP50', 'bbox_mAP_75': 'AP75', 'bbox_m
          'top1': 'top1', 'top5': 'top5', 'accuracy_top-1': 'top1', 'accuracy_top-5': 'top5'}
 
 
+#: metric keys reported in percent (mmpretrain's Accuracy, mmcls 0.x)
+PERCENT_KEYS = ('accuracy/top1', 'accuracy/top5', 'accuracy_top-1', 'accuracy_top-5')
+
+
 def simplify_metrics(metrics: Dict[str, float]) -> Dict[str, float]:
-    """``{'coco/bbox_mAP': 0.5, ...}`` -> ``{'AP': 0.5, ...}`` (unknown keys kept)."""
+    """``{'coco/bbox_mAP': 0.5, ...}`` -> ``{'AP': 0.5, ...}`` (unknown keys kept).
+
+    Everything is a fraction: accuracies that mmpretrain reports in % are divided by 100.
+    """
     out = {}
     for k, v in metrics.items():
         name = k.split('/')[-1]
         if isinstance(v, (int, float)):
-            out[SHORT.get(name, name)] = float(v)
+            v = float(v)
+            if k in PERCENT_KEYS or name in PERCENT_KEYS:
+                v /= 100.0
+            out[SHORT.get(name, name)] = v
     return out
 
 

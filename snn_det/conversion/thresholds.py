@@ -112,9 +112,10 @@ def choose_threshold(obs: ActivationObserver, method: str = 'mmse', T: int = 32,
     else:
         theta = _mmse(obs, T, grid, channel_wise, rounding)
     theta = torch.nan_to_num(theta, nan=0.0)
-    if channel_wise and bool((theta <= 0).any()):
+    dead = (obs.max <= 0) | (theta <= 0) if channel_wise else None
+    if channel_wise and bool(dead.any()):
         # a channel that never activated keeps the layer's threshold
         layer = choose_threshold(obs, method, T, False, percentile, grid, rounding)
-        theta = torch.where(theta > 0, theta, layer.reshape(1))
+        theta = torch.where(dead, layer.reshape(1), theta)
     theta = theta.clamp_min(1e-6)
     return theta.reshape(1, -1, 1, 1)

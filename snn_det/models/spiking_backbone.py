@@ -123,7 +123,16 @@ class SpikingBackbone(BaseModule):
         return self._ann(x)
 
     def init_weights(self) -> None:
-        self._ann.init_weights()
+        # a parent's init_weights() keeps its bookkeeping in _params_init_info; the
+        # wrapped ANN must share it (and not delete it as a top-level model would)
+        info = getattr(self, '_params_init_info', None)
+        if info is not None:
+            self._ann._params_init_info = info
+        try:
+            self._ann.init_weights()
+        finally:
+            if info is not None and hasattr(self._ann, '_params_init_info'):
+                del self._ann._params_init_info
         self._is_init = True
 
     def train(self, mode: bool = True):

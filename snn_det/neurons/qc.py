@@ -71,6 +71,7 @@ class QCFS(nn.Module):
             raise ValueError('QCFS is defined for ReLU sites; use QCActivation for Leaky-ReLU')
         self.L, self.shift = int(L), float(shift)
         self.threshold = nn.Parameter(torch.tensor(float(init_threshold)))
+        self.register_buffer('initialized', torch.tensor(False))
 
     def forward(self, z: Tensor) -> Tensor:
         return qcfs(z, self.threshold, self.L, self.shift)
@@ -80,6 +81,11 @@ class QCFS(nn.Module):
 
     def extra_repr(self) -> str:
         return f'L={self.L}, shift={self.shift}'
+
+
+def _clip(q: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """clip with the straight-through gradient on the closed range [lo, hi]."""
+    return torch.where(q < lo, lo.expand_as(q), torch.where(q > hi, hi.expand_as(q), q))
 
 
 @MODELS.register_module()
@@ -94,6 +100,7 @@ class QCActivation(nn.Module):
         self.T, self.p = int(T), float(p)
         self.negative_slope = negative_slope
         self.threshold = nn.Parameter(torch.tensor(float(init_threshold)))
+        self.register_buffer('initialized', torch.tensor(False))
 
     def quantize(self, x: Tensor, theta: Tensor) -> Tensor:
         """Q_{theta/T}(x) of Eq. 12 with the noise of Eq. 14 when training."""
@@ -108,9 +115,8 @@ class QCActivation(nn.Module):
         theta = self.threshold.abs() + 1e-8
         if self.negative_slope is not None:
             y = torch.where(x >= 0, x, x * self.negative_slope)
-            return torch.maximum(torch.minimum(self.quantize(y, theta), theta), -theta)
-        return torch.maximum(torch.minimum(self.quantize(x, theta), theta),
-                             torch.zeros_like(x))
+            return _clip(self.quantize(y, theta), -theta, theta)
+        return _clip(self.quantize(x, theta), torch.zeros_like(theta), theta)
 
     def spiking_threshold(self, channel_wise: bool = False) -> Tensor:
         return self.threshold.detach().abs().reshape(1, 1, 1, 1)

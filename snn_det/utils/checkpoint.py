@@ -56,19 +56,30 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as first:
+        if 'GLOBAL' not in str(first):          # not a pickled checkpoint at all
+            raise CheckpointError(f"cannot read checkpoint '{path}': "
+                                  f'{_first_line(first)}') from None
         try:
             with torch.serialization.safe_globals(_numpy_safe_globals()):
                 return torch.load(path, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as second:
             if os.environ.get(TRUST_ENV) == '1':
                 return torch.load(path, map_location=map_location, weights_only=False)
-            reason = str(second).strip().splitlines()[0] if str(second).strip() else str(first)
+            reason = _first_line(second)
+            for line in str(second).splitlines():     # torch names the rejected global
+                if 'GLOBAL' in line:
+                    reason = line.strip()
+                    break
             raise CheckpointError(
                 f"checkpoint '{path}' holds objects outside the weights-only allowlist "
                 f'({reason[:200]}); if you trust its source, set {TRUST_ENV}=1') from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"cannot read checkpoint '{path}': {msg[:200]}") from None
+        raise CheckpointError(f"cannot read checkpoint '{path}': {_first_line(e)}") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:200]
 
 
 def save_checkpoint_atomic(obj: Any, path: str) -> None:

@@ -1,4 +1,4 @@
-# Faster R-CNN with a narrow ResNet-18 (base_channels=16) + FPN on the embedded default.
+# Faster R-CNN (8 epochs) with a narrow ResNet-18 (base_channels=16) + FPN on the embedded default.
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
     'mmdet::_base_/default_runtime.py',
@@ -16,5 +16,12 @@ model = dict(
     train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=500),
                    rcnn=dict(sampler=dict(num=256))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
-default_hooks = dict(checkpoint=dict(interval=4, max_keep_ckpts=1, save_best='auto'),
+default_hooks = dict(checkpoint=dict(interval=8, max_keep_ckpts=1, save_best='auto'),
                      logger=dict(interval=25))
+# 8 epochs (CPU budget)
+train_cfg = dict(max_epochs=8, val_interval=8)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=200),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=8, T_max=8, eta_min_ratio=0.05,
+         convert_to_iter_based=True)
+]

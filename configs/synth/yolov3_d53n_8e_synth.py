@@ -38,5 +38,12 @@ model = dict(
                                  min_pos_iou=0)),
     test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05, conf_thr=0.005,
                   nms=dict(type='nms', iou_threshold=0.45), max_per_img=100))
-default_hooks = dict(checkpoint=dict(interval=4, max_keep_ckpts=1, save_best='auto'),
+default_hooks = dict(checkpoint=dict(interval=8, max_keep_ckpts=1, save_best='auto'),
                      logger=dict(interval=25))
+# 8 epochs (CPU budget)
+train_cfg = dict(max_epochs=8, val_interval=8)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=200),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=8, T_max=8, eta_min_ratio=0.05,
+         convert_to_iter_based=True)
+]

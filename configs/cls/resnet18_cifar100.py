@@ -1,0 +1,77 @@
+# ResNet-18 with the CIFAR stem (3x3 s1, no pooling; widths 64..512) on CIFAR-100.
+# Data: the standard python batches, data/cifar100/cifar-100-python/{train,test,meta}
+# (download=False).  The backbone (snn_det's ResNetCIFAR, an mmdet ResNet) has the same
+# state-dict names as mmpretrain's ResNet_CIFAR, so mmpretrain's CIFAR ResNet-18
+# checkpoints load into this model as they are (load_from=...).
+default_scope = 'mmdet'   # SpikingBackbone / ResNet(CIFAR) resolve in mmdet's registry
+custom_imports = dict(imports=['snn_det', 'snn_det.models.classifier', 'mmpretrain.models',
+                               'mmpretrain.datasets', 'mmpretrain.evaluation'],
+                      allow_failed_imports=False)
+
+model = dict(
+    type='mmpretrain.ImageClassifier',
+    data_preprocessor=dict(
+        type='mmpretrain.ClsDataPreprocessor', num_classes=100,
+        mean=[129.304, 124.070, 112.434], std=[68.170, 65.392, 70.418],
+        to_rgb=False),   # CIFAR images are loaded as RGB
+    backbone=dict(
+        type='ResNetCIFAR', depth=18, base_channels=64, num_stages=4, strides=(1, 2, 2, 2),
+        out_indices=(3, ), frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False, style='pytorch', init_cfg=None),
+    neck=dict(type='mmpretrain.GlobalAveragePooling'),
+    head=dict(
+        type='mmpretrain.LinearClsHead', num_classes=100, in_channels=512,
+        loss=dict(type='mmpretrain.CrossEntropyLoss', loss_weight=1.0), topk=(1, 5)))
+
+# ---- data -------------------------------------------------------------------
+dataset_type = 'mmpretrain.CIFAR100'
+data_root = 'data/cifar100'
+train_pipeline = [
+    dict(type='mmpretrain.RandomCrop', crop_size=32, padding=4),
+    dict(type='mmpretrain.RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='mmpretrain.PackInputs'),
+]
+test_pipeline = [dict(type='mmpretrain.PackInputs')]
+train_dataloader = dict(
+    batch_size=128, num_workers=4, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', download=False,
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=256, num_workers=4, persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='test', download=False,
+                 pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='mmpretrain.Accuracy', topk=(1, 5))
+test_evaluator = val_evaluator
+
+# ---- schedule (1 GPU x 128) ----------------------------------------------------
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=200, val_interval=5)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True))
+param_scheduler = dict(type='MultiStepLR', by_epoch=True, milestones=[60, 120, 160], gamma=0.2)
+auto_scale_lr = dict(enable=False, base_batch_size=128)
+
+# ---- runtime ----------------------------------------------------------------
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=100),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2, save_best='auto'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+               dist_cfg=dict(backend='nccl'))
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,59 @@
+"""Firing rates per site and energy by synaptic operations (seed 003 Sec. VI-E).
+
+``SOP(l) = firing rate of l's input x T x dense ops of l``; the first layer,
+fed analog pixels, counts as MACs (once: its input is the same at every step).  ``E = 4.6 pJ x MACs + 0.9 pJ x SOPs``
+(45 nm, 32-bit float, Horowitz 2014).  Counting operations ignores memory
+traffic.  A spike here carries its threshold (a per-channel scale when
+thresholds are channel-wise), counted as one event.
+"""
+from typing import Dict, List
+
+import torch
+from torch import Tensor
+
+E_MAC_PJ, E_AC_PJ = 4.6, 0.9
+
+
+@torch.no_grad()
+def measure_firing(net, batches: List[Tensor], T: int, chunk_size=None) -> dict:
+    """Firing rate of every site, and MACs / SOPs / energy of the backbone per image."""
+    graph = net.graph
+    for n in net.neurons.values():
+        n.record = True
+        n.reset_stats()
+    dense, analog, conv_rate = {}, {}, {}
+
+    def rec(kind, name, t, steps):
+        if kind == 'conv_in':
+            conv = net.conv(name)
+            b = t.shape[0] // (steps or 1)
+            h, w = t.shape[-2:]
+            oh = (h + 2 * conv.padding[0] - conv.dilation[0] * (conv.kernel_size[0] - 1) - 1) \
+                // conv.stride[0] + 1
+            ow = (w + 2 * conv.padding[1] - conv.dilation[1] * (conv.kernel_size[1] - 1) - 1) \
+                // conv.stride[1] + 1
+            ops = b * oh * ow * conv.out_channels * conv.in_channels // conv.groups \
+                * conv.kernel_size[0] * conv.kernel_size[1]
+            if steps is None:      # analog input, computed once per simulation
+                analog[name] = ops
+                return
+            dense[name] = dense.get(name, 0) + ops * steps
+            conv_rate[name] = conv_rate.get(name, [0.0, 0])
+                conv_rate[name][0] += float((t != 0).float().sum())
+                conv_rate[name][1] += t.numel()
+
+    images, macs = 0, 0
+    for x in batches:
+        analog.clear()
+        net.simulate(x, T, chunk_size, recorder=rec)
+        macs += sum(analog.values())
+        images += x.shape[0]
+    rates = {s.name: net.neuron(s.name).spike_count / max(net.neuron(s.name).neuron_steps, 1)
+             for s in graph.sites}
+    for n in net.neurons.values():
+        n.record = False
+    macs = macs / images
+    # dense[k] already counts T steps; scale by the fraction of non-zero inputs
+    sops = sum(dense[k] * conv_rate[k][0] / max(conv_rate[k][1], 1) for k in conv_rate) / images
+    return dict(rates=rates, macs_per_image=macs, sops_per_image=sops,
+                energy_mJ_per_image=(E_MAC_PJ * macs + E_AC_PJ * sops) * 1e-9)

@@ -1,0 +1,229 @@
+"""Config-driven benchmark reruns: detectors x conversion methods x T.
+
+A benchmark config holds one dict ``benchmark``::
+
+    benchmark = dict(
+        name='seed001_table4_synth', seed=0, T=[16, 32, 64, 128],
+        calib_images=64, calib_batch_size=8, val_images=None, chunk_size=None,
+        detectors=[dict(name='RetinaNet', config=..., checkpoint=...)],
+        methods=[dict(name='Baseline', conversion=dict(threshold='max', ...)), ...],
+        rescaled=dict(scale=(256, 256)),          # optional extra evaluation
+        error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
+    )
+
+Every detector is evaluated as an ANN once, then each method is converted
+(thresholds and calibrations for every T, on the same seeded calibration
+images) and evaluated at every T with the config's own metric.  Results go to
+``work_dirs/benchmarks/<name>/``: ``results.md``, ``results.json``,
+``results.csv`` and ``<detector>_metric_vs_T.png`` (plus the per-layer error plot).
+"""
+import copy
+import csv
+import json
+import os
+import os.path as osp
+import time
+from typing import List
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from ..conversion.config import ConversionConfig
+from ..conversion.converter import convert_backbone
+from ..utils.checkpoint import write_text_atomic
+from .calib_data import build_calib_batches
+from .convert import check_T_list, unwrap, wrap_backbone_cfg
+from .evaluate import main_metric, plot_metric_vs_T, simplify_metrics
+
+METRIC_ORDER = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'mAP', 'top1', 'top5')
+
+
+def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=None) -> tuple:
+    cfg = Config.fromfile(det['config'])
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    wrap_backbone_cfg(cfg, T0, {}, bench.get('chunk_size'))
+    cfg.work_dir = osp.join(work_dir, 'logs', det['name'].replace(' ', '_'))
+    cfg.load_from = det['checkpoint']
+    cfg.resume = False
+    cfg.randomness = dict(seed=bench.get('seed', 0), deterministic=False)
+    n_val = bench.get('val_images')
+    if n_val:
+        cfg.test_dataloader.dataset.indices = int(n_val)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1000)
+    runner = Runner.from_cfg(cfg)
+    runner.load_or_resume()
+    return cfg, runner
+
+
+def _test(runner, mode: str, T=None) -> tuple:
+    bb = unwrap(runner.model).backbone
+    bb.set_mode(mode, T)
+    t0 = time.perf_counter()
+    m = simplify_metrics(runner.test())
+    return m, time.perf_counter() - t0
+
+
+def _rescaled_cfg_options(scale) -> dict:
+    return {'test_dataloader.dataset.pipeline.1.scale': tuple(scale)}
+
+
+def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
+                  only_detectors: List[str] = None) -> dict:
+    """Run a benchmark config; returns the results dict (also written to files)."""
+    bench = Config.fromfile(config_path).benchmark
+    name = bench.get('name', osp.splitext(osp.basename(config_path))[0])
+    work_dir = osp.join(out_root, name)
+    os.makedirs(work_dir, exist_ok=True)
+    T_list = check_T_list(bench['T'])
+    seed = bench.get('seed', 0)
+    rows, times = [], []
+    for det in bench['detectors']:
+        if only_detectors and det['name'] not in only_detectors:
+            continue
+        cfg, runner = _build_runner(det, bench, work_dir, T_list[0])
+        model = unwrap(runner.model)
+        model.eval()
+        bb = model.backbone
+        torch.manual_seed(seed)
+        batches = build_calib_batches(cfg, model, bench.get('calib_images', 64),
+                                      bench.get('calib_batch_size', 8), seed)
+        ann, secs = _test(runner, 'ann')
+        rows.append(dict(detector=det['name'], method='ANN', T=None, seconds=round(secs, 1),
+                         **ann))
+        nets = {}
+        for method in bench['methods']:
+            conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
+            bb.snn.clear()
+            tim = convert_backbone(bb, batches, T_list, conv, bench.get('chunk_size'),
+                                   progress=False)
+            nets[method['name']] = {T: bb.snn[f'T{T}'] for T in T_list}
+            for T in T_list:
+                conv_time = tim['observe'] + tim['per_T'][T]['total']
+                times.append(dict(detector=det['name'], method=method['name'], T=T,
+                                  seconds=round(conv_time, 2),
+                                  **{k: round(v, 2) for k, v in tim['per_T'][T].items()}))
+                m, secs = _test(runner, 'snn', T)
+                rows.append(dict(detector=det['name'], method=method['name'], T=T,
+                                 seconds=round(secs, 1), convert_seconds=round(conv_time, 1),
+                                 **m))
+                print(f'[{name}] {det["name"]} | {method["name"]} | T={T}: '
+                      f'{main_metric(m):.4f} (ANN {main_metric(ann):.4f})', flush=True)
+        _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
+        del runner
+    result = dict(name=name, config=osp.abspath(config_path), T=T_list, seed=seed,
+                  results=rows, conversion_times=times)
+    _write(result, work_dir)
+    return result
+
+
+def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed):
+    """Optional: evaluation at another input scale, per-layer error boxplots."""
+    from ..analysis.layer_error import plot_relative_errors, relative_errors
+    ep = bench.get('error_plot')
+    if ep:
+        T = ep.get('T', T_list[0])
+        imgs = [b for b in batches][:max(1, ep.get('images', 8) // batches[0].shape[0])]
+        errs = {}
+        for mname in ep.get('methods', list(nets)):
+            if mname in nets and T in nets[mname]:
+                errs[mname] = relative_errors(bb.graph, nets[mname][T], imgs, T)
+        if errs:
+            png = osp.join(work_dir, f'{det["name"].replace(" ", "_")}_layer_error_T{T}.png')
+            plot_relative_errors(errs, png, f'{det["name"]}: per-layer relative error, T={T}')
+    rs = bench.get('rescaled')
+    if rs:
+        pipeline = runner.test_dataloader.dataset.pipeline.transforms
+        resize = next(t for t in pipeline if type(t).__name__ == 'Resize')
+        old = resize.scale
+        resize.scale = tuple(rs['scale'])
+        tag = f'rescaled {rs["scale"][0]}'
+        try:
+            ann, secs = _test(runner, 'ann')
+            rows.append(dict(detector=det['name'], method=f'ANN ({tag})', T=None,
+                             seconds=round(secs, 1), **ann))
+            for mname in rs.get('methods', list(nets)):
+                for T in rs.get('T', T_list):
+                    bb.snn.clear()
+                    bb.add_spiking_net(nets[mname][T])
+                    m, secs = _test(runner, 'snn', T)
+                    rows.append(dict(detector=det['name'], method=f'{mname} ({tag})', T=T,
+                                     seconds=round(secs, 1), **m))
+        finally:
+            resize.scale = old
+
+
+def _write(result: dict, work_dir: str) -> None:
+    rows = result['results']
+    keys = [k for k in METRIC_ORDER if any(k in r for r in rows)]
+    write_text_atomic(json.dumps(result, indent=2), osp.join(work_dir, 'results.json'))
+    # CSV
+    import io
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(['detector', 'method', 'T'] + keys + ['eval_seconds', 'convert_seconds'])
+    for r in rows:
+        w.writerow([r['detector'], r['method'], '' if r['T'] is None else r['T']]
+                   + [f'{r[k]:.4f}' if k in r else '' for k in keys]
+                   + [r.get('seconds', ''), r.get('convert_seconds', '')])
+    write_text_atomic(buf.getvalue(), osp.join(work_dir, 'results.csv'))
+    # Markdown: one table per detector, methods as rows, T as columns (main metric)
+    lines = [f'# Benchmark {result["name"]}', '',
+             f'Config: `{osp.relpath(result["config"])}`; seed {result["seed"]}. '
+             f'Main metric in % (COCO AP@[.5:.95], VOC mAP or top-1); in brackets: % of the ANN.',
+             '']
+    T_list = result['T']
+    for det in dict.fromkeys(r['detector'] for r in rows):
+        drows = [r for r in rows if r['detector'] == det]
+        ann = next((main_metric(r) for r in drows if r['method'] == 'ANN'), None)
+        lines += [f'## {det}', '', f'ANN: {100 * ann:.1f}' if ann is not None else '', '',
+                  '| method | ' + ' | '.join(f'T={t}' for t in T_list) + ' |',
+                  '|---|' + '---|' * len(T_list)]
+        methods = [m for m in dict.fromkeys(r['method'] for r in drows)
+                   if not m.startswith('ANN')]
+        for m in methods:
+            cells = []
+            for t in T_list:
+                r = next((r for r in drows if r['method'] == m and r['T'] == t), None)
+                if r is None:
+                    cells.append('')
+                    continue
+                v = main_metric(r)
+                base = ann
+                if '(' in m:   # rescaled rows compare with the rescaled ANN
+                    tag = m[m.index('('):]
+                    base = next((main_metric(x) for x in drows if x['method'] == f'ANN {tag}'),
+                                ann)
+                cells.append(f'{100 * v:.1f} ({100 * v / base:.0f}%)' if base else
+                             f'{100 * v:.1f}')
+            lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+        lines.append('')
+        # all metrics, long form
+        lines += ['<details><summary>all metrics</summary>', '',
+                  '| method | T | ' + ' | '.join(keys) + ' | eval s | convert s |',
+                  '|---|---|' + '---|' * (len(keys) + 2)]
+        for r in drows:
+            lines.append(f'| {r["method"]} | {"" if r["T"] is None else r["T"]} | '
+                         + ' | '.join(f'{100 * r[k]:.1f}' if k in r else '' for k in keys)
+                         + f' | {r.get("seconds", "")} | {r.get("convert_seconds", "")} |')
+        lines += ['', '</details>', '']
+        series = {}
+        for m in methods:
+            pts = [(r['T'], main_metric(r)) for r in drows if r['method'] == m and r['T']]
+            if pts:
+                series[m] = pts
+        if series:
+            png = osp.join(work_dir, f'{det.replace(" ", "_")}_metric_vs_T.png')
+            plot_metric_vs_T(series, png, ann, title=det)
+            lines += [f'![{det}]({osp.basename(png)})', '']
+    # conversion times
+    lines += ['## Conversion time (s)', '', '| detector | method | T | total | thresholds | '
+              'calibration steps |', '|---|---|---|---|---|---|']
+    for t in result['conversion_times']:
+        steps = ', '.join(f'{k} {v}' for k, v in t.items()
+                          if k not in ('detector', 'method', 'T', 'seconds', 'total',
+                                       'thresholds'))
+        lines.append(f'| {t["detector"]} | {t["method"]} | {t["T"]} | {t["seconds"]} | '
+                     f'{t.get("thresholds", "")} | {steps} |')
+    write_text_atomic('\n'.join(lines) + '\n', osp.join(work_dir, 'results.md'))

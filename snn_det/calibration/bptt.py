@@ -1,0 +1,102 @@
+"""Fine calibration (FC) with BPTT, seed 003 Stage II (Eq. 19-21, Algorithm 1).
+
+For one site at a time, cache the SNN's per-step input of the convolution
+feeding it (``S^l = [s[1], ..., s[T]]``) and the target activation ``a_hat``
+of the (QC-)ANN, then optimise that convolution's weights and the neuron's
+initial potential through the neuron's T-step dynamics: spikes use the
+rectangular surrogate gradient ``h(u) = 1/alpha 1[|u - theta| < alpha/2]``
+(Eq. 20), the reset path carries ``1 - theta h(u)`` (Eq. 21) through autograd.
+Loss: MSE for detection, KL for classification (Eq. 19; here between the
+channel-softmax of target and rate at each position).  Adam, no weight decay,
+early stopping with a patience; the best weights/potential are kept.
+Memory is O(T x this layer), never the whole network's.
+"""
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from .collect import ann_site, snn_site
+
+
+def _loss(rate, target, kind: str):
+    if kind == 'kl':
+        return F.kl_div(F.log_softmax(rate, dim=1), F.log_softmax(target, dim=1),
+                        log_target=True, reduction='batchmean')
+    return F.mse_loss(rate, target)
+
+
+def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts=None,
+                   cfg=None) -> dict:
+    """Optimise W and v(0) of ``site`` with BPTT; returns losses before/after."""
+    info = graph.site(site)
+    conv = net.conv(info.owner)
+    neuron = net.neuron(site)
+    post = info.post if info.post is not None else (lambda t: t)
+    iters, lr, patience = cfg.fc_iters, cfg.fc_lr, cfg.fc_patience
+    alpha = cfg.fc_alpha * float(neuron.threshold.mean())
+    cache = []
+    with torch.no_grad():
+        for x in batches:
+            target = ann_site(graph, x, site, acts)['site_out']
+            got = snn_site(net, x, site, T, chunk_size, keep_steps=True)
+            z_seq = got['site_in_seq']                                   # [T, B, C, H, W]
+            if 'conv_in_seq' in got:
+                s_seq = got['conv_in_seq']
+            else:                                                        # analog stem input
+                s_seq = got['conv_in'].unsqueeze(0).expand(T, *got['conv_in'].shape)
+            own = post(conv(s_seq.reshape(-1, *s_seq.shape[2:])))
+            rest = z_seq - own.reshape(T, -1, *own.shape[1:])
+            cache.append((s_seq, rest, target))
+
+    v0_shape = neuron.v0.shape if neuron.v0.shape[-2:] != (1, 1) else (1, info.channels, 1, 1)
+    w = conv.weight.detach().clone().requires_grad_(True)
+    v0 = neuron.v0.detach().expand(v0_shape).clone().requires_grad_(True)
+
+    def run(s_seq, rest, with_grad):
+        with torch.set_grad_enabled(with_grad):
+            z = post(F.conv2d(s_seq.reshape(-1, *s_seq.shape[2:]), w, conv.bias, conv.stride,
+                              conv.padding, conv.dilation, conv.groups))
+            z = z.reshape(T, -1, *z.shape[1:]) + rest
+            neuron.reset()
+            neuron.v = v0.expand_as(z[0]) + torch.zeros_like(z[0])
+            if neuron.signed:
+                neuron.n = torch.zeros_like(z[0])
+            neuron.surrogate_alpha = alpha if with_grad else None
+            try:
+                out = neuron(z)
+            finally:
+                neuron.surrogate_alpha = None
+                neuron.reset()
+            return out.mean(0)
+
+    def full_loss():
+        with torch.no_grad():
+            return sum(float(_loss(run(s, r, False), t, cfg.fc_loss)) for s, r, t in cache) \
+                / len(cache)
+
+    before = best = full_loss()
+    best_state = (w.detach().clone(), v0.detach().clone())
+    opt = torch.optim.Adam([w, v0], lr=lr, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    bad = 0
+    check_every = max(1, len(cache))
+    for it in range(iters):
+        s_seq, rest, target = cache[int(torch.randint(len(cache), (1,), generator=gen))]
+        loss = _loss(run(s_seq, rest, True), target, cfg.fc_loss)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if (it + 1) % check_every == 0:
+            cur = full_loss()
+            if cur < best - 1e-12:
+                best, bad = cur, 0
+                best_state = (w.detach().clone(), v0.detach().clone())
+            else:
+                bad += 1
+                if bad >= patience:
+                    break
+    with torch.no_grad():
+        conv.weight.copy_(best_state[0])
+        neuron.v0 = best_state[1].contiguous()
+    return dict(before=before, after=best)

@@ -1,0 +1,3 @@
+from .qc_init_hook import QCThresholdInitHook
+
+__all__ = ['QCThresholdInitHook']

@@ -1,0 +1,112 @@
+"""Parameter calibration (seed 001 LCP/ACP) on tiny backbones."""
+import pytest
+import torch
+
+from helpers import tiny_spiking
+from snn_det.calibration.bias import calibrate_bias, site_error
+from snn_det.calibration.collect import ann_site, snn_site
+from snn_det.calibration.potential import calibrate_potential
+from snn_det.calibration.weights import calibrate_weights
+from snn_det.conversion import ConversionConfig, build_spiking_net, convert_backbone, observe
+from snn_det.conversion.graphs import build_graph
+from mmdet.registry import MODELS
+
+
+def _setup(name='resnet18', T=8, **conv):
+    bb = tiny_spiking(name, conversion=dict(threshold='mmse', channel_wise=True, **conv))
+    batches = [torch.rand(4, 3, 48, 48), torch.rand(4, 3, 48, 48)]
+    obs = observe(bb.graph, batches)
+    net = build_spiking_net(bb.graph, obs, T, bb.conversion)
+    return bb, net, batches
+
+
+def _mean_err(bb, net, batches, site, T):
+    return site_error(bb.graph, net, batches, site, T).reshape(-1)
+
+
+def test_bias_calibration_adds_the_channel_mean_error_to_the_bias():
+    bb, net, batches = _setup()
+    T = 8
+    for site in [s.name for s in bb.graph.sites][:6]:
+        e = _mean_err(bb, net, batches, site, T)
+        conv = net.conv(bb.graph.site(site).owner)
+        b0 = conv.bias.clone()
+        calibrate_bias(bb.graph, net, batches, site, T)
+        # Eq. 20: b := b + mu_c(x - s_bar), exactly
+        assert torch.allclose(conv.bias, b0 + e, atol=1e-6)
+        after = _mean_err(bb, net, batches, site, T)
+        # the SNN's per-channel mean output moves onto the ANN's (quantization leaves a
+        # remainder below one spike step, theta/T)
+        theta = net.neuron(site).threshold.reshape(-1)
+        assert after.abs().mean() < e.abs().mean()
+        assert bool((after.abs() <= theta / T + 1e-6).all())
+
+
+def test_channel_potentials_broadcast_to_any_size_and_elementwise_is_fixed():
+    bb, net, batches = _setup()
+    site = bb.graph.sites[3].name
+    calibrate_potential(bb.graph, net, batches, site, 8, granularity='channel')
+    v0 = net.neuron(site).v0
+    assert v0.shape == (1, bb.graph.sites[3].channels, 1, 1)
+    bb.add_spiking_net(net)
+    bb.set_mode('snn', 8)
+    with torch.no_grad():
+        bb(torch.rand(1, 3, 64, 80))   # another input size works
+    _, net2, _ = _setup()
+    calibrate_potential(bb.graph, net2, batches, site, 8, granularity='element')
+    assert net2.neuron(site).v0.shape[-2:] == (12, 12)
+    bb.snn['T8'] = net2
+    with pytest.raises(ValueError, match='element-wise initial potential'):
+        with torch.no_grad():
+            bb(torch.rand(1, 3, 64, 80))
+
+
+def test_potential_calibration_follows_eq_22():
+    bb, net, batches = _setup()
+    site = bb.graph.sites[2].name
+    e = site_error(bb.graph, net, batches, site, 8)
+    v_before = net.neuron(site).v0.clone()
+    calibrate_potential(bb.graph, net, batches, site, 8)
+    assert torch.allclose(net.neuron(site).v0, v_before + 8 * e, atol=1e-5)
+
+
+def test_weight_calibration_lowers_the_layer_mse_against_its_cached_target():
+    bb, net, batches = _setup(T=4)
+    site = 'layer1.0.act_out'          # residual site: shortcut contribution included
+    info = bb.graph.site(site)
+
+    def mse():
+        tot = 0.0
+        for x in batches:
+            t = ann_site(bb.graph, x, site)['site_out']
+            s = snn_site(net, x, site, 4)['site_out']
+            tot += float(((t - s) ** 2).sum(1).mean())
+        return tot
+
+    before = mse()
+    res = calibrate_weights(bb.graph, net, batches, site, 4, iters=200, lr=1e-4, batch_size=4)
+    assert res['after'] < res['before']
+    assert mse() < before
+    assert info.residual
+
+
+def test_acp_lcp_pipeline_and_two_T_round_trip(tmp_path):
+    conv = dict(threshold='mmse', channel_wise=True, calib='lcp+acp', weight_iters=20,
+                weight_lr=1e-3)
+    bb = tiny_spiking('resnet18', conversion=conv)
+    convert_backbone(bb, [torch.rand(2, 3, 32, 32)], [4, 8], progress=False)
+    assert bb.converted_T == [4, 8]
+    path = tmp_path / 'c.pth'
+    torch.save({'state_dict': bb.state_dict()}, path)
+    clone = MODELS.build(dict(type='SpikingBackbone', backbone=dict(
+        type='ResNet', depth=18, base_channels=8, out_indices=(0, 1, 2, 3)),
+        conversion=conv, converted_T=[4, 8])).eval()
+    clone.load_state_dict(torch.load(path, weights_only=True)['state_dict'])
+    x = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        for T in (4, 8):
+            bb.set_mode('snn', T)
+            clone.set_mode('snn', T)
+            assert clone.spiking_net(T).num_steps == T
+            for a, b in zip(bb(x), clone(x)):
+                assert torch.equal(a, b)

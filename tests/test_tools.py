@@ -1,0 +1,115 @@
+"""tools/convert.py and tools/test.py end to end on a tiny generated dataset."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+CFG = osp.join(ROOT, 'configs/synth/retinanet_r18n_fpn_12e_synth.py')
+PY = sys.executable
+
+
+def _run(args, cwd):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    return subprocess.run([PY] + args, cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    """A 12/4-image dataset and a randomly initialised RetinaNet checkpoint."""
+    from mmengine.config import Config
+
+    import snn_det  # noqa: F401
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from snn_det.datasets import generate_detection_dataset
+    register_all_modules()
+    root = tmp_path_factory.mktemp('tiny')
+    generate_detection_dataset(root / 'synth', seed=1, num_train=12, num_val=4, workers=1,
+                               progress=False)
+    model = MODELS.build(Config.fromfile(CFG).model)
+    ckpt = root / 'ann.pth'
+    torch.save({'meta': {'note': 'random'}, 'state_dict': model.state_dict()}, ckpt)
+    data_root = str(root / 'synth' / 'coco') + '/'
+    opts = ['--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
+            f'test_dataloader.dataset.data_root={data_root}',
+            f'val_dataloader.dataset.data_root={data_root}',
+            f'test_evaluator.ann_file={data_root}annotations/instances_val.json',
+            'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
+            'test_dataloader.batch_size=2']
+    return root, ckpt, opts
+
+
+def test_convert_then_test_prints_a_table_and_saves_json(tiny):
+    root, ckpt, opts = tiny
+    work = root / 'conv'
+    r = _run(['tools/convert.py', CFG, str(ckpt), '--T', '4', '8', '--calib', 'lcp',
+              '--calib-images', '4', '--calib-batch-size', '2', '--work-dir', str(work)] + opts,
+             ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    name = 'retinanet_r18n_fpn_12e_synth_snn'
+    pth, py = work / f'{name}.pth', work / f'{name}.py'
+    assert pth.exists() and py.exists()
+    ck = torch.load(pth, weights_only=True)            # weights-only loadable
+    assert ck['meta']['converted_T'] == [4, 8]
+    assert any(k.startswith('backbone.snn.T8.neurons.') for k in ck['state_dict'])
+    assert 'spiking sites' in r.stdout
+    r = _run(['tools/test.py', str(py), str(pth), '--T', '4', '8', '16',
+              '--work-dir', str(root / 'test')] + opts, ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '| ANN |' in r.stdout and '| SNN | 16 (calib T=8) |' in r.stdout
+    res = json.load(open(root / 'test' / 'snn_test_results.json'))['results']
+    assert [x['T'] for x in res] == [None, 4, 8, 16]
+    assert all('AP' in x for x in res)
+    assert (root / 'test' / 'snn_metric_vs_T.png').exists()
+
+
+@pytest.mark.parametrize('args,msg', [
+    (['--T', '0'], 'T must be a positive'),
+    (['--T', '8', '--threshold', 'max', '--calib', 'magic'], "unknown calibration 'magic'"),
+])
+def test_convert_rejects_bad_options_without_writing(tiny, args, msg):
+    root, ckpt, opts = tiny
+    work = root / 'bad'
+    r = _run(['tools/convert.py', CFG, str(ckpt), '--work-dir', str(work)] + args + opts, ROOT)
+    assert r.returncode != 0
+    assert msg in r.stderr.strip().splitlines()[-1]
+    assert not work.exists()
+
+
+def test_unreadable_or_missing_checkpoint_is_one_clear_line(tiny, tmp_path):
+    root, _, opts = tiny
+    bad = tmp_path / 'broken.pth'
+    bad.write_bytes(b'not a checkpoint')
+    for path, msg in [(bad, 'cannot read checkpoint'), (tmp_path / 'nope.pth', 'does not exist')]:
+        r = _run(['tools/convert.py', CFG, str(path), '--work-dir', str(tmp_path / 'w')] + opts,
+                 ROOT)
+        assert r.returncode != 0
+        last = r.stderr.strip().splitlines()[-1]
+        assert msg in last and str(path) in last
+    assert not (tmp_path / 'w').exists()
+
+
+def test_runner_checkpoint_with_numpy_meta_loads_weights_only(tmp_path):
+    import numpy as np
+
+    from snn_det.utils.checkpoint import CheckpointError, load_checkpoint_file
+    p = tmp_path / 'runner.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)},
+                'message_hub': {'best': np.float64(0.5), 'arr': np.arange(3)}}, p)
+    with pytest.raises(Exception):
+        torch.load(p, weights_only=True)               # what mmengine 0.10.7 would do
+    ck = load_checkpoint_file(p)
+    assert float(ck['message_hub']['best']) == 0.5
+    class Evil:                                        # noqa: E306
+        def __reduce__(self):
+            return (os.system, ('echo pwned',))
+    q = tmp_path / 'evil.pth'
+    torch.save({'x': Evil()}, q)
+    with pytest.raises(CheckpointError, match='weights-only allowlist'):
+        load_checkpoint_file(q)

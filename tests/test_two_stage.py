@@ -1,0 +1,115 @@
+"""QCFS (seed 002) and the two-stage conversion (seed 003)."""
+import pytest
+import torch
+
+from helpers import tiny_spiking
+from snn_det.calibration.bias import site_error
+from snn_det.calibration.bptt import calibrate_bptt
+from snn_det.calibration.potential import calibrate_potential
+from snn_det.conversion import ConversionConfig, build_spiking_net, observe
+from snn_det.neurons import IFNeuron
+from snn_det.neurons.qc import QCFS, QCActivation, qcfs
+
+
+def test_qcfs_forward_is_eq_15():
+    lam, L = torch.tensor(2.0), 4
+    z = torch.rand(1000) * 4 - 1
+    expected = lam * torch.clamp(torch.floor(z * L / lam + 0.5) / L, 0, 1)
+    assert torch.allclose(qcfs(z, lam, L), expected)
+
+
+@pytest.mark.parametrize('z0', [-0.6, 0.37, 0.9, 1.3, 3.0])   # below, inside (x3), above
+def test_qcfs_gradients_are_eq_17(z0):
+    lam0, L = 2.0, 4
+    z = torch.tensor([z0], dtype=torch.float64, requires_grad=True)
+    lam = torch.tensor(lam0, dtype=torch.float64, requires_grad=True)
+    h = qcfs(z, lam, L)
+    h.sum().backward()
+    lo, hi = -lam0 / (2 * L), lam0 - lam0 / (2 * L)
+    if z0 < lo:
+        dz, dl = 0.0, 0.0
+    elif z0 >= hi:
+        dz, dl = 0.0, 1.0
+    else:
+        dz, dl = 1.0, (float(h.detach()) - z0) / lam0
+    assert float(z.grad) == pytest.approx(dz)
+    assert float(lam.grad) == pytest.approx(dl)
+    # numerically: inside a quantization step h is lam*k/L, so dh/dlam = k/L = h/lam ...
+    eps = 1e-6
+    if z0 >= hi or z0 < lo:
+        num = (float(qcfs(z.detach(), lam.detach() + eps, L)) -
+               float(qcfs(z.detach(), lam.detach() - eps, L))) / (2 * eps)
+        assert num == pytest.approx(dl, abs=1e-6)
+
+
+@pytest.mark.parametrize('L', [2, 4, 16])
+def test_qcfs_with_L_equal_T_converts_to_if_neurons_exactly(L):
+    # seed 002 Theorem 1/2: theta = lambda, v(0) = theta/2, T = L, constant input
+    act = QCFS(L=L, init_threshold=1.7)
+    z = torch.rand(1, 1, 1, 500, dtype=torch.float64) * 3 - 0.5
+    ann = act(z.float()).double()
+    n = IFNeuron(1).double()
+    theta = act.spiking_threshold().double()
+    n.threshold, n.v0 = theta, theta / 2
+    snn = n(z.unsqueeze(0).expand(L, *z.shape)).mean(0)
+    assert torch.allclose(snn, ann, atol=1e-5)
+
+
+def test_quantization_noise_follows_eq_14():
+    x = torch.rand(200_000) * 4
+    plain = QCActivation(T=4, init_threshold=4.0, p=1.0).train()(x)
+    d = 1.0
+    assert torch.allclose(plain, torch.clamp(torch.round(x / d) * d, 0, 4))
+    ident = QCActivation(T=4, init_threshold=4.0, p=0.0).train()(x)
+    assert torch.allclose(ident, x.clamp(0, 4))
+    noisy = QCActivation(T=4, init_threshold=4.0, p=0.3).train()(x)
+    quantized = (noisy == plain) & (plain != x)
+    frac = float(quantized.float().mean() / (plain != x).float().mean())
+    assert frac == pytest.approx(0.3, abs=0.01)
+    # eval mode never injects noise
+    assert torch.equal(QCActivation(T=4, init_threshold=4.0, p=0.3).eval()(x), plain)
+    # straight-through gradient (Eq. 13)
+    xg = torch.tensor([0.3, 1.2], requires_grad=True)
+    QCActivation(T=4, init_threshold=4.0, p=1.0)(xg).sum().backward()
+    assert torch.equal(xg.grad, torch.ones(2))
+
+
+def _qc_backbone(name='resnet18', T=4):
+    bb = tiny_spiking(name, T=T, act_cfg=dict(type='QCActivation', T=T, p=0.1),
+                      conversion=dict(calib=[]))
+    batches = [torch.rand(4, 3, 40, 40)]
+    obs = observe(bb.graph, batches)
+    for s in bb.graph.sites:
+        bb.site_activations()[s.name].threshold.data.fill_(float(obs[s.name].max.max()) * 0.8)
+    acts = bb.site_activations()
+    net = build_spiking_net(bb.graph, obs, T, bb.conversion, acts)
+    return bb, net, batches, acts
+
+
+def test_coarse_calibration_moves_the_mean_rate_onto_the_qc_ann():
+    bb, net, batches, acts = _qc_backbone()
+    site = bb.graph.sites[4].name
+    assert float(net.neuron(site).threshold) == pytest.approx(
+        float(acts[site].threshold), rel=1e-6)           # theta = QC threshold
+    before = site_error(bb.graph, net, batches, site, 4, acts=acts).abs().mean()
+    calibrate_potential(bb.graph, net, batches, site, 4, acts=acts)   # Eq. 18
+    after = site_error(bb.graph, net, batches, site, 4, acts=acts).abs().mean()
+    assert after < before
+
+
+@pytest.mark.parametrize('site_idx', [2, 5])
+def test_one_fine_calibration_step_lowers_the_layer_mse(site_idx):
+    bb, net, batches, acts = _qc_backbone()
+    site = bb.graph.sites[site_idx].name
+    cfg = ConversionConfig(fc_iters=1, fc_lr=1e-3, fc_patience=5)
+    res = calibrate_bptt(bb.graph, net, batches, site, 4, acts=acts, cfg=cfg)
+    assert res['after'] < res['before']
+
+
+def test_fine_calibration_on_a_signed_darknet_site():
+    bb, net, batches, acts = _qc_backbone('darknet')
+    site = bb.graph.sites[3].name
+    assert bb.graph.site(site).signed
+    cfg = ConversionConfig(fc_iters=5, fc_lr=1e-3, fc_patience=5)
+    res = calibrate_bptt(bb.graph, net, batches, site, 4, acts=acts, cfg=cfg)
+    assert res['after'] <= res['before']

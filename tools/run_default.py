@@ -1,0 +1,67 @@
+"""The main job on the embedded default, in one command.
+
+    python tools/run_default.py [--detectors retinanet faster-rcnn yolov3] [--T 16 32 64]
+        [--convert-T 32] [--val-images N] [--calib lcp]
+
+Makes the generated dataset if it is missing, converts each shipped detector
+(``checkpoints/``) with ``tools/convert.py ... --T <convert-T>``, evaluates the
+ANN and the SNN at each T with ``tools/test.py``, and prints the ANN-vs-SNN
+table.  Default: RetinaNet, converted for T=32 (MMSE channel-wise thresholds,
+ClipRound shift, bias calibration) and tested at T = 16, 32, 64.
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+
+import snn_det  # noqa: F401,E402
+from snn_det.datasets import build_synthetic_data  # noqa: E402
+
+DETECTORS = {
+    'retinanet': ('configs/synth/retinanet_r18n_fpn_12e_synth.py',
+                  'checkpoints/retinanet_r18n_fpn_12e_synth.pth'),
+    'faster-rcnn': ('configs/synth/faster-rcnn_r18n_fpn_8e_synth.py',
+                    'checkpoints/faster-rcnn_r18n_fpn_8e_synth.pth'),
+    'yolov3': ('configs/synth/yolov3_d53n_8e_synth.py', 'checkpoints/yolov3_d53n_8e_synth.pth'),
+}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--detectors', nargs='+', default=['retinanet'], choices=list(DETECTORS))
+    p.add_argument('--T', nargs='+', type=int, default=[16, 32, 64])
+    p.add_argument('--convert-T', nargs='+', type=int, default=[32])
+    p.add_argument('--calib', default='lcp')
+    p.add_argument('--calib-images', type=int, default=32)
+    p.add_argument('--val-images', type=int, default=None,
+                   help='evaluate on the first N val images (default: all 320)')
+    p.add_argument('--work-dir', default='work_dirs/default')
+    args = p.parse_args(argv)
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import convert as convert_tool
+    import test as test_tool
+    t0 = time.perf_counter()
+    build_synthetic_data(osp.join(ROOT, 'data/synth'))
+    tables = []
+    for name in args.detectors:
+        cfg, ckpt = (osp.join(ROOT, x) for x in DETECTORS[name])
+        if not osp.isfile(ckpt):
+            sys.exit(f'error: checkpoint {ckpt} is missing (train it with tools/train.py {cfg})')
+        work = osp.join(args.work_dir, name)
+        extra = ['--cfg-options', f'test_dataloader.dataset.indices={args.val_images}'] \
+            if args.val_images else []
+        ck, cf = convert_tool.main([cfg, ckpt, '--T', *map(str, args.convert_T), '--calib',
+                                    args.calib, '--calib-images', str(args.calib_images),
+                                    '--work-dir', work])
+        rows = test_tool.main([cf, ck, '--T', *map(str, args.T), '--work-dir', work] + extra)
+        from snn_det.apis.evaluate import format_table
+        tables.append(f'### {name}\n\n' + format_table(rows, ['AP', 'AP50', 'AP75']))
+    print('\n\n'.join(tables))
+    print(f'\nmain job finished in {time.perf_counter() - t0:.0f} s')
+
+
+if __name__ == '__main__':
+    main()
