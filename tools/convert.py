@@ -18,6 +18,7 @@ import time
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import get_rank  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import snn_det  # noqa: E402
@@ -25,6 +26,7 @@ from snn_det.apis import (check_T_list, convert_model, save_converted, summarize
                           wrap_backbone_cfg)
 from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
 from snn_det.apis.convert import unwrap  # noqa: E402
+from snn_det.analysis.firing import measure_firing, plot_firing_rates  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
 
 
@@ -75,11 +77,28 @@ def main(argv=None):
           f'{args.calib_images} calibration images', flush=True)
     timings = convert_model(runner.model, cfg, T_list, conversion, args.calib_images,
                             args.calib_batch_size, args.chunk_size)
+    batches = timings.pop('batches')
+    backbone = unwrap(runner.model).backbone
+    firing = {}
+    for T in T_list:    # firing rates and energy on (a few of) the calibration images
+        firing[T] = measure_firing(backbone.snn[f'T{T}'], batches[:2], T, args.chunk_size)
     meta = dict(snn_det_version=snn_det.__version__, source_config=osp.abspath(args.config),
                 source_checkpoint=osp.abspath(args.checkpoint), converted_T=T_list,
-                conversion=conversion.to_dict(), timings=timings)
+                conversion=conversion.to_dict(), timings=timings,
+                firing={T: {k: v for k, v in f.items() if k != 'rates'} for T, f in firing.items()})
+    if get_rank() != 0:       # statistics were averaged across ranks; rank 0 writes
+        return None, None
     ckpt, cfg_path = save_converted(runner.model, cfg, work_dir, name, meta)
+    png = osp.join(work_dir, f'{name}_firing_rates.png')
+    plot_firing_rates({T: f['rates'] for T, f in firing.items()}, png, name)
     print(summarize(runner.model))
+    for T, f in firing.items():
+        mean_rate = sum(f['rates'].values()) / max(len(f['rates']), 1)
+        print(f'T={T}: mean firing rate {mean_rate:.3f} spikes/neuron/step; backbone per image: '
+              f'{f["macs_per_image"] / 1e6:.1f} M MACs (analog first layer) + '
+              f'{f["sops_per_image"] / 1e6:.1f} M SOPs = {f["energy_mJ_per_image"]:.3f} mJ '
+              '(4.6 pJ/MAC, 0.9 pJ/SOP, 45 nm; memory traffic not counted)')
+    print(f'firing rates plotted in {png}')
     print(f'conversion took {time.perf_counter() - t0:.1f} s '
           f'(observe {timings["observe"]:.1f} s; per T: '
           + ', '.join(f'T={t}: {v["total"]:.1f} s' for t, v in timings['per_T'].items()) + ')')

@@ -38,9 +38,9 @@ def measure_firing(net, batches: List[Tensor], T: int, chunk_size=None) -> dict:
                 analog[name] = ops
                 return
             dense[name] = dense.get(name, 0) + ops * steps
-            conv_rate[name] = conv_rate.get(name, [0.0, 0])
-                conv_rate[name][0] += float((t != 0).float().sum())
-                conv_rate[name][1] += t.numel()
+            conv_rate.setdefault(name, [0.0, 0])
+            conv_rate[name][0] += float((t != 0).float().sum())
+            conv_rate[name][1] += t.numel()
 
     images, macs = 0, 0
     for x in batches:
@@ -57,3 +57,26 @@ def measure_firing(net, batches: List[Tensor], T: int, chunk_size=None) -> dict:
     sops = sum(dense[k] * conv_rate[k][0] / max(conv_rate[k][1], 1) for k in conv_rate) / images
     return dict(rates=rates, macs_per_image=macs, sops_per_image=sops,
                 energy_mJ_per_image=(E_MAC_PJ * macs + E_AC_PJ * sops) * 1e-9)
+
+
+def plot_firing_rates(rates_by_T: Dict[int, Dict[str, float]], path: str, title: str = '') -> None:
+    """Bar chart of the firing rate (spikes per neuron per step) of every site."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    names = list(next(iter(rates_by_T.values())).keys())
+    fig, ax = plt.subplots(figsize=(max(6, 0.3 * len(names)), 3.5))
+    width = 0.8 / len(rates_by_T)
+    for i, (T, rates) in enumerate(sorted(rates_by_T.items())):
+        ax.bar([j + i * width for j in range(len(names))], [rates[n] for n in names], width,
+               label=f'T={T}')
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))])
+    ax.set_xticklabels(names, rotation=90, fontsize=6)
+    ax.set_ylabel('firing rate (spikes / neuron / step)')
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis='y')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

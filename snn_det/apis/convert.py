@@ -77,16 +77,22 @@ def unwrap(model):
 
 def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: ConversionConfig,
                   calib_images: int = 128, calib_batch_size: int = 8,
-                  chunk_size: Optional[int] = None, progress: bool = True) -> dict:
-    """Collect calibration images through ``cfg`` and convert ``model.backbone``."""
+                  chunk_size: Optional[int] = None, progress: bool = True,
+                  batches: Optional[list] = None) -> dict:
+    """Collect calibration images through ``cfg`` and convert ``model.backbone``.
+
+    Returns timings; the calibration batches are under ``'batches'``."""
     model = unwrap(model)
     model.eval()
     t0 = time.perf_counter()
-    batches = build_calib_batches(cfg, model, calib_images, calib_batch_size, conversion.seed)
+    if batches is None:
+        batches = build_calib_batches(cfg, model, calib_images, calib_batch_size,
+                                      conversion.seed)
     t_data = time.perf_counter() - t0
     timings = convert_backbone(model.backbone, batches, T_list, conversion, chunk_size, progress)
     timings['data'] = t_data
     timings['calib_images'] = sum(b.shape[0] for b in batches)
+    timings['batches'] = batches
     return timings
 
 

@@ -43,6 +43,10 @@ def observe(graph, batches: List[Tensor], acts=None, max_samples: int = 1 << 22,
 
     for x in batches:
         graph.forward(x, AnnOps(graph, acts, recorder=rec))
+    from mmengine.dist import all_reduce, get_world_size
+    if get_world_size() > 1:          # thresholds from every rank's maximum
+        for o in observers.values():
+            all_reduce(o.max, op='max')
     return observers
 
 
@@ -59,8 +63,11 @@ def build_spiking_net(graph, observers: Dict[str, ActivationObserver], T: int,
         else:
             theta = choose_threshold(observers[site.name], cfg.threshold, T, cfg.channel_wise,
                                      cfg.percentile, cfg.grid, cfg.rounding)
-        theta = theta.to(neuron.threshold)
-        neuron.threshold = theta.clone()
+        theta = theta.to(neuron.threshold).clone()
+        from mmengine.dist import broadcast, get_world_size
+        if get_world_size() > 1:      # percentile/MMSE samples differ per rank: use rank 0's
+            broadcast(theta, 0)
+        neuron.threshold = theta
         if site.signed or cfg.shift == 'none':
             neuron.v0 = torch.zeros_like(neuron.v0)
         elif cfg.shift == 'potential':

@@ -7,9 +7,11 @@ mmengine's local-file loader with one that
 
 1. loads with ``weights_only=True`` (tensors, dicts, lists, numbers, strings);
 2. if that is refused, retries still with ``weights_only=True`` but with a
-   short allowlist of numpy types needed to *rebuild arrays and scalars*
-   (``_reconstruct``, ``ndarray``, ``dtype`` and its classes, ``scalar``) --
-   no callable that can run arbitrary code;
+   short allowlist of types needed to *rebuild data*: numpy arrays and scalars
+   (``_reconstruct``, ``ndarray``, ``dtype`` and its classes, ``scalar``) and
+   mmengine's ``HistoryBuffer`` (the runner's logged scalars, with a
+   ``getattr`` that resolves only its statistics methods) -- no callable that
+   can run arbitrary code;
 3. otherwise fails with a one-line error naming the checkpoint and the
    rejected global.  Only if you trust a file's source, set
    ``SNN_DET_TRUST_CHECKPOINTS=1`` to load it with full pickle.
@@ -45,7 +47,23 @@ def _numpy_safe_globals() -> list:
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         out += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
+    try:   # runner checkpoints keep their logs in HistoryBuffer objects (plain data)
+        from mmengine.logging.history_buffer import HistoryBuffer
+        out.append(HistoryBuffer)
+        # ... whose statistics methods are pickled as getattr(HistoryBuffer, 'min'):
+        # allow exactly that, not the builtin getattr
+        out.append((_history_buffer_getattr, 'builtins.getattr'))
+    except ImportError:
+        pass
     return out
+
+
+def _history_buffer_getattr(obj, name):
+    """``getattr`` restricted to HistoryBuffer's public statistics methods."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and name in ('min', 'max', 'mean', 'current'):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(f'getattr({obj!r}, {name!r}) is not allowed')
 
 
 def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
