@@ -113,3 +113,24 @@ def test_runner_checkpoint_with_numpy_meta_loads_weights_only(tmp_path):
     torch.save({'x': Evil()}, q)
     with pytest.raises(CheckpointError, match='weights-only allowlist'):
         load_checkpoint_file(q)
+
+
+def test_runner_logs_load_but_getattr_stays_restricted(tmp_path):
+    import pickle
+
+    from mmengine.logging import HistoryBuffer
+
+    from snn_det.utils.checkpoint import CheckpointError, load_checkpoint_file
+    buf = HistoryBuffer()
+    buf.update(1.5)
+    p = tmp_path / 'runner.pth'
+    torch.save({'message_hub': {'log_scalars': {'loss': buf}}, 'state_dict': {}}, p)
+    assert load_checkpoint_file(p)['message_hub']['log_scalars']['loss'].current() == 1.5
+
+    class Sneaky:                         # getattr reaching past the statistics methods
+        def __reduce__(self):
+            return (getattr, (HistoryBuffer, '__init__'))
+    q = tmp_path / 'sneaky.pth'
+    torch.save({'x': Sneaky()}, q)
+    with pytest.raises((CheckpointError, pickle.UnpicklingError)):
+        load_checkpoint_file(q)

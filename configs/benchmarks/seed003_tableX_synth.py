@@ -1,10 +1,17 @@
 # Seed 003 Table X layout on the embedded default (YOLOv3-Darknet and RetinaNet):
-# Baseline, Stage I only (QC fine-tuned ANN, copied into the SNN with the theta/2T shift),
-# Stage II only (CC + FC on the source ANN), Stage I + II, at T = 4 ... 64.
-# Stage I checkpoints come from configs/two_stage/*qc-ft* (tools/train.py).
+# Baseline, Stage I only (QC fine-tuned ANN copied into the SNN with the theta/2T shift),
+# Stage II only (coarse + fine calibration of the source ANN's SNN), Stage I + II,
+# and a QCFS-trained RetinaNet (seed 002), at T = 4 ... 64.  Stage I / QCFS models come
+# from configs/two_stage/ (tools/train.py; checkpoints/ holds the ones trained here).
 _base_ = ['./_synth_detectors.py']
 _base = dict(threshold='mmse', channel_wise=True, shift='potential')
 _fc = dict(fc_iters=60, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
+_stage1 = {
+    'YOLOv3 D53n': dict(config='configs/two_stage/yolov3_d53n_qc-ft-T8_synth.py',
+                        checkpoint='checkpoints/yolov3_d53n_qc-ft-T8_synth.pth'),
+    'RetinaNet R18n': dict(config='configs/two_stage/retinanet_r18n_fpn_qc-ft-T8_synth.py',
+                           checkpoint='checkpoints/retinanet_r18n_fpn_qc-ft-T8_synth.pth'),
+}
 benchmark = dict(
     name='seed003_tableX_synth',
     seed=0,
@@ -15,6 +22,9 @@ benchmark = dict(
     detectors=[{{_base_.yolov3}}, {{_base_.retinanet}}],
     methods=[
         dict(name='Baseline', conversion=dict(**_base)),
+        dict(name='Stage I only', conversion=dict(**_base), sources=_stage1),
         dict(name='Stage II only', conversion=dict(**_base, calib='cc+fc', **_fc)),
+        dict(name='Stage I + II', conversion=dict(**_base, calib='cc+fc', **_fc),
+             sources=_stage1),
     ],
 )

@@ -6,7 +6,11 @@ A benchmark config holds one dict ``benchmark``::
         name='seed001_table4_synth', seed=0, T=[16, 32, 64, 128],
         calib_images=64, calib_batch_size=8, val_images=None, chunk_size=None,
         detectors=[dict(name='RetinaNet', config=..., checkpoint=...)],
-        methods=[dict(name='Baseline', conversion=dict(threshold='max', ...)), ...],
+        methods=[dict(name='Baseline', conversion=dict(threshold='max', ...)),
+                 # a method may convert another trained model of a detector, e.g. the
+                 # QC fine-tuned ANN of seed 003 Stage I:
+                 dict(name='Stage I + II', conversion=dict(calib='cc+fc'),
+                      sources={'RetinaNet': dict(config=..., checkpoint=...)}), ...],
         rescaled=dict(scale=(256, 256)),          # optional extra evaluation
         error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
     )
@@ -92,19 +96,37 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
         ann, secs = _test(runner, 'ann')
         rows.append(dict(detector=det['name'], method='ANN', T=None, seconds=round(secs, 1),
                          **ann))
-        nets = {}
+        nets, source_runners = {}, {}
         for method in bench['methods']:
+            sources = method.get('sources') or {}
+            if method.get('sources') is not None and det['name'] not in sources:
+                continue                       # this method does not apply to this detector
+            m_runner, m_bb, m_batches = runner, bb, batches
+            if det['name'] in sources:         # another trained model of this detector
+                src = dict(det, **sources[det['name']])
+                key = (src['config'], src['checkpoint'])
+                if key not in source_runners:
+                    _, src_runner = _build_runner(src, bench, work_dir, T_list[0])
+                    unwrap(src_runner.model).eval()
+                    m_ann, secs = _test(src_runner, 'ann')
+                    rows.append(dict(detector=det['name'],
+                                     method=f'{osp.basename(src["config"])} (its ANN)',
+                                     T=None, seconds=round(secs, 1), **m_ann))
+                    source_runners[key] = src_runner
+                m_runner = source_runners[key]
+                m_bb = unwrap(m_runner.model).backbone
             conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
-            bb.snn.clear()
-            tim = convert_backbone(bb, batches, T_list, conv, bench.get('chunk_size'),
+            m_bb.snn.clear()
+            tim = convert_backbone(m_bb, m_batches, T_list, conv, bench.get('chunk_size'),
                                    progress=False)
-            nets[method['name']] = {T: bb.snn[f'T{T}'] for T in T_list}
+            if m_bb is bb:
+                nets[method['name']] = {T: bb.snn[f'T{T}'] for T in T_list}
             for T in T_list:
                 conv_time = tim['observe'] + tim['per_T'][T]['total']
                 times.append(dict(detector=det['name'], method=method['name'], T=T,
                                   seconds=round(conv_time, 2),
                                   **{k: round(v, 2) for k, v in tim['per_T'][T].items()}))
-                m, secs = _test(runner, 'snn', T)
+                m, secs = _test(m_runner, 'snn', T)
                 rows.append(dict(detector=det['name'], method=method['name'], T=T,
                                  seconds=round(secs, 1), convert_seconds=round(conv_time, 1),
                                  **m))
@@ -181,7 +203,7 @@ def _write(result: dict, work_dir: str) -> None:
                   '| method | ' + ' | '.join(f'T={t}' for t in T_list) + ' |',
                   '|---|' + '---|' * len(T_list)]
         methods = [m for m in dict.fromkeys(r['method'] for r in drows)
-                   if not m.startswith('ANN')]
+                   if not m.startswith('ANN') and not m.endswith('(its ANN)')]
         for m in methods:
             cells = []
             for t in T_list:
@@ -191,7 +213,7 @@ def _write(result: dict, work_dir: str) -> None:
                     continue
                 v = main_metric(r)
                 base = ann
-                if '(' in m:   # rescaled rows compare with the rescaled ANN
+                if '(rescaled' in m:   # rescaled rows compare with the rescaled ANN
                     tag = m[m.index('('):]
                     base = next((main_metric(x) for x in drows if x['method'] == f'ANN {tag}'),
                                 ann)

@@ -88,7 +88,10 @@ class IFNeuron(nn.Module):
             v = v - s * theta
             out.append(s * theta)
         self.v = v
-        out = torch.stack(out)
+        return self._record(torch.stack(out))
+
+    def _record(self, out: Tensor) -> Tensor:
+        """Count spikes (non-zero outputs) for firing rates when ``record`` is on."""
         if self.record:
             with torch.no_grad():
                 self.spike_count += float((out != 0).sum())
@@ -169,12 +172,7 @@ class SignedIFNeuron(IFNeuron):
             n = n + pos - neg
             out.append((pos - neg) * theta)
         self.v, self.n = v, n
-        out = torch.stack(out)
-        if self.record:
-            with torch.no_grad():
-                self.spike_count += float((out != 0).sum())
-                self.neuron_steps += out.numel()
-        return out
+        return self._record(torch.stack(out))
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', negative_slope={self.negative_slope}'
