@@ -7,7 +7,7 @@ Makes the generated dataset if it is missing, converts each shipped detector
 (``checkpoints/``) with ``tools/convert.py ... --T <convert-T>``, evaluates the
 ANN and the SNN at each T with ``tools/test.py``, and prints the ANN-vs-SNN
 table.  Default: RetinaNet, converted for T=32 (MMSE channel-wise thresholds,
-ClipRound shift, bias calibration) and tested at T = 16, 32, 64.
+ClipRound shift, bias calibration on 16 images) and tested at T = 8, 16, 32.
 """
 import argparse
 import os.path as osp
@@ -32,10 +32,10 @@ DETECTORS = {
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--detectors', nargs='+', default=['retinanet'], choices=list(DETECTORS))
-    p.add_argument('--T', nargs='+', type=int, default=[16, 32, 64])
+    p.add_argument('--T', nargs='+', type=int, default=[8, 16, 32])
     p.add_argument('--convert-T', nargs='+', type=int, default=[32])
     p.add_argument('--calib', default='lcp')
-    p.add_argument('--calib-images', type=int, default=32)
+    p.add_argument('--calib-images', type=int, default=16)
     p.add_argument('--val-images', type=int, default=None,
                    help='evaluate on the first N val images (default: all 320)')
     p.add_argument('--work-dir', default='work_dirs/default')

@@ -18,8 +18,8 @@ benchmark = dict(
         dict(name='+ACP', conversion=dict(**_base, calib='lcp+acp', weight_iters=200,
                                           weight_lr=1e-4, weight_batch=32,
                                           potential_granularity='element')),
-        dict(name='Stage II (CC+FC, KL)', conversion=dict(**_base, calib='cc+fc', fc_iters=100,
+        dict(name='Stage II (CC+FC, KL)', conversion=dict(**_base, calib='cc+fc', fc_iters=40,
                                                          fc_lr=5e-4, fc_loss='kl',
-                                                         fc_patience=10)),
+                                                         fc_patience=3)),
     ],
 )

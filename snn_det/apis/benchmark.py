@@ -132,10 +132,25 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                                  **m))
                 print(f'[{name}] {det["name"]} | {method["name"]} | T={T}: '
                       f'{main_metric(m):.4f} (ANN {main_metric(ann):.4f})', flush=True)
+            _finish(name, config_path, T_list, seed, rows, times, work_dir, only_detectors,
+                    partial=True)
         _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
         del runner
+    return _finish(name, config_path, T_list, seed, rows, times, work_dir, only_detectors)
+
+
+def _finish(name, config_path, T_list, seed, rows, times, work_dir, only_detectors,
+            partial=False) -> dict:
+    """Write results (merged with other detectors' earlier rows when only some ran)."""
+    old_path = osp.join(work_dir, 'results.json')
+    if osp.isfile(old_path):
+        old = json.load(open(old_path))
+        done = {r['detector'] for r in rows}
+        keep = set(only_detectors) if only_detectors else done
+        rows = [r for r in old['results'] if r['detector'] not in keep | done] + rows
+        times = [t for t in old['conversion_times'] if t['detector'] not in keep | done] + times
     result = dict(name=name, config=osp.abspath(config_path), T=T_list, seed=seed,
-                  results=rows, conversion_times=times)
+                  results=rows, conversion_times=times, complete=not partial)
     _write(result, work_dir)
     return result
 

@@ -80,14 +80,14 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
     opt = torch.optim.Adam([w, v0], lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed)
     bad = 0
-    check_every = max(1, len(cache))
+    check_every = max(10, len(cache))      # early-stopping check, in iterations
     for it in range(iters):
         s_seq, rest, target = cache[int(torch.randint(len(cache), (1,), generator=gen))]
         loss = _loss(run(s_seq, rest, True), target, cfg.fc_loss)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if (it + 1) % check_every == 0:
+        if (it + 1) % check_every == 0 or it + 1 == iters:
             cur = full_loss()
             if cur < best - 1e-12:
                 best, bad = cur, 0

@@ -108,10 +108,18 @@ def save_checkpoint_atomic(obj: Any, path: str) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _default_mode() -> int:
+    """0o666 minus the umask: what ``open(path, 'w')`` would have given."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text_atomic(text: str, path: str) -> None:
@@ -122,6 +130,7 @@ def write_text_atomic(text: str, path: str) -> None:
     try:
         with os.fdopen(fd, 'w') as f:
             f.write(text)
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
