@@ -38,7 +38,8 @@ from ..conversion.converter import convert_backbone
 from ..utils.checkpoint import write_text_atomic
 from .calib_data import build_calib_batches
 from .convert import check_T_list, unwrap, wrap_backbone_cfg
-from .evaluate import main_metric, plot_metric_vs_T, simplify_metrics
+from .evaluate import (main_metric, plot_metric_vs_T, restrict_metrics_to_dataset,
+                       simplify_metrics)
 
 METRIC_ORDER = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'mAP', 'top1', 'top5')
 
@@ -58,6 +59,7 @@ def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=No
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1000)
     runner = Runner.from_cfg(cfg)
     runner.load_or_resume()
+    restrict_metrics_to_dataset(runner)
     return cfg, runner
 
 

@@ -42,9 +42,26 @@ def main_metric(row: dict) -> Optional[float]:
     return None
 
 
+def restrict_metrics_to_dataset(runner) -> None:
+    """Evaluate COCO-style metrics on the images the test dataloader yields.
+
+    ``CocoMetric`` scores every image of its annotation file; when the test set
+    is a subset (``test_dataloader.dataset.indices=N``) the missing images would
+    count as misses, so the metric is told which image ids are evaluated.
+    """
+    dataset = runner.test_dataloader.dataset
+    ids = None
+    for metric in runner.test_evaluator.metrics:
+        if hasattr(metric, 'img_ids') and getattr(metric, 'img_ids', None) is None:
+            if ids is None:
+                ids = [dataset.get_data_info(i)['img_id'] for i in range(len(dataset))]
+            metric.img_ids = ids
+
+
 def evaluate_per_T(runner, T_list: Sequence[int], include_ann: bool = True,
                    logger=None) -> List[dict]:
     """Run ``runner.test()`` for the ANN and the SNN at each T; one row each."""
+    restrict_metrics_to_dataset(runner)
     backbone = unwrap(runner.model).backbone
     rows = []
     modes = ([('ANN', None)] if include_ann else []) + [('SNN', t) for t in T_list]
