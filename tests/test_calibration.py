@@ -7,8 +7,7 @@ from snn_det.calibration.bias import calibrate_bias, site_error
 from snn_det.calibration.collect import ann_site, snn_site
 from snn_det.calibration.potential import calibrate_potential
 from snn_det.calibration.weights import calibrate_weights
-from snn_det.conversion import ConversionConfig, build_spiking_net, convert_backbone, observe
-from snn_det.conversion.graphs import build_graph
+from snn_det.conversion import build_spiking_net, convert_backbone, observe
 from mmdet.registry import MODELS
 
 

@@ -21,7 +21,6 @@ images) and evaluated at every T with the config's own metric.  Results go to
 ``work_dirs/benchmarks/<name>/``: ``results.md``, ``results.json``,
 ``results.csv`` and ``<detector>_metric_vs_T.png`` (plus the per-layer error plot).
 """
-import copy
 import csv
 import json
 import os

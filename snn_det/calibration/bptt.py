@@ -11,7 +11,6 @@ channel-softmax of target and rate at each position).  Adam, no weight decay,
 early stopping with a patience; the best weights/potential are kept.
 Memory is O(T x this layer), never the whole network's.
 """
-import copy
 
 import torch
 import torch.nn.functional as F

@@ -7,7 +7,6 @@ small enough to train on a CPU still is a real Darknet.
 """
 from typing import Sequence
 
-import torch.nn as nn
 from mmcv.cnn import ConvModule
 
 from mmdet.models.backbones.darknet import Darknet

@@ -26,7 +26,6 @@ image classifier.
 import numbers
 from typing import Dict, List, Optional, Sequence
 
-import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
