@@ -109,8 +109,9 @@ def main(argv=None):
         ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)
         if snn and snn[0][1] is not None:
             png = osp.join(cfg.work_dir, 'snn_metric_vs_T.png')
+            ylabel = 'top-1' if any('top1' in r for r in rows) else 'AP'
             plot_metric_vs_T({'SNN (' + backbone.conversion.describe() + ')': snn}, png, ann,
-                             title=osp.basename(args.config))
+                             ylabel=ylabel, title=osp.basename(args.config))
             print(f'\nsaved {out_json} and {png}')
     return rows
 

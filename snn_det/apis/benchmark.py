@@ -253,7 +253,9 @@ def _write(result: dict, work_dir: str) -> None:
                 series[m] = pts
         if series:
             png = osp.join(work_dir, f'{det.replace(" ", "_")}_metric_vs_T.png')
-            plot_metric_vs_T(series, png, ann, title=det)
+            ylabel = 'top-1' if any('top1' in r for r in drows) else \
+                ('mAP' if any('mAP' in r for r in drows) else 'AP@[.5:.95]')
+            plot_metric_vs_T(series, png, ann, ylabel=ylabel, title=det)
             lines += [f'![{det}]({osp.basename(png)})', '']
     # conversion times
     lines += ['## Conversion time (s)', '', '| detector | method | T | total | thresholds | '
