@@ -172,24 +172,21 @@ def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
             plot_relative_errors(errs, png, f'{det["name"]}: per-layer relative error, T={T}')
     rs = bench.get('rescaled')
     if rs:
-        pipeline = runner.test_dataloader.dataset.pipeline.transforms
-        resize = next(t for t in pipeline if type(t).__name__ == 'Resize')
-        old = resize.scale
-        resize.scale = tuple(rs['scale'])
+        # a separate runner: dataloader workers hold their own copy of the pipeline
+        _, rs_runner = _build_runner(det, bench, work_dir, T_list[0],
+                                     _rescaled_cfg_options(rs['scale']))
+        rs_bb = unwrap(rs_runner.model).backbone
         tag = f'rescaled {rs["scale"][0]}'
-        try:
-            ann, secs = _test(runner, 'ann')
-            rows.append(dict(detector=det['name'], method=f'ANN ({tag})', T=None,
-                             seconds=round(secs, 1), **ann))
-            for mname in rs.get('methods', list(nets)):
-                for T in rs.get('T', T_list):
-                    bb.snn.clear()
-                    bb.add_spiking_net(nets[mname][T])
-                    m, secs = _test(runner, 'snn', T)
-                    rows.append(dict(detector=det['name'], method=f'{mname} ({tag})', T=T,
-                                     seconds=round(secs, 1), **m))
-        finally:
-            resize.scale = old
+        ann, secs = _test(rs_runner, 'ann')
+        rows.append(dict(detector=det['name'], method=f'ANN ({tag})', T=None,
+                         seconds=round(secs, 1), **ann))
+        for mname in rs.get('methods', list(nets)):
+            for T in rs.get('T', T_list):
+                rs_bb.snn.clear()
+                rs_bb.add_spiking_net(nets[mname][T])
+                m, secs = _test(rs_runner, 'snn', T)
+                rows.append(dict(detector=det['name'], method=f'{mname} ({tag})', T=T,
+                                 seconds=round(secs, 1), **m))
 
 
 def _write(result: dict, work_dir: str) -> None:
