@@ -3,6 +3,7 @@
 # (download=False).  The backbone (snn_det's ResNetCIFAR, an mmdet ResNet) has the same
 # state-dict names as mmpretrain's ResNet_CIFAR, so mmpretrain's CIFAR ResNet-18
 # checkpoints load into this model as they are (load_from=...).
+_base_ = ['./_base_/default_runtime.py']
 default_scope = 'mmdet'   # SpikingBackbone / ResNet(CIFAR) resolve in mmdet's registry
 custom_imports = dict(imports=['snn_det', 'snn_det.models.classifier', 'mmpretrain.models',
                                'mmpretrain.datasets', 'mmpretrain.evaluation'],
@@ -58,20 +59,4 @@ optim_wrapper = dict(
 param_scheduler = dict(type='MultiStepLR', by_epoch=True, milestones=[60, 120, 160], gamma=0.2)
 auto_scale_lr = dict(enable=False, base_batch_size=128)
 
-# ---- runtime ----------------------------------------------------------------
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=100),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2, save_best='auto'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-)
-env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
-log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
-log_level = 'INFO'
-load_from = None
-resume = False
-randomness = dict(seed=0, deterministic=False)
+# ---- runtime: ./_base_/default_runtime.py

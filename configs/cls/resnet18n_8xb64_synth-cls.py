@@ -4,6 +4,7 @@
 # (an ANN): tools/convert.py wraps it into a SpikingBackbone, exactly as for detectors.
 # Trains on 2 CPU cores in a few minutes:
 #   OMP_NUM_THREADS=1 python tools/train.py configs/cls/resnet18n_8xb64_synth-cls.py
+_base_ = ['./_base_/default_runtime.py']
 default_scope = 'mmdet'   # SpikingBackbone / ResNet resolve in mmdet's registry
 custom_imports = dict(imports=['snn_det', 'snn_det.models.classifier', 'mmpretrain.models',
                                'mmpretrain.datasets', 'mmpretrain.evaluation'],
@@ -73,20 +74,5 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=64)
 
-# ---- runtime ----------------------------------------------------------------
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=1, save_best='auto'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-)
-env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
-log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
-log_level = 'INFO'
-load_from = None
-resume = False
-randomness = dict(seed=0, deterministic=False)
+# ---- runtime: ./_base_/default_runtime.py
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(max_keep_ckpts=1))

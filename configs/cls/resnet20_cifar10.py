@@ -4,6 +4,7 @@
 # (download=False: put them there yourself).  The backbone is snn_det's ResNetCIFAR,
 # an mmdet ResNet with the CIFAR stem (3x3 s1, no pooling) that the converter supports;
 # tools/convert.py wraps it into a SpikingBackbone.
+_base_ = ['./_base_/default_runtime.py']
 default_scope = 'mmdet'   # SpikingBackbone / ResNet(CIFAR) resolve in mmdet's registry
 custom_imports = dict(imports=['snn_det', 'snn_det.models.classifier', 'mmpretrain.models',
                                'mmpretrain.datasets', 'mmpretrain.evaluation'],
@@ -60,20 +61,4 @@ optim_wrapper = dict(
 param_scheduler = dict(type='MultiStepLR', by_epoch=True, milestones=[100, 150], gamma=0.1)
 auto_scale_lr = dict(enable=False, base_batch_size=128)
 
-# ---- runtime ----------------------------------------------------------------
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=100),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2, save_best='auto'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-)
-env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
-log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
-log_level = 'INFO'
-load_from = None
-resume = False
-randomness = dict(seed=0, deterministic=False)
+# ---- runtime: ./_base_/default_runtime.py

@@ -4,6 +4,7 @@
 # them the class folders are scanned).  mmdet's ResNet has the same state-dict names as
 # mmpretrain's ResNet (backbone.*, head.fc.*), so mmpretrain's resnet34_8xb32_in1k
 # checkpoint can be given as load_from / to tools/convert.py directly.
+_base_ = ['./_base_/default_runtime.py']
 default_scope = 'mmdet'   # SpikingBackbone / ResNet resolve in mmdet's registry
 custom_imports = dict(imports=['snn_det', 'snn_det.models.classifier', 'mmpretrain.models',
                                'mmpretrain.datasets', 'mmpretrain.evaluation'],
@@ -65,20 +66,5 @@ optim_wrapper = dict(
 param_scheduler = dict(type='MultiStepLR', by_epoch=True, milestones=[30, 60, 90], gamma=0.1)
 auto_scale_lr = dict(enable=False, base_batch_size=256)
 
-# ---- runtime ----------------------------------------------------------------
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=100),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='auto'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-)
-env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
-log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
-log_level = 'INFO'
-load_from = None
-resume = False
-randomness = dict(seed=0, deterministic=False)
+# ---- runtime: ./_base_/default_runtime.py
+default_hooks = dict(checkpoint=dict(interval=1))
