@@ -109,3 +109,42 @@ def test_acp_lcp_pipeline_and_two_T_round_trip(tmp_path):
             assert clone.spiking_net(T).num_steps == T
             for a, b in zip(bb(x), clone(x)):
                 assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
+def test_frontier_runs_each_segment_once_with_the_same_result_as_from_the_image(name):
+    """Calibrating from the frontier (segment input cached per batch) reproduces the
+    quadratic schedule (every site run from the image) exactly: same site inputs and
+    outputs at every site, and the same LCP biases after the whole pipeline."""
+    from snn_det.calibration.frontier import Frontier
+    from snn_det.conversion.converter import calibrate
+    from snn_det.conversion.config import ConversionConfig
+    bb, net, batches = _setup(name)
+    T, chunk = 8, 3                        # uneven chunks: 3 + 3 + 2 steps
+    graph = bb.graph
+    assert len(graph.segments) > 4 and sum(map(len, graph.segments)) == len(graph.sites)
+    frontiers = [Frontier(x) for x in batches]
+    for site in graph.sites:
+        seg = graph.segment_of(site.name)
+        for f, x in zip(frontiers, batches):
+            f.advance(graph, net, seg, T, chunk)
+            ref_s, got_s = snn_site(net, x, site.name, T, chunk), \
+                snn_site(net, f, site.name, T, chunk)
+            for k in ('site_in', 'site_out', 'conv_in'):
+                assert torch.allclose(got_s[k], ref_s[k], atol=1e-6), (site.name, k)
+            ref_a, got_a = ann_site(graph, x, site.name), ann_site(graph, f, site.name)
+            assert torch.allclose(got_a['site_out'], ref_a['site_out'], atol=1e-6)
+    # the full LCP pipeline: frontier-based calibrate() == per-site runs from the image
+    _, ref_net, _ = _setup(name)
+    ref_net.load_state_dict(net.state_dict())
+    cfg = ConversionConfig.from_dict(dict(threshold='mmse', calib='lcp'))
+    calibrate(graph, net, batches, cfg, chunk, progress=False)
+    for site in graph.sites:
+        calibrate_bias(graph, ref_net, batches, site.name, T, chunk)
+    for key, conv in net.convs.items():
+        assert torch.allclose(conv.bias, ref_net.convs[key].bias, atol=1e-5), key
+    # the frontier holds one boundary: it cannot move back, nor change T or chunking
+    with pytest.raises(ValueError, match='back'):
+        frontiers[0].advance(graph, net, 0, T, chunk)
+    with pytest.raises(ValueError, match='one spiking net'):
+        frontiers[0].advance(graph, net, len(graph.segments) - 1, 16, chunk)

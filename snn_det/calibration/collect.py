@@ -1,7 +1,9 @@
 """Collect one site's activations from the ANN and the SNN (Algo. 2, lines 4-6).
 
-Forward passes stop right after the site of interest (:class:`StopForward`),
-so calibrating layer l costs a forward up to layer l only.
+Forward passes stop right after the site of interest (:class:`StopForward`).
+``x`` is an image batch (run from the image) or a
+:class:`~snn_det.calibration.frontier.Frontier` (run from the segment it has
+reached), so calibrating layer l costs the forward of its own segment only.
 """
 from typing import Dict, List, Optional
 
@@ -9,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ..conversion.ops import AnnOps, StopForward
+from .frontier import Frontier
 
 
 class _SiteRecorder:
@@ -55,7 +58,10 @@ def snn_site(net, x: Tensor, site: str, T: int, chunk_size: Optional[int] = None
     and ``conv_in`` (the owner convolution's input), optionally per step."""
     owner = net.graph.site(site).owner
     rec = _SiteRecorder(site, owner, keep_steps)
-    net.simulate(x, T, chunk_size, recorder=rec)
+    if isinstance(x, Frontier):
+        net.simulate(x.image, T, chunk_size, recorder=rec, start=x.segment, inputs=x.snn)
+    else:
+        net.simulate(x, T, chunk_size, recorder=rec)
     return rec.result(T)
 
 
@@ -70,8 +76,11 @@ def ann_site(graph, x: Tensor, site: str, acts=None) -> Dict[str, Tensor]:
             if kind == 'site_out':
                 raise StopForward
 
+    start = 0
+    if isinstance(x, Frontier):
+        x, start = x.ann, x.segment
     try:
-        graph.forward(x, AnnOps(graph, acts, recorder=rec))
+        graph.forward(x, AnnOps(graph, acts, recorder=rec), start)
     except StopForward:
         pass
     return got

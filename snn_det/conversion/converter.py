@@ -22,6 +22,7 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from ..calibration.bias import calibrate_bias
+from ..calibration.frontier import Frontier
 from ..calibration.potential import calibrate_potential
 from ..calibration.weights import calibrate_weights
 from .config import ConversionConfig
@@ -86,7 +87,13 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
     if not cfg.calib:
         return report
     bar = ProgressBar(len(graph.sites)) if progress else None
+    batches = [Frontier(x) for x in batches]     # each segment runs once per step
     for site in graph.sites:
+        seg = graph.segment_of(site.name)
+        t0 = time.perf_counter()
+        for f in batches:
+            f.advance(graph, net, seg, T, chunk_size, acts)
+        report['forward'] = report.get('forward', 0.0) + time.perf_counter() - t0
         for step in cfg.calib:
             t0 = time.perf_counter()
             if step == 'bias':

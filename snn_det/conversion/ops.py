@@ -69,11 +69,12 @@ class SnnOps:
 
     time_folded = True
 
-    def __init__(self, net, steps: int, recorder: Optional[Callable] = None):
+    def __init__(self, net, steps: int, recorder: Optional[Callable] = None,
+                 encoded: bool = False):
         self.net = net
         self.steps = steps
         self.recorder = recorder
-        self.encoded = False
+        self.encoded = encoded      # True when starting past the encoding segment
 
     def conv(self, path: str, x: Tensor) -> Tensor:
         if self.recorder is not None:

@@ -8,7 +8,7 @@ into the batch), neurons carry their membranes from chunk to chunk, so peak
 memory is bounded by the chunk length K, not by T.  The readout of each stage
 in ``out_indices`` is its time-averaged output (rate x threshold).
 """
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -70,25 +70,24 @@ class SpikingNet(nn.Module):
             n.reset()
 
     def simulate(self, x: Tensor, T: Optional[int] = None, chunk_size: Optional[int] = None,
-                 recorder: Optional[Callable] = None) -> tuple:
+                 recorder: Optional[Callable] = None, start: int = 0,
+                 inputs: Optional[List[Tensor]] = None) -> tuple:
         """Run T steps on the analog input ``x`` and return time-averaged stage outputs.
 
         ``chunk_size`` steps are folded into the batch at once (default: all T).
         A ``recorder`` may stop each chunk early with :class:`StopForward`; then
-        the returned tuple is empty.
+        the returned tuple is empty.  With ``start`` > 0 the run begins at that
+        graph segment from ``inputs``, its per-chunk input spike trains as returned
+        by :meth:`advance` (``x`` is then unused); stage outputs before it are absent.
         """
-        T = self.num_steps if T is None else int(T)
-        if T < 1:
-            raise ValueError(f'T must be a positive number of time steps, got {T}')
-        chunk = T if not chunk_size else max(1, min(int(chunk_size), T))
-        self.reset()
+        T, chunk = self._steps(T, chunk_size)
         acc = None
         stopped = False
-        for t0 in range(0, T, chunk):
-            steps = min(chunk, T - t0)
-            ops = SnnOps(self, steps, recorder)
+        self.reset()
+        for c, (t0, steps) in enumerate(self._chunks(T, chunk, inputs)):
+            ops = SnnOps(self, steps, recorder, encoded=start > 0)
             try:
-                outs = self.graph.forward(x, ops)
+                outs = self.graph.forward(x if start == 0 else inputs[c], ops, start)
             except StopForward:
                 stopped = True
                 continue
@@ -98,6 +97,34 @@ class SpikingNet(nn.Module):
         if stopped or acc is None:
             return tuple()
         return tuple(a / T for a in acc)
+
+    @torch.no_grad()
+    def advance(self, x: Optional[Tensor], T: int, chunk_size: Optional[int], start: int,
+                stop: int, inputs: Optional[List[Tensor]] = None) -> List[Tensor]:
+        """The per-chunk spike input of segment ``stop`` (time folded, ``[K*B, C, H, W]``),
+        from the image ``x`` (``start`` = 0) or from segment ``start``'s ``inputs``."""
+        T, chunk = self._steps(T, chunk_size)
+        out = []
+        self.reset()
+        for c, (t0, steps) in enumerate(self._chunks(T, chunk, inputs)):
+            ops = SnnOps(self, steps, encoded=start > 0)
+            out.append(self.graph.forward(x if start == 0 else inputs[c], ops, start, stop))
+        self.reset()
+        return out
+
+    def _steps(self, T, chunk_size) -> tuple:
+        T = self.num_steps if T is None else int(T)
+        if T < 1:
+            raise ValueError(f'T must be a positive number of time steps, got {T}')
+        return T, (T if not chunk_size else max(1, min(int(chunk_size), T)))
+
+    @staticmethod
+    def _chunks(T: int, chunk: int, inputs=None) -> list:
+        spans = [(t0, min(chunk, T - t0)) for t0 in range(0, T, chunk)]
+        if inputs is not None and len(inputs) != len(spans):
+            raise ValueError(f'{len(inputs)} cached input chunks for {len(spans)} time chunks '
+                             f'(T={T}, chunk {chunk}): the chunking must not change')
+        return spans
 
     def forward(self, x: Tensor, T: Optional[int] = None, chunk_size: Optional[int] = None):
         return self.simulate(x, T, chunk_size)

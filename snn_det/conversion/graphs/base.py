@@ -7,6 +7,13 @@ therefore runs as the original ANN (:class:`~snn_det.conversion.ops.AnnOps`),
 as the BN-folded spiking network (:class:`~snn_det.conversion.ops.SnnOps`) and
 under calibration recorders, with one neuron per call site (mmdet's ResNet
 reuses one ``nn.ReLU`` 2-3 times per block; here each call is its own site).
+
+The forward is cut into *segments* (the stem, each residual block, each plain
+convolution module) that pass exactly one tensor from one to the next.
+``forward(x, ops, start, stop)`` runs a range of segments, so layer-by-layer
+calibration can keep each calibration batch's tensor at the boundary it has
+reached and run only the segment being calibrated: the total cost is linear in
+depth instead of one forward up to every layer (quadratic).
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -52,13 +59,22 @@ class BackboneGraph:
         self.units: Dict[str, ConvUnit] = {}
         self.sites: List[Site] = []
         self.out_indices: Tuple[int, ...] = tuple(getattr(backbone, 'out_indices', ()))
+        self.segments: List[List[str]] = []     # site names of each segment, in order
+        self.out_segments: Tuple[int, ...] = ()  # segments whose output is a backbone output
+
+    def start_segment(self) -> None:
+        """Sites added from now on belong to a new segment."""
+        self.segments.append([])
 
     def add_unit(self, path: str, conv: nn.Module, norm: Optional[nn.Module],
                  norm_path: Optional[str] = None) -> None:
         self.units[path] = ConvUnit(path, conv, norm, norm_path)
 
     def add_site(self, site: Site) -> None:
+        if not self.segments:
+            self.start_segment()
         self.sites.append(site)
+        self.segments[-1].append(site.name)
 
     def site(self, name: str) -> Site:
         for s in self.sites:
@@ -66,9 +82,32 @@ class BackboneGraph:
                 return s
         raise KeyError(name)
 
-    def forward(self, x, ops) -> tuple:
-        """Run the backbone with convolutions and activations taken from ``ops``."""
+    def segment_of(self, site: str) -> int:
+        """Index of the segment that holds ``site``."""
+        for i, names in enumerate(self.segments):
+            if site in names:
+                return i
+        raise KeyError(site)
+
+    def run_segment(self, i: int, x, ops):
+        """Run segment ``i`` on its input ``x``; returns its output tensor."""
         raise NotImplementedError
+
+    def forward(self, x, ops, start: int = 0, stop: Optional[int] = None):
+        """Run the backbone with convolutions and activations taken from ``ops``.
+
+        By default from the image to the end, returning the tuple of outputs.
+        With ``start`` > 0, ``x`` is the input of segment ``start`` (as produced by
+        an earlier call with ``stop=start``); with ``stop`` set, the input of
+        segment ``stop`` is returned instead of the outputs.
+        """
+        end = len(self.segments) if stop is None else stop
+        outs = []
+        for i in range(start, end):
+            x = self.run_segment(i, x, ops)
+            if i in self.out_segments:
+                outs.append(x)
+        return x if stop is not None else tuple(outs)
 
 
 def check_conv(path: str, module: nn.Module) -> nn.Conv2d:

@@ -21,11 +21,17 @@ class DarknetGraph(BackboneGraph):
         if not isinstance(backbone, Darknet):
             raise UnsupportedModuleError('backbone', backbone, 'expected mmdet Darknet')
         self.stages = []   # (name, [conv module paths], [res block paths])
-        for name in backbone.cr_blocks:
+        self.segment_fns = []   # per segment: ('conv', path) or ('res', path)
+        outs = []
+        for i, name in enumerate(backbone.cr_blocks):
             block = getattr(backbone, name)
             if isinstance(block, ConvModule):
+                self.start_segment()
+                self.segment_fns.append(('conv', name))
                 self._add_conv_module(name, block, name)
                 self.stages.append((name, [name], []))
+                if i in self.out_indices:
+                    outs.append(len(self.segments) - 1)
                 continue
             if not isinstance(block, nn.Sequential):
                 raise UnsupportedModuleError(name, block)
@@ -35,15 +41,22 @@ class DarknetGraph(BackboneGraph):
                 if isinstance(child, ConvModule):
                     if res:
                         raise UnsupportedModuleError(path, child, 'conv after residual blocks')
+                    self.start_segment()
+                    self.segment_fns.append(('conv', path))
                     self._add_conv_module(path, child, name)
                     convs.append(path)
                 elif isinstance(child, ResBlock):
+                    self.start_segment()
+                    self.segment_fns.append(('res', path))
                     self._add_conv_module(f'{path}.conv1', child.conv1, name)
                     self._add_conv_module(f'{path}.conv2', child.conv2, name)
                     res.append(path)
                 else:
                     raise UnsupportedModuleError(path, child)
             self.stages.append((name, convs, res))
+            if i in self.out_indices and self.segments:
+                outs.append(len(self.segments) - 1)
+        self.out_segments = tuple(outs)
 
     def _add_conv_module(self, path: str, m: ConvModule, stage: str) -> None:
         if not isinstance(m, ConvModule):
@@ -65,20 +78,13 @@ class DarknetGraph(BackboneGraph):
         self.add_site(Site(f'{path}.activate', conv.out_channels, f'{path}.conv',
                            negative_slope=slope, stage=stage))
 
-    def forward(self, x, ops) -> tuple:
-        outs = []
-        first = True
-        for i, (name, convs, res) in enumerate(self.stages):
-            for path in convs:
-                x = ops.conv(f'{path}.conv', x)
-                if first:
-                    x = ops.encode(x)
-                    first = False
-                x = ops.act(f'{path}.activate', x)
-            for path in res:
-                out = ops.act(f'{path}.conv1.activate', ops.conv(f'{path}.conv1.conv', x))
-                out = ops.act(f'{path}.conv2.activate', ops.conv(f'{path}.conv2.conv', out))
-                x = out + x
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+    def run_segment(self, i: int, x, ops):
+        kind, path = self.segment_fns[i]
+        if kind == 'conv':
+            x = ops.conv(f'{path}.conv', x)
+            if i == 0:
+                x = ops.encode(x)       # direct encoding: the first conv sees the image
+            return ops.act(f'{path}.activate', x)
+        out = ops.act(f'{path}.conv1.activate', ops.conv(f'{path}.conv1.conv', x))
+        out = ops.act(f'{path}.conv2.activate', ops.conv(f'{path}.conv2.conv', out))
+        return out + x

@@ -34,6 +34,11 @@ class ResNetGraph(BackboneGraph):
         for i, layer_name in enumerate(backbone.res_layers):
             for j, block in enumerate(getattr(backbone, layer_name)):
                 self._build_block(f'{layer_name}.{j}', block, i)
+        # segment 0 is the stem, segment 1 + k is block k
+        self.out_segments = tuple(
+            1 + k for k, (stage, *_) in enumerate(self.blocks)
+            if stage in self.out_indices
+            and (k + 1 == len(self.blocks) or self.blocks[k + 1][0] != stage))
 
     # -- structure -------------------------------------------------------
     def _build_stem(self, bb: ResNet) -> None:
@@ -61,6 +66,7 @@ class ResNetGraph(BackboneGraph):
         if getattr(block, 'with_plugins', False):
             raise UnsupportedModuleError(prefix, block, 'blocks with plugins are not supported')
         n = 2 if isinstance(block, BasicBlock) else 3
+        self.start_segment()
         stage_name = f'layer{stage + 1}'
         for k in range(1, n + 1):
             conv = check_conv(f'{prefix}.conv{k}', getattr(block, f'conv{k}'))
@@ -91,31 +97,28 @@ class ResNetGraph(BackboneGraph):
         self.blocks.append((stage, prefix, block, n, ds_conv))
 
     # -- execution -------------------------------------------------------
-    def forward(self, x, ops) -> tuple:
+    def run_segment(self, i: int, x, ops):
+        if i == 0:
+            return self._stem(x, ops)
+        stage, prefix, block, n, ds_conv = self.blocks[i - 1]
+        identity = out = x
+        for k in range(1, n):
+            out = ops.act(f'{prefix}.act{k}', ops.conv(f'{prefix}.conv{k}', out))
+        out = ops.conv(f'{prefix}.conv{n}', out)
+        if ds_conv is not None:
+            if isinstance(block.downsample[0], nn.AvgPool2d):
+                identity = block.downsample[0](identity)
+            identity = ops.conv(ds_conv, identity)
+        return ops.act(f'{prefix}.act_out', out + identity)
+
+    def _stem(self, x, ops):
         bb = self.backbone
         if self.deep_stem:
             x = ops.conv('stem.0', x)
             x = ops.encode(x)
             x = ops.act('stem.2', x)
             x = ops.act('stem.5', ops.conv('stem.3', x))
-            x = ops.act('stem.8', bb.maxpool(ops.conv('stem.6', x)))
-        else:
-            x = bb.maxpool(ops.conv('conv1', x))
-            x = ops.encode(x)
-            x = ops.act('relu', x)
-        outs = []
-        for idx, (stage, prefix, block, n, ds_conv) in enumerate(self.blocks):
-            identity = x
-            out = x
-            for k in range(1, n):
-                out = ops.act(f'{prefix}.act{k}', ops.conv(f'{prefix}.conv{k}', out))
-            out = ops.conv(f'{prefix}.conv{n}', out)
-            if ds_conv is not None:
-                if isinstance(block.downsample[0], nn.AvgPool2d):
-                    identity = block.downsample[0](identity)
-                identity = ops.conv(ds_conv, identity)
-            x = ops.act(f"{prefix}.act_out", out + identity)
-            last_in_stage = idx + 1 == len(self.blocks) or self.blocks[idx + 1][0] != stage
-            if last_in_stage and stage in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+            return ops.act('stem.8', bb.maxpool(ops.conv('stem.6', x)))
+        x = bb.maxpool(ops.conv('conv1', x))
+        x = ops.encode(x)
+        return ops.act('relu', x)
