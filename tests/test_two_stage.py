@@ -113,3 +113,20 @@ def test_fine_calibration_on_a_signed_darknet_site():
     cfg = ConversionConfig(fc_iters=5, fc_lr=1e-3, fc_patience=5)
     res = calibrate_bptt(bb.graph, net, batches, site, 4, acts=acts, cfg=cfg)
     assert res['after'] <= res['before']
+
+
+def test_command_line_fine_calibration_options_override_the_config():
+    """--fc-loss / --fc-lr / --fc-iters reach the ConversionConfig over the config's values;
+    an unknown loss is refused by the parser."""
+    import argparse
+    from snn_det.apis.cli import add_conversion_args, build_conversion
+    parser = argparse.ArgumentParser()
+    add_conversion_args(parser)
+    args = parser.parse_args(['--calib', 'cc+fc', '--fc-loss', 'kl', '--fc-lr', '5e-4',
+                              '--fc-iters', '7'])
+    cfg = build_conversion(dict(fc_loss='mse', fc_lr=1e-4, fc_iters=200), args)
+    assert (cfg.calib, cfg.fc_loss, cfg.fc_lr, cfg.fc_iters) == (['cc', 'fc'], 'kl', 5e-4, 7)
+    kept = build_conversion(dict(fc_loss='kl'), parser.parse_args([]))
+    assert kept.fc_loss == 'kl'
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--fc-loss', 'l1'])

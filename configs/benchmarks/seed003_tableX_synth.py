@@ -16,7 +16,7 @@ benchmark = dict(
     name='seed003_tableX_synth',
     seed=0,
     T=[4, 8, 16, 32, 64],
-    calib_images=32,
+    calib_images=16,
     calib_batch_size=8,
     val_images=100,
     detectors=[{{_base_.yolov3}}, {{_base_.retinanet}}],
@@ -26,5 +26,10 @@ benchmark = dict(
         dict(name='Stage II only', conversion=dict(**_base, calib='cc+fc', **_fc)),
         dict(name='Stage I + II', conversion=dict(**_base, calib='cc+fc', **_fc),
              sources=_stage1),
+        # seed 002: theta = lambda, v(0) = theta/2, no calibration (RetinaNet only)
+        dict(name='QCFS L=8 (seed 002)', conversion=dict(**_base),
+             sources={'RetinaNet R18n': dict(
+                 config='configs/two_stage/retinanet_r18n_fpn_qcfs-L8_synth.py',
+                 checkpoint='checkpoints/retinanet_r18n_fpn_qcfs-L8_synth.pth')}),
     ],
 )

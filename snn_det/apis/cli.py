@@ -27,6 +27,13 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
                    'size) or per element (fixed-size inputs only)')
     g.add_argument('--weight-iters', type=int, default=None,
                    help='weight calibration iterations per layer (paper: 5000)')
+    g.add_argument('--fc-iters', type=int, default=None,
+                   help='fine calibration (BPTT) iterations per layer')
+    g.add_argument('--fc-loss', choices=('mse', 'kl'), default=None,
+                   help='fine calibration loss: mse (detection, default) or kl '
+                        '(classification, seed 003 Eq. 19)')
+    g.add_argument('--fc-lr', type=float, default=None,
+                   help='fine calibration Adam lr (seed 003: 1e-4 detection, 5e-4 classification)')
     g.add_argument('--calib-images', type=int, default=128, help='calibration images')
     g.add_argument('--calib-batch-size', type=int, default=8)
     g.add_argument('--chunk-size', type=int, default=None,
@@ -38,7 +45,7 @@ def conversion_overrides(args) -> dict:
     """Options given on the command line (None = keep the config's / the default)."""
     out = {}
     for key in ('threshold', 'percentile', 'channel_wise', 'shift', 'calib',
-                'potential_granularity', 'weight_iters'):
+                'potential_granularity', 'weight_iters', 'fc_iters', 'fc_loss', 'fc_lr'):
         v = getattr(args, key, None)
         if v is not None:
             out[key] = v
