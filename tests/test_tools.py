@@ -134,3 +134,40 @@ def test_runner_logs_load_but_getattr_stays_restricted(tmp_path):
     torch.save({'x': Sneaky()}, q)
     with pytest.raises((CheckpointError, pickle.UnpicklingError)):
         load_checkpoint_file(q)
+
+
+def test_benchmark_writes_tables_and_reruns_single_methods(tiny, tmp_path):
+    """A benchmark config -> results.{json,csv,md} + plot with every method x T; rerunning
+    one method replaces only its rows; unknown method names are refused."""
+    from snn_det.apis.benchmark import run_benchmark
+    root, ckpt, opts = tiny
+    overrides = dict(kv.split('=', 1) for kv in opts[1:])
+    overrides = {k: (int(v) if v.isdigit() else v == 'True' if v in ('True', 'False') else v)
+                 for k, v in overrides.items()}
+    cfg = tmp_path / 'tiny_bench.py'
+    cfg.write_text(
+        f"benchmark = dict(name='tiny_bench', seed=0, T=[2, 4], calib_images=2,\n"
+        f"    calib_batch_size=2, val_images=2,\n"
+        f"    detectors=[dict(name='Tiny RetinaNet', config={CFG!r}, checkpoint={str(ckpt)!r},\n"
+        f"                    cfg_options={overrides!r})],\n"
+        f"    methods=[dict(name='Baseline', conversion=dict(threshold='max')),\n"
+        f"             dict(name='+LCP', conversion=dict(threshold='max', calib='lcp'))])\n")
+    out = tmp_path / 'out'
+    res = run_benchmark(str(cfg), str(out))
+    keys = [(r['method'], r['T']) for r in res['results']]
+    assert keys == [('ANN', None), ('Baseline', 2), ('Baseline', 4), ('+LCP', 2), ('+LCP', 4)]
+    assert all('AP' in r and 'AP50' in r and 'APl' in r for r in res['results'])
+    assert {(t['method'], t['T']) for t in res['conversion_times']} == set(keys[1:])
+    assert all('bias' in t for t in res['conversion_times'] if t['method'] == '+LCP')
+    d = out / 'tiny_bench'
+    md = (d / 'results.md').read_text()
+    assert '| Baseline |' in md and '| +LCP |' in md and 'Conversion time' in md
+    assert (d / 'results.csv').read_text().count('\n') == 6
+    assert (d / 'Tiny_RetinaNet_metric_vs_T.png').exists()
+    before = json.loads((d / 'results.json').read_text())['results']
+    again = run_benchmark(str(cfg), str(out), only_methods=['+LCP'])
+    assert [(r['method'], r['T']) for r in again['results']] == keys
+    assert [r for r in again['results'] if r['method'] == 'Baseline'] == \
+        [r for r in before if r['method'] == 'Baseline']
+    with pytest.raises(KeyError, match='not in'):
+        run_benchmark(str(cfg), str(out), only_methods=['+magic'])

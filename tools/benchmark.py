@@ -1,7 +1,7 @@
 """Rerun a benchmark from its config and regenerate its tables and plots.
 
     python tools/benchmark.py configs/benchmarks/NAME.py [--out-root work_dirs/benchmarks]
-        [--detectors NAME ...]
+        [--detectors NAME ...] [--methods NAME ...]
 
 Writes work_dirs/benchmarks/NAME/{results.md,results.json,results.csv,*.png}.
 The same config and seed give the same numbers.
@@ -22,6 +22,8 @@ def main(argv=None):
     parser.add_argument('config', help='benchmark config (configs/benchmarks/*.py)')
     parser.add_argument('--out-root', default='work_dirs/benchmarks')
     parser.add_argument('--detectors', nargs='+', help='only these detector names')
+    parser.add_argument('--methods', nargs='+',
+                        help='only these method names (the other rows are kept)')
     parser.add_argument('--no-data', action='store_true',
                         help='do not generate the embedded dataset if it is missing')
     args = parser.parse_args(argv)
@@ -29,7 +31,10 @@ def main(argv=None):
         sys.exit(f"error: benchmark config '{args.config}' does not exist")
     if not args.no_data:
         build_synthetic_data('data/synth')
-    result = run_benchmark(args.config, args.out_root, args.detectors)
+    try:
+        result = run_benchmark(args.config, args.out_root, args.detectors, args.methods)
+    except KeyError as e:
+        sys.exit(f'error: {e.args[0]}')
     out = osp.join(args.out_root, result['name'], 'results.md')
     print(open(out).read())
     print(f'wrote {out}')

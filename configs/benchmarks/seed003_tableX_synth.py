@@ -5,7 +5,7 @@
 # from configs/two_stage/ (tools/train.py; checkpoints/ holds the ones trained here).
 _base_ = ['./_synth_detectors.py']
 _base = dict(threshold='mmse', channel_wise=True, shift='potential')
-_fc = dict(fc_iters=60, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
+_fc = dict(fc_iters=40, fc_batch=2, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
 _stage1 = {
     'YOLOv3 D53n': dict(config='configs/two_stage/yolov3_d53n_qc-ft-T8_synth.py',
                         checkpoint='checkpoints/yolov3_d53n_qc-ft-T8_synth.pth'),

@@ -5,7 +5,8 @@ A benchmark config holds one dict ``benchmark``::
     benchmark = dict(
         name='seed001_table4_synth', seed=0, T=[16, 32, 64, 128],
         calib_images=64, calib_batch_size=8, val_images=None, chunk_size=None,
-        detectors=[dict(name='RetinaNet', config=..., checkpoint=...)],
+        detectors=[dict(name='RetinaNet', config=..., checkpoint=...,
+                        cfg_options=None)],    # optional overrides of that config
         methods=[dict(name='Baseline', conversion=dict(threshold='max', ...)),
                  # a method may convert another trained model of a detector, e.g. the
                  # QC fine-tuned ANN of seed 003 Stage I:
@@ -45,6 +46,8 @@ METRIC_ORDER = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'mAP', 'top1', 'top5'
 
 def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=None) -> tuple:
     cfg = Config.fromfile(det['config'])
+    if det.get('cfg_options'):              # e.g. another data_root for this detector
+        cfg.merge_from_dict(det['cfg_options'])
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     wrap_backbone_cfg(cfg, T0, {}, bench.get('chunk_size'))
@@ -75,9 +78,22 @@ def _rescaled_cfg_options(scale) -> dict:
 
 
 def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
-                  only_detectors: List[str] = None) -> dict:
-    """Run a benchmark config; returns the results dict (also written to files)."""
+                  only_detectors: List[str] = None, only_methods: List[str] = None) -> dict:
+    """Run a benchmark config; returns the results dict (also written to files).
+
+    ``only_detectors`` / ``only_methods`` rerun part of it; the rows of the rest
+    are kept from the existing results files.
+    """
     bench = Config.fromfile(config_path).benchmark
+    names = [m['name'] for m in bench['methods']]
+    unknown = [m for m in (only_methods or []) if m not in names]
+    if unknown:
+        raise KeyError(f'methods {unknown} are not in {config_path}; it has {names}')
+    unknown = [d for d in (only_detectors or [])
+               if d not in [x['name'] for x in bench['detectors']]]
+    if unknown:
+        raise KeyError(f'detectors {unknown} are not in {config_path}')
+    order = dict(detectors=[d['name'] for d in bench['detectors']], methods=names)
     name = bench.get('name', osp.splitext(osp.basename(config_path))[0])
     work_dir = osp.join(out_root, name)
     os.makedirs(work_dir, exist_ok=True)
@@ -99,6 +115,8 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                          **ann))
         nets, source_runners = {}, {}
         for method in bench['methods']:
+            if only_methods and method['name'] not in only_methods:
+                continue
             sources = method.get('sources') or {}
             if method.get('sources') is not None and det['name'] not in sources:
                 continue                       # this method does not apply to this detector
@@ -133,23 +151,54 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                                  **m))
                 print(f'[{name}] {det["name"]} | {method["name"]} | T={T}: '
                       f'{main_metric(m):.4f} (ANN {main_metric(ann):.4f})', flush=True)
-            _finish(name, config_path, T_list, seed, rows, times, work_dir, only_detectors,
-                    partial=True)
+            _finish(name, config_path, T_list, seed, rows, times, work_dir, only_methods,
+                    order, partial=True)
         _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
         del runner
-    return _finish(name, config_path, T_list, seed, rows, times, work_dir, only_detectors)
+    return _finish(name, config_path, T_list, seed, rows, times, work_dir, only_methods, order)
 
 
-def _finish(name, config_path, T_list, seed, rows, times, work_dir, only_detectors,
+def _merge(old: list, new: list, only_methods) -> list:
+    """Rows of this run replace the same (detector, method, T) of an earlier run; a
+    detector rerun in full drops its earlier rows, one rerun for some methods keeps them."""
+    new_keys = {(r['detector'], r['method'], r['T']) for r in new}
+    rerun = {r['detector'] for r in new}
+    return [r for r in old if (r['detector'], r['method'], r['T']) not in new_keys
+            and (only_methods or r['detector'] not in rerun)] + new
+
+
+def _sort(rows: list, order: dict) -> list:
+    """Config order: detectors, then ANN, then methods (a source's ANN before its first
+    method), then T."""
+    dets, methods = order['detectors'], order['methods']
+
+    def rank(r):
+        d = dets.index(r['detector']) if r['detector'] in dets else len(dets)
+        m = r['method']
+        base = m.split(' (')[0]
+        if m == 'ANN':
+            k = -1.0
+        elif m in methods:
+            k = float(methods.index(m))
+        elif base in methods:                  # e.g. '+LCP (rescaled 256)'
+            k = len(methods) + methods.index(base) + 0.5
+        elif m.startswith('ANN'):              # 'ANN (rescaled 256)'
+            k = float(len(methods))
+        else:                                  # '<source config> (its ANN)'
+            k = -0.5
+        return d, k, -1 if r['T'] is None else r['T']
+    return sorted(rows, key=rank)
+
+
+def _finish(name, config_path, T_list, seed, rows, times, work_dir, only_methods, order,
             partial=False) -> dict:
-    """Write results (merged with other detectors' earlier rows when only some ran)."""
+    """Write results, merged with the rows of an earlier run that this one did not redo."""
     old_path = osp.join(work_dir, 'results.json')
     if osp.isfile(old_path):
         old = json.load(open(old_path))
-        done = {r['detector'] for r in rows}
-        keep = set(only_detectors) if only_detectors else done
-        rows = [r for r in old['results'] if r['detector'] not in keep | done] + rows
-        times = [t for t in old['conversion_times'] if t['detector'] not in keep | done] + times
+        rows = _merge(old['results'], rows, only_methods)
+        times = _merge(old['conversion_times'], times, only_methods)
+    rows, times = _sort(rows, order), _sort(times, order)
     result = dict(name=name, config=osp.abspath(config_path), T=T_list, seed=seed,
                   results=rows, conversion_times=times, complete=not partial)
     _write(result, work_dir)

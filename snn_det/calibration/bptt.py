@@ -82,6 +82,9 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
     check_every = max(10, len(cache))      # early-stopping check, in iterations
     for it in range(iters):
         s_seq, rest, target = cache[int(torch.randint(len(cache), (1,), generator=gen))]
+        if cfg.fc_batch and target.shape[0] > cfg.fc_batch:    # a random mini-batch
+            idx = torch.randperm(target.shape[0], generator=gen)[:cfg.fc_batch]
+            s_seq, rest, target = s_seq[:, idx], rest[:, idx], target[idx]
         loss = _loss(run(s_seq, rest, True), target, cfg.fc_loss)
         opt.zero_grad()
         loss.backward()

@@ -58,6 +58,7 @@ class ConversionConfig:
     fc_alpha: float = 1.0               # surrogate width, in units of the threshold
     fc_patience: int = 20
     fc_loss: str = 'mse'                # mse (detection) | kl (classification)
+    fc_batch: Optional[int] = None      # images per BPTT step (default: a whole cached batch)
     max_samples: int = 1 << 22          # activation samples kept per site (percentile/MMSE)
     seed: int = 0
 
