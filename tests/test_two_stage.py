@@ -97,11 +97,13 @@ def test_coarse_calibration_moves_the_mean_rate_onto_the_qc_ann():
     assert after < before
 
 
-@pytest.mark.parametrize('site_idx', [2, 5])
-def test_one_fine_calibration_step_lowers_the_layer_mse(site_idx):
+@pytest.mark.parametrize('site_idx,fc_batch', [(2, None), (5, None), (5, 2)])
+def test_one_fine_calibration_step_lowers_the_layer_mse(site_idx, fc_batch):
+    # fc_batch: the step sees a random mini-batch of the cached images; the loss before
+    # and after is still over all calibration images
     bb, net, batches, acts = _qc_backbone()
     site = bb.graph.sites[site_idx].name
-    cfg = ConversionConfig(fc_iters=1, fc_lr=1e-3, fc_patience=5)
+    cfg = ConversionConfig(fc_iters=1, fc_lr=1e-3, fc_patience=5, fc_batch=fc_batch)
     res = calibrate_bptt(bb.graph, net, batches, site, 4, acts=acts, cfg=cfg)
     assert res['after'] < res['before']
 
