@@ -151,18 +151,20 @@ def test_benchmark_writes_tables_and_reruns_single_methods(tiny, tmp_path):
         f"    detectors=[dict(name='Tiny RetinaNet', config={CFG!r}, checkpoint={str(ckpt)!r},\n"
         f"                    cfg_options={overrides!r})],\n"
         f"    methods=[dict(name='Baseline', conversion=dict(threshold='max')),\n"
-        f"             dict(name='+LCP', conversion=dict(threshold='max', calib='lcp'))])\n")
+        f"             dict(name='+LCP', conversion=dict(threshold='max', calib='lcp'),\n"
+        f"                  T={{'Tiny RetinaNet': [4]}})])\n")
     out = tmp_path / 'out'
     res = run_benchmark(str(cfg), str(out))
     keys = [(r['method'], r['T']) for r in res['results']]
-    assert keys == [('ANN', None), ('Baseline', 2), ('Baseline', 4), ('+LCP', 2), ('+LCP', 4)]
+    # a method's own T list (here per detector) limits its rows
+    assert keys == [('ANN', None), ('Baseline', 2), ('Baseline', 4), ('+LCP', 4)]
     assert all('AP' in r and 'AP50' in r and 'APl' in r for r in res['results'])
     assert {(t['method'], t['T']) for t in res['conversion_times']} == set(keys[1:])
     assert all('bias' in t for t in res['conversion_times'] if t['method'] == '+LCP')
     d = out / 'tiny_bench'
     md = (d / 'results.md').read_text()
     assert '| Baseline |' in md and '| +LCP |' in md and 'Conversion time' in md
-    assert (d / 'results.csv').read_text().count('\n') == 6
+    assert (d / 'results.csv').read_text().count('\n') == 5
     assert (d / 'Tiny_RetinaNet_metric_vs_T.png').exists()
     before = json.loads((d / 'results.json').read_text())['results']
     again = run_benchmark(str(cfg), str(out), only_methods=['+LCP'])

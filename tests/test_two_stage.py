@@ -97,7 +97,7 @@ def test_coarse_calibration_moves_the_mean_rate_onto_the_qc_ann():
     assert after < before
 
 
-@pytest.mark.parametrize('site_idx,fc_batch', [(2, None), (5, None), (5, 2)])
+@pytest.mark.parametrize('site_idx,fc_batch', [(0, None), (2, None), (5, None), (5, 2)])
 def test_one_fine_calibration_step_lowers_the_layer_mse(site_idx, fc_batch):
     # fc_batch: the step sees a random mini-batch of the cached images; the loss before
     # and after is still over all calibration images
@@ -105,7 +105,12 @@ def test_one_fine_calibration_step_lowers_the_layer_mse(site_idx, fc_batch):
     site = bb.graph.sites[site_idx].name
     cfg = ConversionConfig(fc_iters=1, fc_lr=1e-3, fc_patience=5, fc_batch=fc_batch)
     res = calibrate_bptt(bb.graph, net, batches, site, 4, acts=acts, cfg=cfg)
-    assert res['after'] < res['before']
+    if site_idx == 0:
+        # the stem sees the constant image: its IF neurons reproduce the QC function
+        # exactly (seed 002 Theorem 1), so there is nothing to fit and FC keeps it exact
+        assert res['before'] == pytest.approx(0.0, abs=1e-12) and res['after'] == 0.0
+    else:
+        assert res['after'] < res['before']
 
 
 def test_fine_calibration_on_a_signed_darknet_site():

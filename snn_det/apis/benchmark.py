@@ -11,7 +11,9 @@ A benchmark config holds one dict ``benchmark``::
                  # a method may convert another trained model of a detector, e.g. the
                  # QC fine-tuned ANN of seed 003 Stage I:
                  dict(name='Stage I + II', conversion=dict(calib='cc+fc'),
-                      sources={'RetinaNet': dict(config=..., checkpoint=...)}), ...],
+                      sources={'RetinaNet': dict(config=..., checkpoint=...)},
+                      T=[4, 8, 16]),  # optional: only these T (or {detector: [T, ...]})
+                 ...],
         rescaled=dict(scale=(256, 256)),          # optional extra evaluation
         error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
     )
@@ -136,11 +138,13 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                 m_bb = unwrap(m_runner.model).backbone
             conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
             m_bb.snn.clear()
-            tim = convert_backbone(m_bb, m_batches, T_list, conv, bench.get('chunk_size'),
+            m_T = method.get('T', T_list)     # a method may skip some T (per detector)
+            m_T = check_T_list(m_T.get(det['name'], T_list) if isinstance(m_T, dict) else m_T)
+            tim = convert_backbone(m_bb, m_batches, m_T, conv, bench.get('chunk_size'),
                                    progress=False)
             if m_bb is bb:
-                nets[method['name']] = {T: bb.snn[f'T{T}'] for T in T_list}
-            for T in T_list:
+                nets[method['name']] = {T: bb.snn[f'T{T}'] for T in m_T}
+            for T in m_T:
                 conv_time = tim['observe'] + tim['per_T'][T]['total']
                 times.append(dict(detector=det['name'], method=method['name'], T=T,
                                   seconds=round(conv_time, 2),

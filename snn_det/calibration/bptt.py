@@ -42,10 +42,10 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
             z_seq = got['site_in_seq']                                   # [T, B, C, H, W]
             if 'conv_in_seq' in got:
                 s_seq = got['conv_in_seq']
-            else:                                                        # analog stem input
-                s_seq = got['conv_in'].unsqueeze(0).expand(T, *got['conv_in'].shape)
+            else:     # analog stem input, the same at every step: [1, B, C, H, W]
+                s_seq = got['conv_in'].unsqueeze(0)
             own = post(conv(s_seq.reshape(-1, *s_seq.shape[2:])))
-            rest = z_seq - own.reshape(T, -1, *own.shape[1:])
+            rest = z_seq - own.reshape(s_seq.shape[0], -1, *own.shape[1:])
             cache.append((s_seq, rest, target))
 
     v0_shape = neuron.v0.shape if neuron.v0.shape[-2:] != (1, 1) else (1, info.channels, 1, 1)
@@ -56,7 +56,7 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
         with torch.set_grad_enabled(with_grad):
             z = post(F.conv2d(s_seq.reshape(-1, *s_seq.shape[2:]), w, conv.bias, conv.stride,
                               conv.padding, conv.dilation, conv.groups))
-            z = z.reshape(T, -1, *z.shape[1:]) + rest
+            z = z.reshape(s_seq.shape[0], -1, *z.shape[1:]) + rest    # broadcasts 1 -> T
             neuron.reset()
             neuron.v = v0.expand_as(z[0]) + torch.zeros_like(z[0])
             if neuron.signed:
