@@ -173,3 +173,23 @@ def test_benchmark_writes_tables_and_reruns_single_methods(tiny, tmp_path):
         [r for r in before if r['method'] == 'Baseline']
     with pytest.raises(KeyError, match='not in'):
         run_benchmark(str(cfg), str(out), only_methods=['+magic'])
+
+
+def test_gzip_compressed_checkpoint_loads_like_the_plain_one(tmp_path):
+    """*.pth.gz (how checkpoints over the size limit are shipped) loads through the same
+    weights-only loader, tensors equal; a damaged one is one clear error."""
+    import gzip
+
+    from snn_det.utils.checkpoint import CheckpointError, load_checkpoint_file
+    state = {'meta': {'epoch': 3}, 'state_dict': {'w': torch.randn(4, 3), 'n': torch.tensor(7)}}
+    plain = tmp_path / 'm.pth'
+    torch.save(state, plain)
+    packed = tmp_path / 'm.pth.gz'
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    got = load_checkpoint_file(str(packed))
+    assert got['meta'] == {'epoch': 3}
+    assert all(torch.equal(got['state_dict'][k], v) for k, v in state['state_dict'].items())
+    broken = tmp_path / 'b.pth.gz'
+    broken.write_bytes(packed.read_bytes()[:60])
+    with pytest.raises(CheckpointError, match="cannot read checkpoint '.*b.pth.gz'"):
+        load_checkpoint_file(str(broken))

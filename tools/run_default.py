@@ -25,7 +25,7 @@ DETECTORS = {
                   'checkpoints/retinanet_r18n_fpn_12e_synth.pth'),
     'faster-rcnn': ('configs/synth/faster-rcnn_r18n_fpn_8e_synth.py',
                     'checkpoints/faster-rcnn_r18n_fpn_8e_synth.pth'),
-    'yolov3': ('configs/synth/yolov3_d53n_8e_synth.py', 'checkpoints/yolov3_d53n_8e_synth.pth'),
+    'yolov3': ('configs/synth/yolov3_d53n_8e_synth.py', 'checkpoints/yolov3_d53n_8e_synth.pth.gz'),
 }
 
 

@@ -4,4 +4,4 @@ retinanet = dict(name='RetinaNet R18n', config='configs/synth/retinanet_r18n_fpn
 faster_rcnn = dict(name='Faster R-CNN R18n', config='configs/synth/faster-rcnn_r18n_fpn_8e_synth.py',
                    checkpoint='checkpoints/faster-rcnn_r18n_fpn_8e_synth.pth')
 yolov3 = dict(name='YOLOv3 D53n', config='configs/synth/yolov3_d53n_8e_synth.py',
-              checkpoint='checkpoints/yolov3_d53n_8e_synth.pth')
+              checkpoint='checkpoints/yolov3_d53n_8e_synth.pth.gz')

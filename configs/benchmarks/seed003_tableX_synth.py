@@ -13,7 +13,7 @@ _fc = dict(fc_iters=40, fc_batch=2, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
 _fc_T = {'YOLOv3 D53n': [4, 8, 16], 'RetinaNet R18n': [4, 8, 16, 32]}
 _stage1 = {
     'YOLOv3 D53n': dict(config='configs/two_stage/yolov3_d53n_qc-ft-T8_synth.py',
-                        checkpoint='checkpoints/yolov3_d53n_qc-ft-T8_synth.pth'),
+                        checkpoint='checkpoints/yolov3_d53n_qc-ft-T8_synth.pth.gz'),
     'RetinaNet R18n': dict(config='configs/two_stage/retinanet_r18n_fpn_qc-ft-T8_synth.py',
                            checkpoint='checkpoints/retinanet_r18n_fpn_qc-ft-T8_synth.pth'),
 }

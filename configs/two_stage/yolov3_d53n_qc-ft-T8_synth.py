@@ -10,7 +10,7 @@ model = dict(backbone=dict(
     T=T,
     act_cfg=dict(type='QCActivation', T=T, p=0.1),
     conversion=dict(threshold='mmse', channel_wise=True, shift='potential')))
-load_from = 'checkpoints/yolov3_d53n_8e_synth.pth'
+load_from = 'checkpoints/yolov3_d53n_8e_synth.pth.gz'
 custom_hooks = [dict(type='QCThresholdInitHook', num_images=64, percentile=99.9)]
 train_cfg = dict(max_epochs=2, val_interval=2)
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=2, T_max=2,

@@ -19,6 +19,8 @@ mmengine's local-file loader with one that
 Checkpoints written by snn-det hold only tensors and plain Python values and
 load with ``torch.load(path, weights_only=True)``.
 """
+import gzip
+import io
 import os
 import pickle
 import tempfile
@@ -66,23 +68,40 @@ def _history_buffer_getattr(obj, name):
     raise pickle.UnpicklingError(f'getattr({obj!r}, {name!r}) is not allowed')
 
 
+def _reader(path: str):
+    """A callable giving a fresh readable source of the checkpoint on each call: the path,
+    or the decompressed bytes of a gzip-compressed checkpoint (``*.pth.gz``, recognised by
+    its magic bytes), which is how checkpoints over the repository's size limit are shipped."""
+    with open(path, 'rb') as f:
+        compressed = f.read(2) == b'\x1f\x8b'
+    if not compressed:
+        return lambda: path
+    try:
+        with gzip.open(path, 'rb') as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise CheckpointError(f"cannot read checkpoint '{path}': {_first_line(e)}") from None
+    return lambda: io.BytesIO(data)
+
+
 def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
-    """Load a checkpoint as described in the module docstring."""
+    """Load a checkpoint as described in the module docstring (plain or gzip-compressed)."""
     path = os.path.expanduser(str(path))
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint '{path}' does not exist")
+    src = _reader(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(src(), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as first:
         if 'GLOBAL' not in str(first):          # not a pickled checkpoint at all
             raise CheckpointError(f"cannot read checkpoint '{path}': "
                                   f'{_first_line(first)}') from None
         try:
             with torch.serialization.safe_globals(_numpy_safe_globals()):
-                return torch.load(path, map_location=map_location, weights_only=True)
+                return torch.load(src(), map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as second:
             if os.environ.get(TRUST_ENV) == '1':
-                return torch.load(path, map_location=map_location, weights_only=False)
+                return torch.load(src(), map_location=map_location, weights_only=False)
             reason = _first_line(second)
             for line in str(second).splitlines():     # torch names the rejected global
                 if 'GLOBAL' in line:
@@ -91,7 +110,8 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
             raise CheckpointError(
                 f"checkpoint '{path}' holds objects outside the weights-only allowlist "
                 f'({reason[:200]}); if you trust its source, set {TRUST_ENV}=1') from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError,
+            gzip.BadGzipFile) as e:
         raise CheckpointError(f"cannot read checkpoint '{path}': {_first_line(e)}") from None
 
 
