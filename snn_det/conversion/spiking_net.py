@@ -80,51 +80,49 @@ class SpikingNet(nn.Module):
         graph segment from ``inputs``, its per-chunk input spike trains as returned
         by :meth:`advance` (``x`` is then unused); stage outputs before it are absent.
         """
-        T, chunk = self._steps(T, chunk_size)
-        acc = None
-        stopped = False
-        self.reset()
-        for c, (t0, steps) in enumerate(self._chunks(T, chunk, inputs)):
-            ops = SnnOps(self, steps, recorder, encoded=start > 0)
-            try:
-                outs = self.graph.forward(x if start == 0 else inputs[c], ops, start)
-            except StopForward:
+        T = self._check_T(T)
+        acc, stopped = None, False
+        for steps, outs in self._run_chunks(x, T, chunk_size, recorder, start, None, inputs):
+            if outs is None:          # stopped by the recorder; it still sees every chunk
                 stopped = True
                 continue
             sums = [o.reshape(steps, -1, *o.shape[1:]).sum(0) for o in outs]
             acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
-        self.reset()
-        if stopped or acc is None:
-            return tuple()
-        return tuple(a / T for a in acc)
+        return tuple() if stopped or acc is None else tuple(a / T for a in acc)
 
     @torch.no_grad()
     def advance(self, x: Optional[Tensor], T: int, chunk_size: Optional[int], start: int,
                 stop: int, inputs: Optional[List[Tensor]] = None) -> List[Tensor]:
         """The per-chunk spike input of segment ``stop`` (time folded, ``[K*B, C, H, W]``),
         from the image ``x`` (``start`` = 0) or from segment ``start``'s ``inputs``."""
-        T, chunk = self._steps(T, chunk_size)
-        out = []
-        self.reset()
-        for c, (t0, steps) in enumerate(self._chunks(T, chunk, inputs)):
-            ops = SnnOps(self, steps, encoded=start > 0)
-            out.append(self.graph.forward(x if start == 0 else inputs[c], ops, start, stop))
-        self.reset()
-        return out
+        return [out for _, out in self._run_chunks(x, self._check_T(T), chunk_size, None,
+                                                   start, stop, inputs)]
 
-    def _steps(self, T, chunk_size) -> tuple:
+    def _check_T(self, T) -> int:
         T = self.num_steps if T is None else int(T)
         if T < 1:
             raise ValueError(f'T must be a positive number of time steps, got {T}')
-        return T, (T if not chunk_size else max(1, min(int(chunk_size), T)))
+        return T
 
-    @staticmethod
-    def _chunks(T: int, chunk: int, inputs=None) -> list:
-        spans = [(t0, min(chunk, T - t0)) for t0 in range(0, T, chunk)]
+    def _run_chunks(self, x, T: int, chunk_size, recorder, start: int, stop, inputs):
+        """Yield ``(steps, graph output)`` per time chunk (``None`` once a recorder stopped
+        it), neurons carrying their state across chunks and reset before and after."""
+        chunk = T if not chunk_size else max(1, min(int(chunk_size), T))
+        spans = [min(chunk, T - t0) for t0 in range(0, T, chunk)]
         if inputs is not None and len(inputs) != len(spans):
             raise ValueError(f'{len(inputs)} cached input chunks for {len(spans)} time chunks '
                              f'(T={T}, chunk {chunk}): the chunking must not change')
-        return spans
+        self.reset()
+        try:
+            for c, steps in enumerate(spans):
+                ops = SnnOps(self, steps, recorder, encoded=start > 0)
+                try:
+                    out = self.graph.forward(x if start == 0 else inputs[c], ops, start, stop)
+                except StopForward:
+                    out = None
+                yield steps, out
+        finally:
+            self.reset()
 
     def forward(self, x: Tensor, T: Optional[int] = None, chunk_size: Optional[int] = None):
         return self.simulate(x, T, chunk_size)
