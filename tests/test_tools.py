@@ -137,8 +137,9 @@ def test_runner_logs_load_but_getattr_stays_restricted(tmp_path):
 
 
 def test_benchmark_writes_tables_and_reruns_single_methods(tiny, tmp_path):
-    """A benchmark config -> results.{json,csv,md} + plot with every method x T; rerunning
-    one method replaces only its rows; unknown method names are refused."""
+    """A benchmark config -> results.{json,csv,md} + plots with every method x T; a method
+    may have one source model per T; rerunning one method or one T replaces only its rows
+    (and error boxes); unknown method names and T are refused."""
     from snn_det.apis.benchmark import run_benchmark
     root, ckpt, opts = tiny
     overrides = dict(kv.split('=', 1) for kv in opts[1:])
@@ -152,27 +153,47 @@ def test_benchmark_writes_tables_and_reruns_single_methods(tiny, tmp_path):
         f"                    cfg_options={overrides!r})],\n"
         f"    methods=[dict(name='Baseline', conversion=dict(threshold='max')),\n"
         f"             dict(name='+LCP', conversion=dict(threshold='max', calib='lcp'),\n"
-        f"                  T={{'Tiny RetinaNet': [4]}})])\n")
+        f"                  T={{'Tiny RetinaNet': [4]}}),\n"
+        f"             dict(name='Per-T model', conversion=dict(threshold='max'),\n"
+        f"                  sources={{'Tiny RetinaNet': {{4: dict(config={CFG!r},\n"
+        f"                                                     checkpoint={str(ckpt)!r})}}}})],\n"
+        f"    error_plot=dict(T=4, methods=['Baseline', '+LCP'], images=2))\n")
     out = tmp_path / 'out'
     res = run_benchmark(str(cfg), str(out))
     keys = [(r['method'], r['T']) for r in res['results']]
-    # a method's own T list (here per detector) limits its rows
-    assert keys == [('ANN', None), ('Baseline', 2), ('Baseline', 4), ('+LCP', 4)]
+    # a method's own T list (here per detector) limits its rows; a per-T source only has
+    # rows at its T, after its own ANN row
+    src_ann = (osp.basename(CFG) + ' (its ANN)', None)
+    assert keys == [('ANN', None), src_ann, ('Baseline', 2), ('Baseline', 4), ('+LCP', 4),
+                    ('Per-T model', 4)]
     assert all('AP' in r and 'AP50' in r and 'APl' in r for r in res['results'])
-    assert {(t['method'], t['T']) for t in res['conversion_times']} == set(keys[1:])
+    assert {(t['method'], t['T']) for t in res['conversion_times']} == \
+        set(keys) - {('ANN', None), src_ann}
     assert all('bias' in t for t in res['conversion_times'] if t['method'] == '+LCP')
     d = out / 'tiny_bench'
     md = (d / 'results.md').read_text()
     assert '| Baseline |' in md and '| +LCP |' in md and 'Conversion time' in md
-    assert (d / 'results.csv').read_text().count('\n') == 5
+    assert (d / 'results.csv').read_text().count('\n') == 7
     assert (d / 'Tiny_RetinaNet_metric_vs_T.png').exists()
+    assert (d / 'Tiny_RetinaNet_layer_error_T4.png').exists()
+    errs = json.loads((d / 'Tiny_RetinaNet_layer_error_T4.json').read_text())
+    assert list(errs) == ['Baseline', '+LCP']
     before = json.loads((d / 'results.json').read_text())['results']
     again = run_benchmark(str(cfg), str(out), only_methods=['+LCP'])
     assert [(r['method'], r['T']) for r in again['results']] == keys
     assert [r for r in again['results'] if r['method'] == 'Baseline'] == \
         [r for r in before if r['method'] == 'Baseline']
+    # the rerun measured +LCP's boxes again and kept Baseline's
+    errs2 = json.loads((d / 'Tiny_RetinaNet_layer_error_T4.json').read_text())
+    assert list(errs2) == ['Baseline', '+LCP'] and errs2['Baseline'] == errs['Baseline']
+    only2 = run_benchmark(str(cfg), str(out), only_T=[2])
+    assert [(r['method'], r['T']) for r in only2['results']] == keys
+    assert [r for r in only2['results'] if r['T'] == 4] == \
+        [r for r in again['results'] if r['T'] == 4]
     with pytest.raises(KeyError, match='not in'):
         run_benchmark(str(cfg), str(out), only_methods=['+magic'])
+    with pytest.raises(KeyError, match='not in'):
+        run_benchmark(str(cfg), str(out), only_T=[8])
 
 
 def test_gzip_compressed_checkpoint_loads_like_the_plain_one(tmp_path):

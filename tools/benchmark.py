@@ -1,7 +1,7 @@
 """Rerun a benchmark from its config and regenerate its tables and plots.
 
     python tools/benchmark.py configs/benchmarks/NAME.py [--out-root work_dirs/benchmarks]
-        [--detectors NAME ...] [--methods NAME ...]
+        [--detectors NAME ...] [--methods NAME ...] [--T 128 ...]
 
 Writes work_dirs/benchmarks/NAME/{results.md,results.json,results.csv,*.png}.
 The same config and seed give the same numbers.
@@ -24,6 +24,8 @@ def main(argv=None):
     parser.add_argument('--detectors', nargs='+', help='only these detector names')
     parser.add_argument('--methods', nargs='+',
                         help='only these method names (the other rows are kept)')
+    parser.add_argument('--T', nargs='+', type=int,
+                        help='only these time steps of the config (the other rows are kept)')
     parser.add_argument('--no-data', action='store_true',
                         help='do not generate the embedded dataset if it is missing')
     args = parser.parse_args(argv)
@@ -32,7 +34,7 @@ def main(argv=None):
     if not args.no_data:
         build_synthetic_data('data/synth')
     try:
-        result = run_benchmark(args.config, args.out_root, args.detectors, args.methods)
+        result = run_benchmark(args.config, args.out_root, args.detectors, args.methods, args.T)
     except KeyError as e:
         sys.exit(f'error: {e.args[0]}')
     out = osp.join(args.out_root, result['name'], 'results.md')

@@ -13,6 +13,8 @@ A benchmark config holds one dict ``benchmark``::
                  dict(name='Stage I + II', conversion=dict(calib='cc+fc'),
                       sources={'RetinaNet': dict(config=..., checkpoint=...)},
                       T=[4, 8, 16]),  # optional: only these T (or {detector: [T, ...]})
+                 # or one source model per T (seed 003 fine-tunes a QC-ANN per T):
+                 # sources={'RetinaNet': {4: dict(config=..., checkpoint=...), 8: ...}}
                  ...],
         rescaled=dict(scale=(256, 256)),          # optional extra evaluation
         error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
@@ -22,7 +24,9 @@ Every detector is evaluated as an ANN once, then each method is converted
 (thresholds and calibrations for every T, on the same seeded calibration
 images) and evaluated at every T with the config's own metric.  Results go to
 ``work_dirs/benchmarks/<name>/``: ``results.md``, ``results.json``,
-``results.csv`` and ``<detector>_metric_vs_T.png`` (plus the per-layer error plot).
+``results.csv`` and ``<detector>_metric_vs_T.png`` (plus the per-layer error plot
+and its data, ``<detector>_layer_error_T<T>.json``).  A rerun restricted to some
+detectors, methods or T keeps the rows (and error boxes) of everything else.
 """
 import csv
 import json
@@ -79,12 +83,29 @@ def _rescaled_cfg_options(scale) -> dict:
     return {'test_dataloader.dataset.pipeline.1.scale': tuple(scale)}
 
 
+def _sources_by_T(method: dict, det: dict, T_list: List[int]) -> list:
+    """[(source detector dict or None, [T, ...]), ...] for one method and detector.
+
+    ``None`` is the detector's own model.  ``sources[det]`` is one
+    ``dict(config=..., checkpoint=...)`` or a ``{T: dict(...)}`` per T; a T with no
+    entry of its own is skipped.
+    """
+    src = (method.get('sources') or {}).get(det['name'])
+    if src is None:
+        return [(None, T_list)]
+    if 'config' in src:
+        return [(dict(det, **src), T_list)]
+    per_T = {int(t): v for t, v in src.items()}
+    return [(dict(det, **per_T[t]), [t]) for t in T_list if t in per_T]
+
+
 def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
-                  only_detectors: List[str] = None, only_methods: List[str] = None) -> dict:
+                  only_detectors: List[str] = None, only_methods: List[str] = None,
+                  only_T: List[int] = None) -> dict:
     """Run a benchmark config; returns the results dict (also written to files).
 
-    ``only_detectors`` / ``only_methods`` rerun part of it; the rows of the rest
-    are kept from the existing results files.
+    ``only_detectors`` / ``only_methods`` / ``only_T`` rerun part of it; the rows of
+    the rest are kept from the existing results files.
     """
     bench = Config.fromfile(config_path).benchmark
     names = [m['name'] for m in bench['methods']]
@@ -97,9 +118,15 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
         raise KeyError(f'detectors {unknown} are not in {config_path}')
     order = dict(detectors=[d['name'] for d in bench['detectors']], methods=names)
     name = bench.get('name', osp.splitext(osp.basename(config_path))[0])
+    T_list = check_T_list(bench['T'])
+    if only_T:
+        only_T = check_T_list(only_T)
+        unknown = [t for t in only_T if t not in T_list]
+        if unknown:
+            raise KeyError(f'T {unknown} are not in {config_path}; it has {T_list}')
+    keep = bool(only_methods or only_T)       # a partial rerun keeps the detector's other rows
     work_dir = osp.join(out_root, name)
     os.makedirs(work_dir, exist_ok=True)
-    T_list = check_T_list(bench['T'])
     seed = bench.get('seed', 0)
     rows, times = [], []
     for det in bench['detectors']:
@@ -119,56 +146,58 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
         for method in bench['methods']:
             if only_methods and method['name'] not in only_methods:
                 continue
-            sources = method.get('sources') or {}
-            if method.get('sources') is not None and det['name'] not in sources:
+            if method.get('sources') is not None and det['name'] not in method['sources']:
                 continue                       # this method does not apply to this detector
-            m_runner, m_bb, m_batches = runner, bb, batches
-            if det['name'] in sources:         # another trained model of this detector
-                src = dict(det, **sources[det['name']])
-                key = (src['config'], src['checkpoint'])
-                if key not in source_runners:
-                    _, src_runner = _build_runner(src, bench, work_dir, T_list[0])
-                    unwrap(src_runner.model).eval()
-                    m_ann, secs = _test(src_runner, 'ann')
-                    rows.append(dict(detector=det['name'],
-                                     method=f'{osp.basename(src["config"])} (its ANN)',
-                                     T=None, seconds=round(secs, 1), **m_ann))
-                    source_runners[key] = src_runner
-                m_runner = source_runners[key]
-                m_bb = unwrap(m_runner.model).backbone
-            conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
-            m_bb.snn.clear()
             m_T = method.get('T', T_list)     # a method may skip some T (per detector)
             m_T = check_T_list(m_T.get(det['name'], T_list) if isinstance(m_T, dict) else m_T)
-            tim = convert_backbone(m_bb, m_batches, m_T, conv, bench.get('chunk_size'),
-                                   progress=False)
-            if m_bb is bb:
-                nets[method['name']] = {T: bb.snn[f'T{T}'] for T in m_T}
-            for T in m_T:
-                conv_time = tim['observe'] + tim['per_T'][T]['total']
-                times.append(dict(detector=det['name'], method=method['name'], T=T,
-                                  seconds=round(conv_time, 2),
-                                  **{k: round(v, 2) for k, v in tim['per_T'][T].items()}))
-                m, secs = _test(m_runner, 'snn', T)
-                rows.append(dict(detector=det['name'], method=method['name'], T=T,
-                                 seconds=round(secs, 1), convert_seconds=round(conv_time, 1),
-                                 **m))
-                print(f'[{name}] {det["name"]} | {method["name"]} | T={T}: '
-                      f'{main_metric(m):.4f} (ANN {main_metric(ann):.4f})', flush=True)
-            _finish(name, config_path, T_list, seed, rows, times, work_dir, only_methods,
-                    order, partial=True)
+            if only_T:
+                m_T = [t for t in m_T if t in only_T]
+            conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
+            for src, src_T in _sources_by_T(method, det, m_T):
+                m_runner, m_bb, m_batches = runner, bb, batches
+                if src is not None:            # another trained model of this detector
+                    key = (src['config'], src['checkpoint'])
+                    if key not in source_runners:
+                        _, src_runner = _build_runner(src, bench, work_dir, T_list[0])
+                        unwrap(src_runner.model).eval()
+                        m_ann, secs = _test(src_runner, 'ann')
+                        rows.append(dict(detector=det['name'],
+                                         method=f'{osp.basename(src["config"])} (its ANN)',
+                                         T=None, seconds=round(secs, 1), **m_ann))
+                        source_runners[key] = src_runner
+                    m_runner = source_runners[key]
+                    m_bb = unwrap(m_runner.model).backbone
+                m_bb.snn.clear()
+                tim = convert_backbone(m_bb, m_batches, src_T, conv, bench.get('chunk_size'),
+                                       progress=False)
+                if m_bb is bb:
+                    nets[method['name']] = {T: bb.snn[f'T{T}'] for T in src_T}
+                for T in src_T:
+                    conv_time = tim['observe'] + tim['per_T'][T]['total']
+                    times.append(dict(detector=det['name'], method=method['name'], T=T,
+                                      seconds=round(conv_time, 2),
+                                      **{k: round(v, 2) for k, v in tim['per_T'][T].items()}))
+                    m, secs = _test(m_runner, 'snn', T)
+                    rows.append(dict(detector=det['name'], method=method['name'], T=T,
+                                     seconds=round(secs, 1), convert_seconds=round(conv_time, 1),
+                                     **m))
+                    print(f'[{name}] {det["name"]} | {method["name"]} | T={T}: '
+                          f'{main_metric(m):.4f} (ANN {main_metric(ann):.4f})', flush=True)
+            _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
+                    partial=True)
         _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
         del runner
-    return _finish(name, config_path, T_list, seed, rows, times, work_dir, only_methods, order)
+    return _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order)
 
 
-def _merge(old: list, new: list, only_methods) -> list:
+def _merge(old: list, new: list, keep: bool) -> list:
     """Rows of this run replace the same (detector, method, T) of an earlier run; a
-    detector rerun in full drops its earlier rows, one rerun for some methods keeps them."""
+    detector rerun in full drops its earlier rows, a partial rerun (``keep``: some
+    methods or some T) keeps them."""
     new_keys = {(r['detector'], r['method'], r['T']) for r in new}
     rerun = {r['detector'] for r in new}
     return [r for r in old if (r['detector'], r['method'], r['T']) not in new_keys
-            and (only_methods or r['detector'] not in rerun)] + new
+            and (keep or r['detector'] not in rerun)] + new
 
 
 def _sort(rows: list, order: dict) -> list:
@@ -194,14 +223,14 @@ def _sort(rows: list, order: dict) -> list:
     return sorted(rows, key=rank)
 
 
-def _finish(name, config_path, T_list, seed, rows, times, work_dir, only_methods, order,
+def _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
             partial=False) -> dict:
     """Write results, merged with the rows of an earlier run that this one did not redo."""
     old_path = osp.join(work_dir, 'results.json')
     if osp.isfile(old_path):
         old = json.load(open(old_path))
-        rows = _merge(old['results'], rows, only_methods)
-        times = _merge(old['conversion_times'], times, only_methods)
+        rows = _merge(old['results'], rows, keep)
+        times = _merge(old['conversion_times'], times, keep)
     rows, times = _sort(rows, order), _sort(times, order)
     result = dict(name=name, config=osp.abspath(config_path), T=T_list, seed=seed,
                   results=rows, conversion_times=times, complete=not partial)
@@ -210,21 +239,37 @@ def _finish(name, config_path, T_list, seed, rows, times, work_dir, only_methods
 
 
 def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed):
-    """Optional: evaluation at another input scale, per-layer error boxplots."""
+    """Optional: evaluation at another input scale, per-layer error boxplots.
+
+    Only the methods and T converted in this run are measured; the error boxes of
+    the other methods are read back from the plot's JSON, so a partial rerun keeps them.
+    """
     from ..analysis.layer_error import plot_relative_errors, relative_errors
     ep = bench.get('error_plot')
+    tag = det['name'].replace(' ', '_')
     if ep:
         T = ep.get('T', T_list[0])
         imgs = [b for b in batches][:max(1, ep.get('images', 8) // batches[0].shape[0])]
+        stem = osp.join(work_dir, f'{tag}_layer_error_T{T}')
         errs = {}
+        if osp.isfile(stem + '.json'):
+            errs = {m: {k: torch.tensor(v) for k, v in e.items()}
+                    for m, e in json.load(open(stem + '.json')).items()}
+        new = False
         for mname in ep.get('methods', list(nets)):
             if mname in nets and T in nets[mname]:
                 errs[mname] = relative_errors(bb.graph, nets[mname][T], imgs, T)
-        if errs:
-            png = osp.join(work_dir, f'{det["name"].replace(" ", "_")}_layer_error_T{T}.png')
-            plot_relative_errors(errs, png, f'{det["name"]}: per-layer relative error, T={T}')
+                new = True
+        errs = {m: errs[m] for m in ep.get('methods', list(errs)) if m in errs}
+        if new and errs:
+            write_text_atomic(json.dumps({m: {k: v.tolist() for k, v in e.items()}
+                                          for m, e in errs.items()}), stem + '.json')
+            plot_relative_errors(errs, stem + '.png',
+                                 f'{det["name"]}: per-layer relative error, T={T}')
     rs = bench.get('rescaled')
-    if rs:
+    todo = [(m, T) for m in (rs or {}).get('methods', list(nets))
+            for T in (rs or {}).get('T', T_list) if T in nets.get(m, {})]
+    if rs and todo:
         # a separate runner: dataloader workers hold their own copy of the pipeline
         _, rs_runner = _build_runner(det, bench, work_dir, T_list[0],
                                      _rescaled_cfg_options(rs['scale']))
@@ -233,13 +278,12 @@ def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
         ann, secs = _test(rs_runner, 'ann')
         rows.append(dict(detector=det['name'], method=f'ANN ({tag})', T=None,
                          seconds=round(secs, 1), **ann))
-        for mname in rs.get('methods', list(nets)):
-            for T in rs.get('T', T_list):
-                rs_bb.snn.clear()
-                rs_bb.add_spiking_net(nets[mname][T])
-                m, secs = _test(rs_runner, 'snn', T)
-                rows.append(dict(detector=det['name'], method=f'{mname} ({tag})', T=T,
-                                 seconds=round(secs, 1), **m))
+        for mname, T in todo:
+            rs_bb.snn.clear()
+            rs_bb.add_spiking_net(nets[mname][T])
+            m, secs = _test(rs_runner, 'snn', T)
+            rows.append(dict(detector=det['name'], method=f'{mname} ({tag})', T=T,
+                             seconds=round(secs, 1), **m))
 
 
 def _write(result: dict, work_dir: str) -> None:

@@ -75,11 +75,30 @@ class IFNeuron(nn.Module):
         return v0.to(like.dtype).expand_as(like).clone()
 
     # -- dynamics --------------------------------------------------------
+    def _inplace_ok(self, x: Tensor) -> bool:
+        """Simulation without autograd may update the state in place (same numbers,
+        fewer passes over memory); BPTT calibration needs the out-of-place graph."""
+        return not (torch.is_grad_enabled() and (x.requires_grad or self.v.requires_grad
+                                                 or self.surrogate_alpha is not None))
+
     def forward(self, x: Tensor) -> Tensor:
         """Run K steps. ``x``: input currents ``[K, B, C, H, W]``; returns ``s * theta``."""
         if self.v is None:
             self.v = self.initial_potential(x[0])
         theta = self.threshold.to(x.dtype)
+        if self._inplace_ok(x):
+            # u = v + I; s = 1[u >= theta]; v = u - s theta, written in place.  The
+            # comparison u >= theta equals the surrogate path's (u - theta) >= 0 exactly.
+            out = torch.empty_like(x)
+            v = self.v.clone()
+            fired = torch.empty(v.shape, dtype=torch.bool, device=v.device)
+            for t in range(x.shape[0]):
+                v.add_(x[t])
+                torch.ge(v, theta, out=fired)
+                torch.mul(fired, theta, out=out[t])
+                v.sub_(out[t])
+            self.v = v
+            return self._record(out)
         out = []
         v = self.v
         for t in range(x.shape[0]):
@@ -161,6 +180,8 @@ class SignedIFNeuron(IFNeuron):
             self.n = torch.zeros_like(self.v)
         theta = self.threshold.to(x.dtype)
         h = 0.5 if self.rounding else 1.0
+        if self._inplace_ok(x):
+            return self._record(self._forward_inplace(x, theta, h))
         alpha = None if self.surrogate_alpha is None else self.surrogate_alpha
         out = []
         v, n = self.v, self.n
@@ -173,6 +194,33 @@ class SignedIFNeuron(IFNeuron):
             out.append((pos - neg) * theta)
         self.v, self.n = v, n
         return self._record(torch.stack(out))
+
+    def _forward_inplace(self, x: Tensor, theta: Tensor, h: float) -> Tensor:
+        """The loop of :meth:`forward` without autograd, state updated in place.
+
+        With ``d = f(S) - n``: a positive spike when ``d >= h``, a negative one when
+        ``d <= -h``; these equal the surrogate path's ``(d - h) >= 0`` and
+        ``(n - f) - h >= 0`` exactly in floating point.
+        """
+        out = torch.empty_like(x)
+        v, n = self.v.clone(), self.n.clone()
+        d = torch.empty_like(v)
+        pos = torch.empty(v.shape, dtype=torch.bool, device=v.device)
+        neg = torch.empty_like(pos)
+        for t in range(x.shape[0]):
+            v.add_(x[t])
+            torch.mul(v, self.negative_slope, out=d)      # LeakyReLU = max(v, slope v)
+            torch.maximum(v, d, out=d)
+            d.div_(theta).sub_(n)
+            torch.ge(d, h, out=pos)
+            torch.le(d, -h, out=neg)
+            o = out[t]
+            o.copy_(pos)
+            o.sub_(neg.to(o.dtype))
+            n.add_(o)
+            o.mul_(theta)
+        self.v, self.n = v, n
+        return out
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', negative_slope={self.negative_slope}'
