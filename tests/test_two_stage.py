@@ -6,7 +6,7 @@ from helpers import tiny_spiking
 from snn_det.calibration.bias import site_error
 from snn_det.calibration.bptt import calibrate_bptt
 from snn_det.calibration.potential import calibrate_potential
-from snn_det.conversion import ConversionConfig, build_spiking_net, observe
+from snn_det.conversion import ConversionConfig, build_spiking_net, observe, targets_at
 from snn_det.neurons import IFNeuron
 from snn_det.neurons.qc import QCFS, QCActivation, qcfs
 
@@ -111,6 +111,21 @@ def test_one_fine_calibration_step_lowers_the_layer_mse(site_idx, fc_batch):
         assert res['before'] == pytest.approx(0.0, abs=1e-12) and res['after'] == 0.0
     else:
         assert res['after'] < res['before']
+
+
+def test_stage2_targets_a_qc_ann_quantized_at_the_snn_T():
+    # a QC-ANN fine-tuned for T=4, converted at T=8: its theta, quantized at T=8, is
+    # exactly what the stem's IF neurons compute (Theorem 1), g_{theta,4} is not
+    bb, _, batches, acts = _qc_backbone(T=4)
+    net = build_spiking_net(bb.graph, observe(bb.graph, batches), 8, bb.conversion, acts)
+    stem = bb.graph.sites[0].name
+    t8 = targets_at(acts, 8)
+    assert t8[stem].T == 8 and acts[stem].T == 4 and targets_at(acts, 4)[stem] is acts[stem]
+    assert t8[stem].threshold is acts[stem].threshold
+    cfg = ConversionConfig(fc_iters=1, fc_lr=1e-3, fc_patience=5)
+    assert calibrate_bptt(bb.graph, net, batches, stem, 8, acts=t8, cfg=cfg)['before'] == \
+        pytest.approx(0.0, abs=1e-12)
+    assert calibrate_bptt(bb.graph, net, batches, stem, 8, acts=acts, cfg=cfg)['before'] > 1e-4
 
 
 def test_fine_calibration_on_a_signed_darknet_site():

@@ -11,11 +11,17 @@ _fc = dict(fc_iters=40, fc_batch=2, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
 # Stage-I-only SNN is already at 98% of the ANN) and at T=16 for YOLOv3, whose Darknet
 # runs its first layers at full resolution.
 _fc_T = {'YOLOv3 D53n': [4, 8, 16], 'RetinaNet R18n': [4, 8, 16, 32]}
+# Stage I: seed 003 fine-tunes one QC-ANN for each T.  RetinaNet has one per T (4 epochs,
+# p=1 for T >= 8, p=0.1 for T=4); T=64 uses the T=32 model.  YOLOv3 has one T=8 model
+# (2 epochs, p=0.1; it costs 4x RetinaNet's time per epoch here), used at every T.
+_retina_qc = lambda T: dict(  # noqa: E731
+    config=f'configs/two_stage/retinanet_r18n_fpn_qc-ft-T{T}_synth.py',
+    checkpoint=f'checkpoints/retinanet_r18n_fpn_qc-ft-T{T}_synth.pth')
 _stage1 = {
     'YOLOv3 D53n': dict(config='configs/two_stage/yolov3_d53n_qc-ft-T8_synth.py',
                         checkpoint='checkpoints/yolov3_d53n_qc-ft-T8_synth.pth.gz'),
-    'RetinaNet R18n': dict(config='configs/two_stage/retinanet_r18n_fpn_qc-ft-T8_synth.py',
-                           checkpoint='checkpoints/retinanet_r18n_fpn_qc-ft-T8_synth.pth'),
+    'RetinaNet R18n': {4: _retina_qc(4), 8: _retina_qc(8), 16: _retina_qc(16),
+                       32: _retina_qc(32), 64: _retina_qc(32)},
 }
 benchmark = dict(
     name='seed003_tableX_synth',

@@ -2,4 +2,4 @@
 # QC function g_{theta,T} of this T.
 _base_ = ['./retinanet_r18n_fpn_qc-ft-T8_synth.py']
 T = 16
-model = dict(backbone=dict(T=T, act_cfg=dict(T=T, p=1.0)))
+model = dict(backbone=dict(T=T, act_cfg=dict(T=T)))

@@ -1,5 +1,5 @@
 from .config import CALIB_PRESETS, CALIB_STEPS, ConversionConfig, parse_calib
-from .converter import build_spiking_net, calibrate, convert_backbone, observe
+from .converter import build_spiking_net, calibrate, convert_backbone, observe, targets_at
 from .errors import ConversionStateError, UnsupportedModuleError
 from .fold_bn import fold_conv_bn
 from .graphs import build_graph

@@ -10,7 +10,8 @@ seed 003 Algorithm 1) for a :class:`~snn_det.models.SpikingBackbone`:
 3. choose each site's threshold (max / percentile / MMSE, Algo. 1) and apply
    the ClipRound shift (``v(0) = theta/2`` or ``b += theta/2T``);
 4. calibrate, site by site from the first to the last: bias (LCP), initial
-   potential and weights (ACP), coarse / fine calibration (seed 003);
+   potential and weights (ACP), coarse / fine calibration (seed 003), towards
+   the ANN or, for a QC-ANN, its QC function at this T (:func:`targets_at`);
 5. store the result in the wrapper under ``snn.T<T>``.
 """
 import time
@@ -79,6 +80,19 @@ def build_spiking_net(graph, observers: Dict[str, ActivationObserver], T: int,
     return net
 
 
+def targets_at(acts: Optional[Dict], T: int) -> Optional[Dict]:
+    """The calibration targets of an SNN with T steps: QC activations as g_{theta,T}.
+
+    A Stage-I QC-ANN fine-tuned for another T keeps its trained thresholds but is
+    quantized at the SNN's own T (``QCActivation.at_time_steps``); QCFS and plain
+    activations are their own targets.
+    """
+    if not acts:
+        return acts
+    return {k: a.at_time_steps(T) if hasattr(a, 'at_time_steps') else a
+            for k, a in acts.items()}
+
+
 def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConfig,
               chunk_size: Optional[int] = None, acts=None, progress: bool = True) -> dict:
     """Apply ``cfg.calib`` site by site (seed 001 Algo. 2 / seed 003 Algorithm 1)."""
@@ -139,7 +153,7 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
         if progress and cfg.calib:
             print_log(f'calibrating T={T} ({"+".join(cfg.calib)}) over {len(graph.sites)} '
                       f'sites', logger='current')
-        steps = calibrate(graph, net, batches, cfg, chunk_size, acts, progress)
+        steps = calibrate(graph, net, batches, cfg, chunk_size, targets_at(acts, T), progress)
         net.to(next(iter(backbone.parameters())).device)
         backbone.add_spiking_net(net)
         per_T[T] = dict(thresholds=t_thr, **steps, total=time.perf_counter() - t1)

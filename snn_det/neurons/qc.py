@@ -16,6 +16,7 @@
 Both return values in the ANN's units (threshold times the normalized
 activation), so the following layers' weights keep their meaning.
 """
+import copy
 from typing import Optional
 
 import torch
@@ -120,6 +121,19 @@ class QCActivation(nn.Module):
 
     def spiking_threshold(self, channel_wise: bool = False) -> Tensor:
         return self.threshold.detach().abs().reshape(1, 1, 1, 1)
+
+    def at_time_steps(self, T: int) -> 'QCActivation':
+        """This activation as g_{theta,T} for another T (same, shared, trained theta).
+
+        Stage II calibrates an SNN of T steps towards the QC-ANN of the same T (seed 003
+        Algorithm 1; Theorem 1: that is what IF neurons with the theta/2T shift compute).
+        A QC-ANN fine-tuned for another T gives its theta; the target is quantized at T.
+        """
+        if int(T) == self.T:
+            return self
+        other = copy.copy(self)          # shallow: shares the threshold parameter
+        other.T = int(T)
+        return other
 
     def extra_repr(self) -> str:
         return f'T={self.T}, p={self.p}, negative_slope={self.negative_slope}'
