@@ -117,3 +117,53 @@ def test_inplace_simulation_equals_the_differentiable_loop(cls):
     assert slow.requires_grad and not fast.requires_grad
     assert torch.equal(fast, slow.detach()) and torch.equal(fast_v, n.v.detach())
     assert fast.abs().sum() > 0
+
+
+def _reference_loop(x, v, n, theta, alpha, slope=None, h=0.5):
+    """Seed 003 Eq. 2-4 (and Eq. 22 for the signed neuron) step by step with autograd
+    through the rectangular surrogate (Eq. 20) and the reset path (Eq. 21)."""
+    from snn_det.neurons.surrogate import spike
+    out = []
+    for t in range(x.shape[0]):
+        v = v + x[t]
+        if slope is None:
+            s = spike(v - theta, alpha)
+            v = v - s * theta
+            out.append(s * theta)
+        else:
+            f = torch.where(v >= 0, v, v * slope) / theta
+            q = spike(f - n - h, alpha) - spike(n - f - h, alpha)
+            n = n + q
+            out.append(q * theta)
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize('cls', [IFNeuron, SignedIFNeuron])
+def test_fused_bptt_steps_match_autograd_through_the_loop(cls):
+    """BPTT runs the K steps as one autograd node (IFSteps / SignedIFSteps); spikes,
+    input gradients and the gradient of a per-channel v(0) equal autograd's through
+    the step-by-step equations."""
+    torch.manual_seed(1)
+    T, shape = 10, (2, 4, 5, 5)
+    n = cls(4, channel_wise=True).double()
+    n.threshold = (torch.rand(1, 4, 1, 1) + 0.5).double()
+    x = (torch.randn(T, *shape) * 0.6).double().requires_grad_(True)
+    v0 = (torch.randn(1, 4, 1, 1) * 0.3).double().requires_grad_(True)
+    g = torch.randn(T, *shape).double()
+    slope = getattr(n, 'negative_slope', None)
+    ref = _reference_loop(x, v0.expand(shape) + 0, torch.zeros(shape).double(), n.threshold,
+                          0.8, slope)
+    (ref * g).sum().backward()
+    gx, gv0 = x.grad.clone(), v0.grad.clone()
+    x.grad, v0.grad = None, None
+    n.reset()
+    n.v = v0.expand(shape) + torch.zeros(shape).double()
+    if n.signed:
+        n.n = torch.zeros(shape).double()
+    n.surrogate_alpha = 0.8
+    out = n(x)
+    assert out.grad_fn is not None and 'Steps' in type(out.grad_fn).__name__
+    (out * g).sum().backward()
+    assert torch.equal(out.detach(), ref.detach())
+    assert torch.allclose(x.grad, gx, atol=1e-12) and torch.allclose(v0.grad, gv0, atol=1e-12)
+    assert gx.abs().sum() > 0 and gv0.abs().sum() > 0

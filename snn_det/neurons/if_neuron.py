@@ -25,6 +25,113 @@ from .surrogate import spike
 POTENTIAL_GRANULARITIES = ('layer', 'channel', 'element')
 
 
+def _sum_to(g: Tensor, shape) -> Tensor:
+    """Sum a gradient over the dimensions a tensor of ``shape`` was broadcast along."""
+    if g.shape == shape:
+        return g
+    return g.sum([i for i, (a, b) in enumerate(zip(g.shape, shape)) if b == 1 != a],
+                 keepdim=True)
+
+
+class IFSteps(torch.autograd.Function):
+    """K steps of the IF neuron as one autograd node, for BPTT (seed 003 Eq. 20-21).
+
+    Forward: ``u[t] = v[t-1] + I[t]``, ``s[t] = 1[u[t] >= theta]``, ``v[t] = u[t] -
+    theta s[t]``; returns ``theta s`` and the last ``v``.  Backward runs the same
+    recursion in reverse with the rectangular surrogate ``h(u) = 1/alpha 1[|u -
+    theta| < alpha/2]`` on the spike and the reset path ``1 - theta h(u)``:
+
+        dL/ds[t] = theta (dL/dout[t] - dL/dv[t]),
+        dL/du[t] = dL/dv[t] + h(u[t]) dL/ds[t] = dL/dI[t] = dL/dv[t-1],
+
+    which is what autograd computes through the step-by-step loop, with one saved
+    tensor (``u``, ``K x`` the layer) instead of a graph of ~5 nodes per step.
+    The threshold is a constant here (Stage II updates weights and ``v(0)``).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, v: Tensor, theta: Tensor, alpha: float):  # noqa: D102
+        u_all = torch.empty_like(x)
+        out = torch.empty_like(x)
+        v_in_shape = v.shape
+        v = v.expand_as(x[0]).clone()
+        fired = torch.empty(v.shape, dtype=torch.bool, device=v.device)
+        for t in range(x.shape[0]):
+            v.add_(x[t])
+            u_all[t] = v
+            torch.ge(v, theta, out=fired)
+            torch.mul(fired, theta, out=out[t])
+            v.sub_(out[t])
+        ctx.save_for_backward(u_all, theta)
+        ctx.alpha, ctx.v_shape = alpha, v_in_shape
+        return out, v
+
+    @staticmethod
+    def backward(ctx, g_out: Tensor, g_v: Tensor):  # noqa: D102
+        u_all, theta = ctx.saved_tensors
+        a = ctx.alpha
+        g_x = torch.empty_like(u_all)
+        gv = g_v.clone() if g_v is not None else torch.zeros_like(u_all[0])
+        for t in range(u_all.shape[0] - 1, -1, -1):
+            h = ((u_all[t] - theta).abs() < a / 2).to(gv.dtype) / a
+            gs = theta * (g_out[t] - gv)
+            gv = gv + h * gs
+            g_x[t] = gv
+        return g_x, _sum_to(gv, ctx.v_shape), None, None
+
+
+class SignedIFSteps(torch.autograd.Function):
+    """K steps of the signed neuron (:class:`SignedIFNeuron`) as one autograd node.
+
+    Forward as the neuron: ``S += I``, ``d = f(S) - n`` with ``f(S) = LeakyReLU(S) /
+    theta``, ``q = 1[d >= h] - 1[d <= -h]``, ``n += q``, output ``theta q``.  Backward
+    with the rectangular surrogate ``h_a(y) = 1/alpha 1[|y| < alpha/2]`` on both
+    spike functions, as autograd through the loop computes it:
+
+        dL/dq = theta dL/dout + dL/dn,   dL/dd = dL/dq (h_a(d - h) + h_a(-d - h)),
+        dL/dn[t-1] = dL/dn - dL/dd,       dL/dI = dL/dS[t-1] = dL/dS + dL/dd f'(S).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, v: Tensor, n: Tensor, theta: Tensor, alpha: float,
+                slope: float, h: float):  # noqa: D102
+        shapes = (v.shape, n.shape)
+        v, n = v.expand_as(x[0]).clone(), n.expand_as(x[0]).clone()
+        s_all, d_all = torch.empty_like(x), torch.empty_like(x)
+        out = torch.empty_like(x)
+        for t in range(x.shape[0]):
+            v.add_(x[t])
+            s_all[t] = v
+            d = torch.maximum(v, v * slope).div_(theta).sub_(n)
+            d_all[t] = d
+            o = out[t]
+            o.copy_(d >= h)
+            o.sub_((d <= -h).to(o.dtype))
+            n.add_(o)
+            o.mul_(theta)
+        ctx.save_for_backward(s_all, d_all, theta)
+        ctx.alpha, ctx.slope, ctx.h, ctx.shapes = alpha, slope, h, shapes
+        return out, v, n
+
+    @staticmethod
+    def backward(ctx, g_out: Tensor, g_v: Tensor, g_n: Tensor):  # noqa: D102
+        s_all, d_all, theta = ctx.saved_tensors
+        a, slope, h = ctx.alpha, ctx.slope, ctx.h
+        g_x = torch.empty_like(s_all)
+        gv = g_v.clone() if g_v is not None else torch.zeros_like(s_all[0])
+        gn = g_n.clone() if g_n is not None else torch.zeros_like(s_all[0])
+        for t in range(s_all.shape[0] - 1, -1, -1):
+            d = d_all[t]
+            sur = (((d - h).abs() < a / 2).to(gv.dtype) + ((-d - h).abs() < a / 2).to(gv.dtype)) / a
+            gd = (theta * g_out[t] + gn) * sur
+            gn = gn - gd
+            fprime = torch.where(s_all[t] >= 0, torch.ones_like(gd), torch.full_like(gd, slope))
+            gv = gv + gd * fprime / theta
+            g_x[t] = gv
+        return (g_x, _sum_to(gv, ctx.shapes[0]), _sum_to(gn, ctx.shapes[1]),
+                None, None, None, None)
+
+
 class IFNeuron(nn.Module):
     """IF neuron for a ReLU call site.
 
@@ -98,6 +205,9 @@ class IFNeuron(nn.Module):
                 torch.mul(fired, theta, out=out[t])
                 v.sub_(out[t])
             self.v = v
+            return self._record(out)
+        if self.surrogate_alpha is not None and not self.threshold.requires_grad:
+            out, self.v = IFSteps.apply(x, self.v, theta, float(self.surrogate_alpha))
             return self._record(out)
         out = []
         v = self.v
@@ -182,6 +292,11 @@ class SignedIFNeuron(IFNeuron):
         h = 0.5 if self.rounding else 1.0
         if self._inplace_ok(x):
             return self._record(self._forward_inplace(x, theta, h))
+        if self.surrogate_alpha is not None and not self.threshold.requires_grad:
+            out, self.v, self.n = SignedIFSteps.apply(x, self.v, self.n, theta,
+                                                      float(self.surrogate_alpha),
+                                                      float(self.negative_slope), h)
+            return self._record(out)
         alpha = None if self.surrogate_alpha is None else self.surrogate_alpha
         out = []
         v, n = self.v, self.n
