@@ -54,14 +54,14 @@ def relative_errors(graph, net, batches: List[Tensor], T: int, acts=None,
 
 
 def plot_relative_errors(errors: Dict[str, Dict[str, Tensor]], path: str, title: str = '') -> None:
-    """One panel per method, one box per layer (channels), log-scale y."""
+    """One panel per method (one shared log-scale y axis), one box per layer (channels)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     methods = list(errors)
     names = list(next(iter(errors.values())).keys())
     fig, axes = plt.subplots(len(methods), 1, figsize=(max(6, 0.35 * len(names)), 2.6 * len(methods)),
-                             sharex=True, squeeze=False)
+                             sharex=True, sharey=True, squeeze=False)
     for ax, m in zip(axes[:, 0], methods):
         data = [errors[m][n].clamp_min(1e-6).numpy() for n in names]
         ax.boxplot(data, whis=(5, 95), showmeans=True, showfliers=False)
