@@ -113,7 +113,7 @@ def test_one_fine_calibration_step_lowers_the_layer_mse(site_idx, fc_batch):
         assert res['after'] < res['before']
 
 
-def test_stage2_targets_a_qc_ann_quantized_at_the_snn_T():
+def test_stage2_targets_a_qc_ann_quantized_at_the_finer_of_the_two_T():
     # a QC-ANN fine-tuned for T=4, converted at T=8: its theta, quantized at T=8, is
     # exactly what the stem's IF neurons compute (Theorem 1), g_{theta,4} is not
     bb, _, batches, acts = _qc_backbone(T=4)
@@ -121,6 +121,7 @@ def test_stage2_targets_a_qc_ann_quantized_at_the_snn_T():
     stem = bb.graph.sites[0].name
     t8 = targets_at(acts, 8)
     assert t8[stem].T == 8 and acts[stem].T == 4 and targets_at(acts, 4)[stem] is acts[stem]
+    assert targets_at(acts, 2)[stem] is acts[stem]     # below its T: its own g_{theta,4}
     assert t8[stem].threshold is acts[stem].threshold
     cfg = ConversionConfig(fc_iters=1, fc_lr=1e-3, fc_patience=5)
     assert calibrate_bptt(bb.graph, net, batches, stem, 8, acts=t8, cfg=cfg)['before'] == \

@@ -11,7 +11,7 @@ seed 003 Algorithm 1) for a :class:`~snn_det.models.SpikingBackbone`:
    the ClipRound shift (``v(0) = theta/2`` or ``b += theta/2T``);
 4. calibrate, site by site from the first to the last: bias (LCP), initial
    potential and weights (ACP), coarse / fine calibration (seed 003), towards
-   the ANN or, for a QC-ANN, its QC function at this T (:func:`targets_at`);
+   the ANN or, for a QC-ANN, its QC function at max(T, its own T) (:func:`targets_at`);
 5. store the result in the wrapper under ``snn.T<T>``.
 """
 import time
@@ -81,10 +81,10 @@ def build_spiking_net(graph, observers: Dict[str, ActivationObserver], T: int,
 
 
 def targets_at(acts: Optional[Dict], T: int) -> Optional[Dict]:
-    """The calibration targets of an SNN with T steps: QC activations as g_{theta,T}.
+    """The calibration targets of an SNN with T steps.
 
-    A Stage-I QC-ANN fine-tuned for another T keeps its trained thresholds but is
-    quantized at the SNN's own T (``QCActivation.at_time_steps``); QCFS and plain
+    A Stage-I QC activation fine-tuned for T' keeps its trained threshold and is
+    quantized at max(T, T') (``QCActivation.at_time_steps``); QCFS and plain
     activations are their own targets.
     """
     if not acts:
