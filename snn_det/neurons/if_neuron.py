@@ -12,14 +12,16 @@ ANN activation (rate x threshold).  ``v[0]`` is the initial membrane potential.
 A neuron processes a chunk of K time steps at once (input ``[K, B, C, H, W]``);
 its membrane keeps state across chunks until :meth:`reset`, which the spiking
 network calls at the start of every forward, so consecutive batches may have
-different H x W.
+different H x W.  Simulation steps the state in place without an autograd graph
+(:func:`_if_steps`, :func:`_signed_steps`); BPTT calibration (``surrogate_alpha``
+set) runs the same loop inside one autograd node per chunk (:class:`IFSteps`,
+:class:`SignedIFSteps`) whose backward applies the surrogate gradient.
 """
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from .surrogate import spike
 
 #: granularities of the initial membrane potential
 POTENTIAL_GRANULARITIES = ('layer', 'channel', 'element')
@@ -31,6 +33,52 @@ def _sum_to(g: Tensor, shape) -> Tensor:
         return g
     return g.sum([i for i, (a, b) in enumerate(zip(g.shape, shape)) if b == 1 != a],
                  keepdim=True)
+
+
+def _if_steps(x: Tensor, v: Tensor, theta: Tensor, u_all: Optional[Tensor] = None) -> Tensor:
+    """K IF steps in place on the membrane ``v`` (full shape): ``u = v + I``,
+    ``s = 1[u >= theta]``, ``v = u - theta s``; returns ``theta s``.  ``u_all``, if
+    given, receives every ``u`` (what BPTT's backward needs).  ``u >= theta`` equals
+    the surrogate's ``(u - theta) >= 0`` exactly in floating point."""
+    out = torch.empty_like(x)
+    fired = torch.empty(v.shape, dtype=torch.bool, device=v.device)
+    for t in range(x.shape[0]):
+        v.add_(x[t])
+        if u_all is not None:
+            u_all[t] = v
+        torch.ge(v, theta, out=fired)
+        torch.mul(fired, theta, out=out[t])
+        v.sub_(out[t])
+    return out
+
+
+def _signed_steps(x: Tensor, v: Tensor, n: Tensor, theta: Tensor, slope: float, h: float,
+                  s_all: Optional[Tensor] = None, d_all: Optional[Tensor] = None) -> Tensor:
+    """K steps of the signed neuron in place on ``v`` (integrated input S) and ``n``
+    (net spike count): ``d = LeakyReLU(S)/theta - n``, a positive spike when
+    ``d >= h``, a negative one when ``d <= -h``; returns ``theta (pos - neg)``.
+    ``s_all`` / ``d_all``, if given, receive every ``S`` and ``d`` (for BPTT)."""
+    out = torch.empty_like(x)
+    d = torch.empty_like(v)
+    pos = torch.empty(v.shape, dtype=torch.bool, device=v.device)
+    neg = torch.empty_like(pos)
+    for t in range(x.shape[0]):
+        v.add_(x[t])
+        if s_all is not None:
+            s_all[t] = v
+        torch.mul(v, slope, out=d)                    # LeakyReLU = max(v, slope v)
+        torch.maximum(v, d, out=d)
+        d.div_(theta).sub_(n)
+        if d_all is not None:
+            d_all[t] = d
+        torch.ge(d, h, out=pos)
+        torch.le(d, -h, out=neg)
+        o = out[t]
+        o.copy_(pos)
+        o.sub_(neg.to(o.dtype))
+        n.add_(o)
+        o.mul_(theta)
+    return out
 
 
 class IFSteps(torch.autograd.Function):
@@ -52,16 +100,9 @@ class IFSteps(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, v: Tensor, theta: Tensor, alpha: float):  # noqa: D102
         u_all = torch.empty_like(x)
-        out = torch.empty_like(x)
         v_in_shape = v.shape
         v = v.expand_as(x[0]).clone()
-        fired = torch.empty(v.shape, dtype=torch.bool, device=v.device)
-        for t in range(x.shape[0]):
-            v.add_(x[t])
-            u_all[t] = v
-            torch.ge(v, theta, out=fired)
-            torch.mul(fired, theta, out=out[t])
-            v.sub_(out[t])
+        out = _if_steps(x, v, theta, u_all)
         ctx.save_for_backward(u_all, theta)
         ctx.alpha, ctx.v_shape = alpha, v_in_shape
         return out, v
@@ -98,17 +139,7 @@ class SignedIFSteps(torch.autograd.Function):
         shapes = (v.shape, n.shape)
         v, n = v.expand_as(x[0]).clone(), n.expand_as(x[0]).clone()
         s_all, d_all = torch.empty_like(x), torch.empty_like(x)
-        out = torch.empty_like(x)
-        for t in range(x.shape[0]):
-            v.add_(x[t])
-            s_all[t] = v
-            d = torch.maximum(v, v * slope).div_(theta).sub_(n)
-            d_all[t] = d
-            o = out[t]
-            o.copy_(d >= h)
-            o.sub_((d <= -h).to(o.dtype))
-            n.add_(o)
-            o.mul_(theta)
+        out = _signed_steps(x, v, n, theta, slope, h, s_all, d_all)
         ctx.save_for_backward(s_all, d_all, theta)
         ctx.alpha, ctx.slope, ctx.h, ctx.shapes = alpha, slope, h, shapes
         return out, v, n
@@ -125,8 +156,7 @@ class SignedIFSteps(torch.autograd.Function):
             sur = (((d - h).abs() < a / 2).to(gv.dtype) + ((-d - h).abs() < a / 2).to(gv.dtype)) / a
             gd = (theta * g_out[t] + gn) * sur
             gn = gn - gd
-            fprime = torch.where(s_all[t] >= 0, torch.ones_like(gd), torch.full_like(gd, slope))
-            gv = gv + gd * fprime / theta
+            gv = gv + gd * torch.where(s_all[t] >= 0, 1.0, slope) / theta     # f'(S)
             g_x[t] = gv
         return (g_x, _sum_to(gv, ctx.shapes[0]), _sum_to(gn, ctx.shapes[1]),
                 None, None, None, None)
@@ -182,42 +212,24 @@ class IFNeuron(nn.Module):
         return v0.to(like.dtype).expand_as(like).clone()
 
     # -- dynamics --------------------------------------------------------
-    def _inplace_ok(self, x: Tensor) -> bool:
-        """Simulation without autograd may update the state in place (same numbers,
-        fewer passes over memory); BPTT calibration needs the out-of-place graph."""
-        return not (torch.is_grad_enabled() and (x.requires_grad or self.v.requires_grad
-                                                 or self.surrogate_alpha is not None))
+    def _bptt(self) -> bool:
+        """BPTT calibration (surrogate set, autograd on) runs the fused autograd node;
+        everything else (simulation) steps the state in place without a graph."""
+        return self.surrogate_alpha is not None and torch.is_grad_enabled()
 
     def forward(self, x: Tensor) -> Tensor:
         """Run K steps. ``x``: input currents ``[K, B, C, H, W]``; returns ``s * theta``."""
         if self.v is None:
             self.v = self.initial_potential(x[0])
         theta = self.threshold.to(x.dtype)
-        if self._inplace_ok(x):
-            # u = v + I; s = 1[u >= theta]; v = u - s theta, written in place.  The
-            # comparison u >= theta equals the surrogate path's (u - theta) >= 0 exactly.
-            out = torch.empty_like(x)
-            v = self.v.clone()
-            fired = torch.empty(v.shape, dtype=torch.bool, device=v.device)
-            for t in range(x.shape[0]):
-                v.add_(x[t])
-                torch.ge(v, theta, out=fired)
-                torch.mul(fired, theta, out=out[t])
-                v.sub_(out[t])
-            self.v = v
-            return self._record(out)
-        if self.surrogate_alpha is not None and not self.threshold.requires_grad:
+        if self._bptt():
             out, self.v = IFSteps.apply(x, self.v, theta, float(self.surrogate_alpha))
-            return self._record(out)
-        out = []
-        v = self.v
-        for t in range(x.shape[0]):
-            v = v + x[t]
-            s = self._fire(v, theta)
-            v = v - s * theta
-            out.append(s * theta)
-        self.v = v
-        return self._record(torch.stack(out))
+        else:
+            with torch.no_grad():
+                v = self.v.clone()
+                out = _if_steps(x, v, theta)
+            self.v = v
+        return self._record(out)
 
     def _record(self, out: Tensor) -> Tensor:
         """Count spikes (non-zero outputs) for firing rates when ``record`` is on."""
@@ -226,9 +238,6 @@ class IFNeuron(nn.Module):
                 self.spike_count += float((out != 0).sum())
                 self.neuron_steps += out.numel()
         return out
-
-    def _fire(self, v: Tensor, theta: Tensor) -> Tensor:
-        return spike(v - theta, self.surrogate_alpha)
 
     # -- checkpoint ------------------------------------------------------
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
@@ -290,52 +299,16 @@ class SignedIFNeuron(IFNeuron):
             self.n = torch.zeros_like(self.v)
         theta = self.threshold.to(x.dtype)
         h = 0.5 if self.rounding else 1.0
-        if self._inplace_ok(x):
-            return self._record(self._forward_inplace(x, theta, h))
-        if self.surrogate_alpha is not None and not self.threshold.requires_grad:
+        if self._bptt():
             out, self.v, self.n = SignedIFSteps.apply(x, self.v, self.n, theta,
                                                       float(self.surrogate_alpha),
                                                       float(self.negative_slope), h)
-            return self._record(out)
-        alpha = None if self.surrogate_alpha is None else self.surrogate_alpha
-        out = []
-        v, n = self.v, self.n
-        for t in range(x.shape[0]):
-            v = v + x[t]
-            f = torch.where(v >= 0, v, v * self.negative_slope) / theta
-            pos = spike(f - n - h, alpha)
-            neg = spike(n - f - h, alpha)
-            n = n + pos - neg
-            out.append((pos - neg) * theta)
-        self.v, self.n = v, n
-        return self._record(torch.stack(out))
-
-    def _forward_inplace(self, x: Tensor, theta: Tensor, h: float) -> Tensor:
-        """The loop of :meth:`forward` without autograd, state updated in place.
-
-        With ``d = f(S) - n``: a positive spike when ``d >= h``, a negative one when
-        ``d <= -h``; these equal the surrogate path's ``(d - h) >= 0`` and
-        ``(n - f) - h >= 0`` exactly in floating point.
-        """
-        out = torch.empty_like(x)
-        v, n = self.v.clone(), self.n.clone()
-        d = torch.empty_like(v)
-        pos = torch.empty(v.shape, dtype=torch.bool, device=v.device)
-        neg = torch.empty_like(pos)
-        for t in range(x.shape[0]):
-            v.add_(x[t])
-            torch.mul(v, self.negative_slope, out=d)      # LeakyReLU = max(v, slope v)
-            torch.maximum(v, d, out=d)
-            d.div_(theta).sub_(n)
-            torch.ge(d, h, out=pos)
-            torch.le(d, -h, out=neg)
-            o = out[t]
-            o.copy_(pos)
-            o.sub_(neg.to(o.dtype))
-            n.add_(o)
-            o.mul_(theta)
-        self.v, self.n = v, n
-        return out
+        else:
+            with torch.no_grad():
+                v, n = self.v.clone(), self.n.clone()
+                out = _signed_steps(x, v, n, theta, self.negative_slope, h)
+            self.v, self.n = v, n
+        return self._record(out)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', negative_slope={self.negative_slope}'
