@@ -246,11 +246,10 @@ def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
     """
     from ..analysis.layer_error import plot_relative_errors, relative_errors
     ep = bench.get('error_plot')
-    tag = det['name'].replace(' ', '_')
     if ep:
         T = ep.get('T', T_list[0])
         imgs = [b for b in batches][:max(1, ep.get('images', 8) // batches[0].shape[0])]
-        stem = osp.join(work_dir, f'{tag}_layer_error_T{T}')
+        stem = osp.join(work_dir, f'{det["name"].replace(" ", "_")}_layer_error_T{T}')
         errs = {}
         if osp.isfile(stem + '.json'):
             errs = {m: {k: torch.tensor(v) for k, v in e.items()}
