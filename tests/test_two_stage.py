@@ -113,6 +113,30 @@ def test_one_fine_calibration_step_lowers_the_layer_mse(site_idx, fc_batch):
         assert res['after'] < res['before']
 
 
+def test_fine_calibration_stops_on_held_out_images():
+    # fc_holdout: the stopping loss is that of images FC never trains on; the kept state
+    # is the best one on them, so their loss never ends above where it started
+    from snn_det.calibration.bptt import _split
+    bb, net, batches, acts = _qc_backbone()
+    cache = [(torch.zeros(4, b.shape[0], 3, 2, 2), torch.zeros(4, b.shape[0], 5, 2, 2),
+              torch.arange(float(b.shape[0]))) for b in batches]
+    train, held = _split(cache, 0.5)
+    B = batches[0].shape[0]
+    assert [t[2].tolist() for t in train][0] == list(range(B - round(B / 2)))
+    assert all(h[2].min() > t[2].max() for t, h in zip(train, held))       # disjoint
+    assert all(t[0].shape[1] == t[1].shape[1] == t[2].shape[0] for t in train + held)
+    assert _split(cache, 0.0) == (cache, cache)
+    site = bb.graph.sites[5].name
+    w0 = net.conv(bb.graph.site(site).owner).weight.detach().clone()
+    cfg = ConversionConfig(fc_iters=30, fc_lr=1e-2, fc_patience=1, fc_holdout=0.5)
+    res = calibrate_bptt(bb.graph, net, batches, site, 4, acts=acts, cfg=cfg)
+    assert res['after'] <= res['before']
+    if res['after'] == res['before']:       # no held-out gain: the start state is kept
+        assert torch.equal(net.conv(bb.graph.site(site).owner).weight, w0)
+    with pytest.raises(ValueError, match='fc_holdout'):
+        ConversionConfig(fc_holdout=1.0)
+
+
 def test_stage2_targets_a_qc_ann_quantized_at_the_finer_of_the_two_T():
     # a QC-ANN fine-tuned for T=4, converted at T=8: its theta, quantized at T=8, is
     # exactly what the stem's IF neurons compute (Theorem 1), g_{theta,4} is not
@@ -146,9 +170,10 @@ def test_command_line_fine_calibration_options_override_the_config():
     parser = argparse.ArgumentParser()
     add_conversion_args(parser)
     args = parser.parse_args(['--calib', 'cc+fc', '--fc-loss', 'kl', '--fc-lr', '5e-4',
-                              '--fc-iters', '7'])
+                              '--fc-iters', '7', '--fc-holdout', '0.25'])
     cfg = build_conversion(dict(fc_loss='mse', fc_lr=1e-4, fc_iters=200), args)
-    assert (cfg.calib, cfg.fc_loss, cfg.fc_lr, cfg.fc_iters) == (['cc', 'fc'], 'kl', 5e-4, 7)
+    assert (cfg.calib, cfg.fc_loss, cfg.fc_lr, cfg.fc_iters, cfg.fc_holdout) == \
+        (['cc', 'fc'], 'kl', 5e-4, 7, 0.25)
     kept = build_conversion(dict(fc_loss='kl'), parser.parse_args([]))
     assert kept.fc_loss == 'kl'
     with pytest.raises(SystemExit):

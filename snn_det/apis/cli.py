@@ -34,6 +34,9 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
                         '(classification, seed 003 Eq. 19)')
     g.add_argument('--fc-lr', type=float, default=None,
                    help='fine calibration Adam lr (seed 003: 1e-4 detection, 5e-4 classification)')
+    g.add_argument('--fc-holdout', type=float, default=None,
+                   help='fraction of the calibration images held out for fine calibration\'s '
+                        'early stopping (default 0: stop on the loss of all of them)')
     g.add_argument('--calib-images', type=int, default=128, help='calibration images')
     g.add_argument('--calib-batch-size', type=int, default=8)
     g.add_argument('--chunk-size', type=int, default=None,
@@ -45,7 +48,7 @@ def conversion_overrides(args) -> dict:
     """Options given on the command line (None = keep the config's / the default)."""
     out = {}
     for key in ('threshold', 'percentile', 'channel_wise', 'shift', 'calib',
-                'potential_granularity', 'weight_iters', 'fc_iters', 'fc_loss', 'fc_lr'):
+                'potential_granularity', 'weight_iters', 'fc_iters', 'fc_loss', 'fc_lr', 'fc_holdout'):
         v = getattr(args, key, None)
         if v is not None:
             out[key] = v

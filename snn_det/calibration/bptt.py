@@ -8,7 +8,11 @@ rectangular surrogate gradient ``h(u) = 1/alpha 1[|u - theta| < alpha/2]``
 (Eq. 20), the reset path carries ``1 - theta h(u)`` (Eq. 21) through autograd.
 Loss: MSE for detection, KL for classification (Eq. 19; here between the
 channel-softmax of target and rate at each position).  Adam, no weight decay,
-early stopping with a patience; the best weights/potential are kept.
+early stopping with a patience; the best weights/potential are kept.  Seed 003
+stops early "to alleviate overfitting": with ``fc_holdout`` > 0 that fraction of
+each cached batch's images is never trained on and the stopping loss (and the
+choice of the kept state) is theirs; with 0 it is the loss on all calibration
+images, which only guards against divergence.
 Memory is O(T x this layer), never the whole network's.
 """
 
@@ -23,6 +27,25 @@ def _loss(rate, target, kind: str):
         return F.kl_div(F.log_softmax(rate, dim=1), F.log_softmax(target, dim=1),
                         log_target=True, reduction='batchmean')
     return F.mse_loss(rate, target)
+
+
+def _split(cache: list, holdout: float):
+    """(training, stopping) lists of cached batches: the last ``round(holdout * B)``
+    images of each batch of B go to the stopping set (a batch keeps at least one
+    training image); without a held-out image the stopping set is all of ``cache``."""
+    if not holdout:
+        return cache, cache
+    train, held = [], []
+    for s_seq, rest, target in cache:
+        B = target.shape[0]
+        k = min(int(round(holdout * B)), B - 1)
+        if k <= 0:
+            train.append((s_seq, rest, target))
+            continue
+        n = B - k                          # dim 1 of s_seq and rest is the batch
+        train.append((s_seq[:, :n], rest[:, :n], target[:n]))
+        held.append((s_seq[:, n:], rest[:, n:], target[n:]))
+    return train, (held or cache)
 
 
 def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts=None,
@@ -69,19 +92,21 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
                 neuron.reset()
             return out.mean(0)
 
+    train, held = _split(cache, cfg.fc_holdout)
+
     def full_loss():
         with torch.no_grad():
-            return sum(float(_loss(run(s, r, False), t, cfg.fc_loss)) for s, r, t in cache) \
-                / len(cache)
+            return sum(float(_loss(run(s, r, False), t, cfg.fc_loss)) for s, r, t in held) \
+                / len(held)
 
     before = best = full_loss()
     best_state = (w.detach().clone(), v0.detach().clone())
     opt = torch.optim.Adam([w, v0], lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed)
     bad = 0
-    check_every = max(10, len(cache))      # early-stopping check, in iterations
+    check_every = max(10, len(train))      # early-stopping check, in iterations
     for it in range(iters):
-        s_seq, rest, target = cache[int(torch.randint(len(cache), (1,), generator=gen))]
+        s_seq, rest, target = train[int(torch.randint(len(train), (1,), generator=gen))]
         if cfg.fc_batch and target.shape[0] > cfg.fc_batch:    # a random mini-batch
             idx = torch.randperm(target.shape[0], generator=gen)[:cfg.fc_batch]
             s_seq, rest, target = s_seq[:, idx], rest[:, idx], target[idx]

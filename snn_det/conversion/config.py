@@ -59,6 +59,7 @@ class ConversionConfig:
     fc_patience: int = 20
     fc_loss: str = 'mse'                # mse (detection) | kl (classification)
     fc_batch: Optional[int] = None      # images per BPTT step (default: a whole cached batch)
+    fc_holdout: float = 0.0             # fraction of images held out for early stopping
     max_samples: int = 1 << 22          # activation samples kept per site (percentile/MMSE)
     seed: int = 0
 
@@ -72,6 +73,8 @@ class ConversionConfig:
             raise ValueError(f'potential_granularity must be one of {POTENTIAL_GRANULARITIES}')
         if not 0 < self.percentile <= 100:
             raise ValueError(f'percentile must be in (0, 100], got {self.percentile}')
+        if not 0 <= self.fc_holdout < 1:
+            raise ValueError(f'fc_holdout must be in [0, 1), got {self.fc_holdout}')
         if self.fc_loss not in ('mse', 'kl'):
             raise ValueError(f"fc_loss must be 'mse' or 'kl', got '{self.fc_loss}'")
 
