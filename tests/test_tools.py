@@ -190,6 +190,24 @@ def test_benchmark_writes_tables_and_reruns_single_methods(tiny, tmp_path):
     assert [(r['method'], r['T']) for r in only2['results']] == keys
     assert [r for r in only2['results'] if r['T'] == 4] == \
         [r for r in again['results'] if r['T'] == 4]
+    # a run killed after its first measurement (memory, time) has already written that row
+    import snn_det.apis.benchmark as bm
+    real_test, calls = bm._test, []
+
+    def dies_on_second_snn(runner, kind, T=None):
+        calls.append(kind)
+        if calls.count('snn') == 2:
+            raise MemoryError('killed')
+        return real_test(runner, kind, T) if T is not None else real_test(runner, kind)
+    bm._test = dies_on_second_snn
+    try:
+        with pytest.raises(MemoryError):
+            run_benchmark(str(cfg), str(out / 'killed'))
+    finally:
+        bm._test = real_test
+    kept = json.loads((out / 'killed' / 'tiny_bench' / 'results.json').read_text())
+    assert [(r['method'], r['T']) for r in kept['results']] == [('ANN', None), ('Baseline', 2)]
+    assert kept['complete'] is False
     with pytest.raises(KeyError, match='not in'):
         run_benchmark(str(cfg), str(out), only_methods=['+magic'])
     with pytest.raises(KeyError, match='not in'):

@@ -183,8 +183,10 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                                      **m))
                     print(f'[{name}] {det["name"]} | {method["name"]} | T={T}: '
                           f'{main_metric(m):.4f} (ANN {main_metric(ann):.4f})', flush=True)
-            _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
-                    partial=True)
+                    # every row is on disk as soon as it is measured: a run killed later
+                    # (memory, time) keeps it
+                    _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
+                            partial=True)
         _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
         del runner
     return _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order)
