@@ -8,7 +8,7 @@ _base = dict(threshold='mmse', channel_wise=True, shift='potential')
 _fc = dict(fc_iters=40, fc_batch=2, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
 # BPTT runs the K IF steps as one autograd node (IFSteps), so FC is affordable to T=64 for
 # RetinaNet.  YOLOv3's BPTT rows stop at T=32: at T=64 FC caches each layer's T-step input
-# for the 16 calibration images, ~10 GB at Darknet's full-resolution first layers, and the
+# for the 16 calibration images (Darknet's first layers run at full resolution), and the
 # run was killed for memory on this 23 GB machine beside another job.
 _fc_T = {'YOLOv3 D53n': [4, 8, 16, 32], 'RetinaNet R18n': [4, 8, 16, 32, 64]}
 # Stage I: seed 003 fine-tunes one QC-ANN for each T.  Each detector has one per T
