@@ -14,15 +14,15 @@ _fc_T = {'YOLOv3 D53n': [4, 8, 16, 32], 'RetinaNet R18n': [4, 8, 16, 32, 64]}
 # Stage I: seed 003 fine-tunes one QC-ANN for each T.  Each detector has one per T
 # (configs/two_stage/*_qc-ft-T<T>_synth.py: lr 1e-4, noise p=1, 4 epochs; 8 for RetinaNet
 # at T=4); T=64 uses the T=32 model.
-def _qc(det, T):
-    return dict(config=f'configs/two_stage/{det}_qc-ft-T{T}_synth.py',
-                checkpoint=f'checkpoints/{det}_qc-ft-T{T}_synth.pth'
-                + ('.gz' if det.startswith('yolov3') else ''))
+def _qc(name, T, ext):
+    return dict(config=f'configs/two_stage/{name}_qc-ft-T{T}_synth.py',
+                checkpoint=f'checkpoints/{name}_qc-ft-T{T}_synth{ext}')
 
 
+_Ts = (4, 8, 16, 32, 64)
 _stage1 = {
-    'YOLOv3 D53n': {T: _qc('yolov3_d53n', min(T, 32)) for T in (4, 8, 16, 32, 64)},
-    'RetinaNet R18n': {T: _qc('retinanet_r18n_fpn', min(T, 32)) for T in (4, 8, 16, 32, 64)},
+    'YOLOv3 D53n': {T: _qc('yolov3_d53n', min(T, 32), '.pth.gz') for T in _Ts},
+    'RetinaNet R18n': {T: _qc('retinanet_r18n_fpn', min(T, 32), '.pth') for T in _Ts},
 }
 benchmark = dict(
     name='seed003_tableX_synth',

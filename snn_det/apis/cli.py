@@ -48,7 +48,8 @@ def conversion_overrides(args) -> dict:
     """Options given on the command line (None = keep the config's / the default)."""
     out = {}
     for key in ('threshold', 'percentile', 'channel_wise', 'shift', 'calib',
-                'potential_granularity', 'weight_iters', 'fc_iters', 'fc_loss', 'fc_lr', 'fc_holdout'):
+                'potential_granularity', 'weight_iters',
+                'fc_iters', 'fc_loss', 'fc_lr', 'fc_holdout'):
         v = getattr(args, key, None)
         if v is not None:
             out[key] = v
