@@ -9,7 +9,7 @@ _fc = dict(fc_iters=40, fc_batch=2, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
 # BPTT runs the K IF steps as one autograd node (IFSteps), so FC is affordable to T=64 for
 # RetinaNet.  YOLOv3's BPTT rows stop at T=32: at T=64 FC caches each layer's T-step input
 # for the 16 calibration images (Darknet's first layers run at full resolution), and the
-# run was killed for memory on this 23 GB machine beside another job.
+# kernel's OOM killer stopped the run at 12.8 GB resident (23 GB machine, another job beside).
 _fc_T = {'YOLOv3 D53n': [4, 8, 16, 32], 'RetinaNet R18n': [4, 8, 16, 32, 64]}
 # Stage I: seed 003 fine-tunes one QC-ANN for each T.  Each detector has one per T
 # (configs/two_stage/*_qc-ft-T<T>_synth.py: lr 1e-4, noise p=1, 4 epochs; 8 for RetinaNet
