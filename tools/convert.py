@@ -2,7 +2,8 @@
 
     python tools/convert.py CONFIG CHECKPOINT --T 32 [--threshold mmse|max|percentile]
         [--channel-wise|--layer-wise] [--shift potential|bias|none] [--calib lcp|acp|...]
-        [--calib-images 128] [--work-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch]
+        [--calib-images 128] [--calib-cache-budget 4G] [--work-dir DIR] [--cfg-options k=v ...]
+        [--launcher none|pytorch]
 
 Writes ``<work-dir>/<name>_snn.pth`` (loads with torch.load(weights_only=True))
 and ``<work-dir>/<name>_snn.py`` (a config that builds the converted model and
@@ -27,6 +28,7 @@ from snn_det.apis import (check_T_list, convert_model, save_converted, summarize
 from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
 from snn_det.apis.convert import unwrap  # noqa: E402
 from snn_det.analysis.firing import measure_firing, plot_firing_rates  # noqa: E402
+from snn_det.calibration.cache import parse_bytes  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
 
 
@@ -61,6 +63,7 @@ def main(argv=None):
         cfg.launcher = args.launcher
         base_conv = dict(cfg.model.get('backbone', {}).get('conversion') or {})
         conversion = build_conversion(base_conv, args)
+        cache_budget = parse_bytes(args.calib_cache_budget)
     except Exception as e:   # one clear line, nothing written
         sys.exit(f'error: {e}')
     name = args.name or osp.splitext(osp.basename(args.config))[0] + '_snn'
@@ -76,7 +79,8 @@ def main(argv=None):
     print(f'converting {args.config} for T={T_list} with {conversion.describe()}, '
           f'{args.calib_images} calibration images', flush=True)
     timings = convert_model(runner.model, cfg, T_list, conversion, args.calib_images,
-                            args.calib_batch_size, args.chunk_size)
+                            args.calib_batch_size, args.chunk_size, cache_budget=cache_budget,
+                            cache_dir=args.calib_cache_dir or work_dir)
     batches = timings.pop('batches')
     backbone = unwrap(runner.model).backbone
     firing = {}

@@ -41,6 +41,14 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
     g.add_argument('--calib-batch-size', type=int, default=8)
     g.add_argument('--chunk-size', type=int, default=None,
                    help='time steps simulated at once (bounds memory; default all T)')
+    g.add_argument('--calib-cache-budget', default='4G', metavar='SIZE',
+                   help='RAM for what calibration keeps per calibration batch (each batch\'s '
+                        'ANN and SNN tensors at the layer reached, spike trains stored exactly '
+                        'in bits; weight / fine calibration caches), e.g. 4G, 512M, 0, inf. '
+                        'Beyond it they go to files under --calib-cache-dir, removed when the '
+                        'conversion ends or fails (default: 4G)')
+    g.add_argument('--calib-cache-dir', default=None, metavar='DIR',
+                   help='where calibration spills beyond its budget (default: the work dir)')
     g.add_argument('--seed', type=int, default=0)
 
 

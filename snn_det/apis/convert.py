@@ -7,8 +7,10 @@ from typing import List, Optional, Sequence
 
 import torch
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
+from ..calibration.cache import CalibrationCache
 from ..conversion.config import ConversionConfig
 from ..conversion.converter import convert_backbone
 from ..utils.checkpoint import save_checkpoint_atomic, to_plain, write_text_atomic
@@ -78,10 +80,15 @@ def unwrap(model):
 def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: ConversionConfig,
                   calib_images: int = 128, calib_batch_size: int = 8,
                   chunk_size: Optional[int] = None, progress: bool = True,
-                  batches: Optional[list] = None) -> dict:
+                  batches: Optional[list] = None, cache_budget=None,
+                  cache_dir: Optional[str] = None) -> dict:
     """Collect calibration images through ``cfg`` and convert ``model.backbone``.
 
-    Returns timings; the calibration batches are under ``'batches'``."""
+    Calibration keeps its per-batch tensors (spike trains in bits) in RAM up to
+    ``cache_budget`` bytes (``'4G'`` etc.; ``None``: no limit) and spills the rest to
+    a temporary directory under ``cache_dir``, removed when this returns or fails.
+    Returns timings and the cache's peak use; the calibration batches are under
+    ``'batches'``."""
     model = unwrap(model)
     model.eval()
     t0 = time.perf_counter()
@@ -89,7 +96,12 @@ def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: Convers
         batches = build_calib_batches(cfg, model, calib_images, calib_batch_size,
                                       conversion.seed)
     t_data = time.perf_counter() - t0
-    timings = convert_backbone(model.backbone, batches, T_list, conversion, chunk_size, progress)
+    with CalibrationCache(cache_budget, cache_dir) as cache:
+        timings = convert_backbone(model.backbone, batches, T_list, conversion, chunk_size,
+                                   progress, cache)
+        timings['cache'] = cache.stats()
+    if progress:
+        print_log(cache.describe(), logger='current')
     timings['data'] = t_data
     timings['calib_images'] = sum(b.shape[0] for b in batches)
     timings['batches'] = batches

@@ -13,13 +13,17 @@ stops early "to alleviate overfitting": with ``fc_holdout`` > 0 that fraction of
 each cached batch's images is never trained on and the stopping loss (and the
 choice of the kept state) is theirs; with 0 it is the loss on all calibration
 images, which only guards against divergence.
-Memory is O(T x this layer), never the whole network's.
+Memory is O(T x this layer), never the whole network's: the per-batch caches
+live in a :class:`~snn_det.calibration.cache.CalibrationCache` (spike inputs
+in bits, RAM up to its budget, files beyond) and one batch is loaded at a time.
 """
 
 import torch
 import torch.nn.functional as F
 
+from .cache import CalibrationCache
 from .collect import ann_site, snn_site
+from .spike_codes import encode, store
 
 
 def _loss(rate, target, kind: str):
@@ -29,27 +33,49 @@ def _loss(rate, target, kind: str):
     return F.mse_loss(rate, target)
 
 
-def _split(cache: list, holdout: float):
+class _CachedBatch:
+    """One batch's ``(S, rest, target)`` in the cache, or the images ``lo:hi`` of it."""
+
+    def __init__(self, entries, lo=0, hi=None):
+        self.entries, self.lo, self.hi = entries, lo, hi
+
+    @property
+    def size(self) -> int:
+        B = self.entries[2].shape[0]
+        return (B if self.hi is None else self.hi) - self.lo
+
+    def part(self, lo, hi) -> '_CachedBatch':
+        return _CachedBatch(self.entries, self.lo + lo, self.lo + hi)
+
+    def load(self):
+        s_seq, rest, target = (e.decode() for e in self.entries)
+        if self.lo == 0 and self.hi is None:
+            return s_seq, rest, target
+        sl = slice(self.lo, self.hi)        # dim 1 of s_seq and rest is the batch
+        return s_seq[:, sl], rest[:, sl], target[sl]
+
+
+def _split(cached: list, holdout: float):
     """(training, stopping) lists of cached batches: the last ``round(holdout * B)``
     images of each batch of B go to the stopping set (a batch keeps at least one
-    training image); without a held-out image the stopping set is all of ``cache``."""
+    training image); without a held-out image the stopping set is all of ``cached``."""
     if not holdout:
-        return cache, cache
+        return cached, cached
     train, held = [], []
-    for s_seq, rest, target in cache:
-        B = target.shape[0]
+    for batch in cached:
+        B = batch.size
         k = min(int(round(holdout * B)), B - 1)
         if k <= 0:
-            train.append((s_seq, rest, target))
+            train.append(batch)
             continue
-        n = B - k                          # dim 1 of s_seq and rest is the batch
-        train.append((s_seq[:, :n], rest[:, :n], target[:n]))
-        held.append((s_seq[:, n:], rest[:, n:], target[n:]))
-    return train, (held or cache)
+        n = B - k
+        train.append(batch.part(0, n))
+        held.append(batch.part(n, B))
+    return train, (held or cached)
 
 
 def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts=None,
-                   cfg=None) -> dict:
+                   cfg=None, cache=None) -> dict:
     """Optimise W and v(0) of ``site`` with BPTT; returns losses before/after."""
     info = graph.site(site)
     conv = net.conv(info.owner)
@@ -57,7 +83,8 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
     post = info.post if info.post is not None else (lambda t: t)
     iters, lr, patience = cfg.fc_iters, cfg.fc_lr, cfg.fc_patience
     alpha = cfg.fc_alpha * float(neuron.threshold.mean())
-    cache = []
+    cache = cache if cache is not None else CalibrationCache()
+    cached = []
     with torch.no_grad():
         for x in batches:
             target = ann_site(graph, x, site, acts)['site_out']
@@ -69,7 +96,9 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
                 s_seq = got['conv_in'].unsqueeze(0)
             own = post(conv(s_seq.reshape(-1, *s_seq.shape[2:])))
             rest = z_seq - own.reshape(s_seq.shape[0], -1, *own.shape[1:])
-            cache.append((s_seq, rest, target))
+            cached.append(_CachedBatch((encode(cache, s_seq, channel_dim=2),
+                                        store(cache, rest), store(cache, target))))
+            del got, z_seq, s_seq, own, rest, target
 
     v0_shape = neuron.v0.shape if neuron.v0.shape[-2:] != (1, 1) else (1, info.channels, 1, 1)
     w = conv.weight.detach().clone().requires_grad_(True)
@@ -92,12 +121,15 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
                 neuron.reset()
             return out.mean(0)
 
-    train, held = _split(cache, cfg.fc_holdout)
+    train, held = _split(cached, cfg.fc_holdout)
 
     def full_loss():
         with torch.no_grad():
-            return sum(float(_loss(run(s, r, False), t, cfg.fc_loss)) for s, r, t in held) \
-                / len(held)
+            total = 0
+            for b in held:
+                s, r, t = b.load()
+                total = total + float(_loss(run(s, r, False), t, cfg.fc_loss))
+            return total / len(held)
 
     before = best = full_loss()
     best_state = (w.detach().clone(), v0.detach().clone())
@@ -106,7 +138,7 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
     bad = 0
     check_every = max(10, len(train))      # early-stopping check, in iterations
     for it in range(iters):
-        s_seq, rest, target = train[int(torch.randint(len(train), (1,), generator=gen))]
+        s_seq, rest, target = train[int(torch.randint(len(train), (1,), generator=gen))].load()
         if cfg.fc_batch and target.shape[0] > cfg.fc_batch:    # a random mini-batch
             idx = torch.randperm(target.shape[0], generator=gen)[:cfg.fc_batch]
             s_seq, rest, target = s_seq[:, idx], rest[:, idx], target[idx]

@@ -7,29 +7,82 @@ T-fold for the SNN).  A :class:`Frontier` instead keeps, for one batch, the
 ANN's and the SNN's input of the graph segment being calibrated (the SNN's as
 its per-chunk spike trains) and moves it forward one segment at a time once the
 layers before have been calibrated, so every segment runs once per calibration
-step: linear in depth.  The results are the same as from the image (tested);
-the memory is one segment boundary per batch, ``T x B x C x H x W``.
+step: linear in depth.  The results are the same as from the image (tested).
+
+Memory: the SNN's boundary is ``T x B x C x H x W`` spikes, kept exactly in
+bits (:mod:`~snn_det.calibration.spike_codes`, 1 bit per neuron-step for an IF
+site, 2 for a signed one); the ANN's is ``B x C x H x W`` floats.  Both live in
+a :class:`~snn_det.calibration.cache.CalibrationCache`, in RAM up to its budget
+and in files beyond it, and are decoded one time chunk at a time.
 """
-from typing import Optional
+from typing import List, Optional, Sequence
 
 from torch import Tensor
 
 from ..conversion.ops import AnnOps
+from .cache import CalibrationCache
+from .spike_codes import Encoded, encode, store
+
+
+class _DecodedChunks(Sequence):
+    """The per-chunk spike inputs of a segment, decoded when a chunk is used."""
+
+    def __init__(self, chunks: List[Encoded], device):
+        self.chunks, self.device = chunks, device
+        self.last = (None, None)          # (index, tensor) of the chunk decoded last
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, c: int) -> Tensor:
+        if self.last[0] == c:
+            return self.last[1]
+        t = self.chunks[c].decode(self.device)
+        self.last = (c, t)
+        return t
+
+
+class _LastSiteOut:
+    """Recorder keeping the last site output of a forward (a residual term)."""
+
+    def __init__(self):
+        self.out = None
+
+    def __call__(self, kind, name, x, steps):
+        if kind == 'site_out':
+            self.out = x
 
 
 class Frontier:
     """One calibration batch and its ANN / SNN tensors at the input of ``segment``."""
 
-    def __init__(self, image: Tensor):
+    def __init__(self, image: Tensor, cache: Optional[CalibrationCache] = None):
+        self.cache = cache if cache is not None else CalibrationCache()
         self.image = image
+        self.device = image.device
         self.segment = 0
-        self.ann: Tensor = image          # input of ``segment`` in the (QC-)ANN
-        self.snn = None                   # per-chunk spike input of ``segment`` (None at 0)
+        self._ann: Optional[Encoded] = None     # input of ``segment`` in the (QC-)ANN
+        self._snn: Optional[List[Encoded]] = None  # per-chunk spike input (None at 0)
         self._key = None
 
     @property
     def shape(self):
         return self.image.shape
+
+    @property
+    def ann(self) -> Tensor:
+        return self.image if self._ann is None else self._ann.decode(self.device)
+
+    @property
+    def snn(self) -> Optional[Sequence[Tensor]]:
+        """Per-chunk spike inputs of ``segment`` (time folded), decoded chunk by chunk."""
+        return None if self._snn is None else _DecodedChunks(self._snn, self.device)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this frontier holds in its cache (RAM or disk)."""
+        n = self._ann.nbytes if self._ann is not None else 0
+        return n + sum(e.nbytes for e in (self._snn or []))
 
     def advance(self, graph, net, segment: int, T: int, chunk_size: Optional[int],
                 acts=None) -> None:
@@ -43,6 +96,17 @@ class Frontier:
                              f'{self.segment} to {segment}')
         if segment == self.segment:
             return
-        self.ann = graph.forward(self.ann, AnnOps(graph, acts), self.segment, segment)
-        self.snn = net.advance(self.image, T, chunk_size, self.segment, segment, self.snn)
+        ann = graph.forward(self.ann, AnnOps(graph, acts), self.segment, segment)
+        self._ann = store(self.cache, ann)
+        del ann
+        prev, inputs = self._snn, self.snn
+        last = _LastSiteOut()
+        chunks = []
+        for c, (_, out) in enumerate(net.iter_chunks(self.image, T, chunk_size, last,
+                                                     self.segment, segment, inputs)):
+            prev_value = inputs[c] if inputs is not None else None
+            chunks.append(encode(self.cache, out, last.out, prev[c] if prev else None,
+                                 prev_value))
+            last.out = None
+        self._snn = chunks
         self.segment = segment

@@ -10,6 +10,9 @@ the rounding (Eq. 24).  ``r`` is whatever else reaches the site's input current
 and is held fixed: the shortcut of a residual block (the neuron after the add
 is calibrated with the shortcut's contribution included).  The weights are only
 kept if the full-batch loss went down.
+
+The per-batch caches live in a :class:`~snn_det.calibration.cache.CalibrationCache`
+(RAM up to its budget, files beyond) and are loaded when a batch is used.
 """
 import math
 from typing import List
@@ -19,7 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..neurons.quantizers import if_rate
+from .cache import CalibrationCache
 from .collect import ann_site, snn_site
+from .spike_codes import store
 
 
 def _loss(out: Tensor, target: Tensor) -> Tensor:
@@ -29,7 +34,7 @@ def _loss(out: Tensor, target: Tensor) -> Tensor:
 
 def calibrate_weights(graph, net, batches: List[Tensor], site: str, T: int, chunk_size=None,
                       acts=None, iters: int = 5000, lr: float = 1e-5, momentum: float = 0.9,
-                      batch_size: int = 32, seed: int = 0) -> dict:
+                      batch_size: int = 32, seed: int = 0, cache=None) -> dict:
     """Optimise the owner convolution's weights of ``site``; returns losses before/after."""
     info = graph.site(site)
     conv = net.conv(info.owner)
@@ -37,15 +42,20 @@ def calibrate_weights(graph, net, batches: List[Tensor], site: str, T: int, chun
     post = info.post if info.post is not None else (lambda t: t)
     slope = info.negative_slope
     rounding = getattr(neuron, 'rounding', True)
+    store_in = cache if cache is not None else CalibrationCache()
     with torch.no_grad():
-        cache = []
+        stored = []
         for x in batches:
             target = ann_site(graph, x, site, acts)['site_out']
             got = snn_site(net, x, site, T, chunk_size)
             s_in, z = got['conv_in'], got['site_in']
             rest = z - post(conv(s_in))
-            cache.append((s_in, rest, target))
+            stored.append(tuple(store(store_in, t) for t in (s_in, rest, target)))
+            del got, s_in, z, rest, target
     theta, v0 = neuron.threshold, neuron.v0
+
+    def load(i):
+        return tuple(e.decode() for e in stored[i])
 
     def forward(w, s_in, rest):
         z = post(F.conv2d(s_in, w, conv.bias, conv.stride, conv.padding, conv.dilation,
@@ -54,8 +64,12 @@ def calibrate_weights(graph, net, batches: List[Tensor], site: str, T: int, chun
 
     def full_loss(w):
         with torch.no_grad():
-            tot = sum(float(_loss(forward(w, s, r), t)) * s.shape[0] for s, r, t in cache)
-            return tot / sum(s.shape[0] for s, _, _ in cache)
+            tot, n = 0.0, 0
+            for i in range(len(stored)):
+                s, r, t = load(i)
+                tot += float(_loss(forward(w, s, r), t)) * s.shape[0]
+                n += s.shape[0]
+            return tot / n
 
     w0 = conv.weight.detach().clone()
     before = full_loss(w0)
@@ -64,8 +78,8 @@ def calibrate_weights(graph, net, batches: List[Tensor], site: str, T: int, chun
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(iters, 1))
     gen = torch.Generator().manual_seed(seed)
     for _ in range(iters):
-        i = int(torch.randint(len(cache), (1,), generator=gen))
-        s_in, rest, target = cache[i]
+        i = int(torch.randint(len(stored), (1,), generator=gen))
+        s_in, rest, target = load(i)
         if s_in.shape[0] > batch_size:
             idx = torch.randperm(s_in.shape[0], generator=gen)[:batch_size]
             s_in, rest, target = s_in[idx], rest[idx], target[idx]

@@ -23,7 +23,9 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from ..calibration.bias import calibrate_bias
+from ..calibration.cache import CalibrationCache
 from ..calibration.frontier import Frontier
+from ..calibration.memory import check_calibration_fits
 from ..calibration.potential import calibrate_potential
 from ..calibration.weights import calibrate_weights
 from .config import ConversionConfig
@@ -80,6 +82,15 @@ def build_spiking_net(graph, observers: Dict[str, ActivationObserver], T: int,
     return net
 
 
+@torch.no_grad()
+def ann_forward_time(graph, x: Tensor, acts=None) -> float:
+    """Seconds of one plain ANN backbone forward per image (on ``x``): the unit of the
+    compute floor of calibration, images x T x this."""
+    t0 = time.perf_counter()
+    graph.forward(x, AnnOps(graph, acts))
+    return (time.perf_counter() - t0) / x.shape[0]
+
+
 def targets_at(acts: Optional[Dict], T: int) -> Optional[Dict]:
     """The calibration targets of an SNN with T steps.
 
@@ -94,34 +105,42 @@ def targets_at(acts: Optional[Dict], T: int) -> Optional[Dict]:
 
 
 def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConfig,
-              chunk_size: Optional[int] = None, acts=None, progress: bool = True) -> dict:
-    """Apply ``cfg.calib`` site by site (seed 001 Algo. 2 / seed 003 Algorithm 1)."""
+              chunk_size: Optional[int] = None, acts=None, progress: bool = True,
+              cache: Optional[CalibrationCache] = None, max_sites: Optional[int] = None) -> dict:
+    """Apply ``cfg.calib`` site by site (seed 001 Algo. 2 / seed 003 Algorithm 1).
+
+    What calibration keeps per batch (frontiers, weight / fine calibration caches)
+    lives in ``cache`` (default: an unbounded in-RAM one).  ``max_sites`` stops after
+    the first sites (to profile a prefix of a large network)."""
     T = net.num_steps
     report = {step: 0.0 for step in cfg.calib}
     if not cfg.calib:
         return report
-    bar = ProgressBar(len(graph.sites)) if progress else None
-    batches = [Frontier(x) for x in batches]     # each segment runs once per step
-    for site in graph.sites:
+    cache = cache if cache is not None else CalibrationCache()
+    sites = graph.sites if max_sites is None else graph.sites[:max_sites]
+    bar = ProgressBar(len(sites)) if progress else None
+    frontiers = [Frontier(x, cache) for x in batches]     # each segment runs once per step
+    for site in sites:
         seg = graph.segment_of(site.name)
         t0 = time.perf_counter()
-        for f in batches:
+        for f in frontiers:
             f.advance(graph, net, seg, T, chunk_size, acts)
         report['forward'] = report.get('forward', 0.0) + time.perf_counter() - t0
         for step in cfg.calib:
             t0 = time.perf_counter()
             if step == 'bias':
-                calibrate_bias(graph, net, batches, site.name, T, chunk_size, acts)
+                calibrate_bias(graph, net, frontiers, site.name, T, chunk_size, acts)
             elif step in ('potential', 'cc'):
-                calibrate_potential(graph, net, batches, site.name, T, chunk_size, acts,
+                calibrate_potential(graph, net, frontiers, site.name, T, chunk_size, acts,
                                     cfg.potential_granularity)
             elif step == 'weights':
-                calibrate_weights(graph, net, batches, site.name, T, chunk_size, acts,
+                calibrate_weights(graph, net, frontiers, site.name, T, chunk_size, acts,
                                   cfg.weight_iters, cfg.weight_lr, cfg.weight_momentum,
-                                  cfg.weight_batch, cfg.seed)
+                                  cfg.weight_batch, cfg.seed, cache=cache)
             elif step == 'fc':
                 from ..calibration.bptt import calibrate_bptt
-                calibrate_bptt(graph, net, batches, site.name, T, chunk_size, acts, cfg)
+                calibrate_bptt(graph, net, frontiers, site.name, T, chunk_size, acts, cfg,
+                               cache=cache)
             report[step] += time.perf_counter() - t0
         if bar is not None:
             bar.update()
@@ -132,8 +151,13 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
 
 def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
                      cfg: Optional[ConversionConfig] = None, chunk_size: Optional[int] = None,
-                     progress: bool = True) -> dict:
-    """Convert a SpikingBackbone for every T in ``T_list``; returns timings and stats."""
+                     progress: bool = True, cache: Optional[CalibrationCache] = None,
+                     max_sites: Optional[int] = None) -> dict:
+    """Convert a SpikingBackbone for every T in ``T_list``; returns timings and stats.
+
+    ``cache`` holds calibration's per-batch tensors (RAM up to its budget, files
+    beyond); the caller owns it and closes it (default: unbounded, in RAM).
+    ``max_sites`` calibrates only the first sites (profiling; see :func:`calibrate`)."""
     cfg = cfg or backbone.conversion
     backbone.conversion = cfg
     graph = backbone.graph
@@ -144,17 +168,23 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
     t0 = time.perf_counter()
     observers = observe(graph, batches, acts, cfg.max_samples, cfg.seed)
     timings['observe'] = time.perf_counter() - t0
+    timings['ann_forward_per_image'] = ann_forward_time(graph, batches[0], acts)
     per_T = {}
+    device = next(iter(backbone.parameters())).device
     for T in T_list:
         T = backbone._check_T(T)
+        if cfg.calib:        # refuse, naming the fix, what would not fit in memory
+            check_calibration_fits(observers, T, chunk_size, cfg.calib, len(batches),
+                                   cache.budget if cache is not None else None, device)
         t1 = time.perf_counter()
         net = build_spiking_net(graph, observers, T, cfg, acts)
         t_thr = time.perf_counter() - t1
         if progress and cfg.calib:
             print_log(f'calibrating T={T} ({"+".join(cfg.calib)}) over {len(graph.sites)} '
                       f'sites', logger='current')
-        steps = calibrate(graph, net, batches, cfg, chunk_size, targets_at(acts, T), progress)
-        net.to(next(iter(backbone.parameters())).device)
+        steps = calibrate(graph, net, batches, cfg, chunk_size, targets_at(acts, T), progress,
+                          cache, max_sites)
+        net.to(device)
         backbone.add_spiking_net(net)
         per_T[T] = dict(thresholds=t_thr, **steps, total=time.perf_counter() - t1)
     backbone.train(was_training)

@@ -15,3 +15,7 @@ class UnsupportedModuleError(TypeError):
 
 class ConversionStateError(RuntimeError):
     """A converted model used without (or with incomplete) conversion state."""
+
+
+class InsufficientMemoryError(MemoryError):
+    """A calibration or simulation that would not fit in memory, refused before it runs."""

@@ -82,7 +82,7 @@ class SpikingNet(nn.Module):
         """
         T = self._check_T(T)
         acc, stopped = None, False
-        for steps, outs in self._run_chunks(x, T, chunk_size, recorder, start, None, inputs):
+        for steps, outs in self.iter_chunks(x, T, chunk_size, recorder, start, None, inputs):
             if outs is None:          # stopped by the recorder; it still sees every chunk
                 stopped = True
                 continue
@@ -95,7 +95,7 @@ class SpikingNet(nn.Module):
                 stop: int, inputs: Optional[List[Tensor]] = None) -> List[Tensor]:
         """The per-chunk spike input of segment ``stop`` (time folded, ``[K*B, C, H, W]``),
         from the image ``x`` (``start`` = 0) or from segment ``start``'s ``inputs``."""
-        return [out for _, out in self._run_chunks(x, self._check_T(T), chunk_size, None,
+        return [out for _, out in self.iter_chunks(x, self._check_T(T), chunk_size, None,
                                                    start, stop, inputs)]
 
     def _check_T(self, T) -> int:
@@ -104,9 +104,12 @@ class SpikingNet(nn.Module):
             raise ValueError(f'T must be a positive number of time steps, got {T}')
         return T
 
-    def _run_chunks(self, x, T: int, chunk_size, recorder, start: int, stop, inputs):
+    def iter_chunks(self, x, T: int, chunk_size, recorder=None, start: int = 0, stop=None,
+                    inputs=None):
         """Yield ``(steps, graph output)`` per time chunk (``None`` once a recorder stopped
-        it), neurons carrying their state across chunks and reset before and after."""
+        it), neurons carrying their state across chunks and reset before and after.
+        ``inputs`` (from segment ``start`` > 0) is any sequence of per-chunk tensors, e.g.
+        a calibration frontier's spike trains decoded on access."""
         chunk = T if not chunk_size else max(1, min(int(chunk_size), T))
         spans = [min(chunk, T - t0) for t0 in range(0, T, chunk)]
         if inputs is not None and len(inputs) != len(spans):

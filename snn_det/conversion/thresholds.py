@@ -37,6 +37,7 @@ class ActivationObserver:
         self.max = torch.zeros(channels)
         self.samples: Optional[Tensor] = None     # [C, n] raw z values
         self.count = 0
+        self.largest_batch = 0                    # elements of the largest batch seen
 
     def activation(self, z: Tensor) -> Tensor:
         """The ANN activation of the site (ReLU or Leaky-ReLU) -- the target."""
@@ -46,6 +47,7 @@ class ActivationObserver:
 
     @torch.no_grad()
     def update(self, z: Tensor) -> None:
+        self.largest_batch = max(self.largest_batch, z.numel())
         z = z.detach().float().transpose(0, 1).reshape(self.channels, -1).cpu()
         y = self.activation(z).abs()
         self.max = torch.maximum(self.max, y.amax(dim=1))

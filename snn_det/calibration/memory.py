@@ -1,0 +1,86 @@
+"""Will a calibration fit in memory?  An estimate made before it starts.
+
+Calibration holds, at any time, one time chunk of one batch going through one
+segment (``K x B x C x H x W`` currents, membranes, spikes and their codes), the
+calibration cache's RAM (at most its budget) and, for fine calibration (BPTT),
+one site's whole T-step input and autograd state for one batch.  The largest
+site input of a batch is known from observation (the ANN pass), so the peak
+can be estimated before anything heavy runs, and a calibration that cannot fit
+is refused with the option that fixes it instead of being killed by the kernel.
+"""
+import math
+import re
+from typing import Dict, Optional
+
+import torch
+
+from ..conversion.errors import InsufficientMemoryError
+from .cache import format_bytes
+
+#: float tensors of one chunk's size alive at once while a segment runs on a chunk
+#: (input, convolution output, membrane, spikes, the next conv's input, codes)
+CHUNK_COPIES = 6
+#: T-step float tensors per batch that fine calibration (BPTT) keeps for one site
+BPTT_COPIES = 8
+
+
+def available_bytes(device=None) -> Optional[int]:
+    """Free memory where calibration runs: the GPU's, or the host's ``MemAvailable``."""
+    device = torch.device(device) if device is not None else torch.device('cpu')
+    if device.type == 'cuda':
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open('/proc/meminfo') as f:
+            m = re.search(r'^MemAvailable:\s+(\d+) kB', f.read(), re.M)
+        return int(m.group(1)) * 1024 if m else None
+    except OSError:
+        return None
+
+
+def estimate_calibration_bytes(largest_batch: int, T: int, chunk_size: Optional[int],
+                               calib, cache_budget: Optional[int], cache_total: int,
+                               element_size: int = 4) -> Dict[str, int]:
+    """Peak bytes of one calibration, by part.
+
+    ``largest_batch``: elements of the largest site input of one calibration batch;
+    ``cache_total``: bytes the calibration cache would hold with no budget."""
+    K = T if not chunk_size else max(1, min(int(chunk_size), T))
+    parts = dict(chunk=CHUNK_COPIES * K * largest_batch * element_size,
+                 cache=cache_total if cache_budget is None else min(cache_budget, cache_total))
+    if 'fc' in calib:
+        parts['bptt'] = BPTT_COPIES * T * largest_batch * element_size
+    parts['total'] = sum(parts.values())
+    return parts
+
+
+def check_calibration_fits(observers, T: int, chunk_size: Optional[int], calib,
+                           num_batches: int, cache_budget: Optional[int], device=None,
+                           available: Optional[int] = None) -> Dict[str, int]:
+    """Raise :class:`InsufficientMemoryError` naming the fix if calibration at ``T``
+    cannot fit in the free memory; return the estimate otherwise."""
+    largest = max((o.largest_batch for o in observers.values()), default=0)
+    # per batch: the ANN boundary (floats) and the SNN's (T steps in at most 2 bits)
+    per_batch = largest * 4 + math.ceil(largest * T * 2 / 8)
+    if 'weights' in calib:
+        per_batch += 3 * largest * 4
+    est = estimate_calibration_bytes(largest, T, chunk_size, calib, cache_budget,
+                                     per_batch * num_batches)
+    free = available_bytes(device) if available is None else available
+    if free is None or est['total'] <= free:
+        return est
+    fixed = est['total'] - est['chunk']
+    per_step = CHUNK_COPIES * largest * 4
+    fit = int((free - fixed) // per_step) if free > fixed else 0
+    hints = []
+    if fit >= 1 and (not chunk_size or fit < chunk_size):
+        hints.append(f'--chunk-size {min(fit, T)}')
+    if 'bptt' in est and est['bptt'] > free // 2:
+        hints.append('fewer images per batch (--calib-batch-size) for fine calibration')
+    if cache_budget is None or est['cache'] > free // 2:
+        hints.append(f'--calib-cache-budget {max(free // 4 >> 30, 1)}G')
+    if not hints:
+        hints.append('--calib-batch-size 1')
+    parts = ', '.join(f'{k} {format_bytes(v)}' for k, v in est.items() if k != 'total')
+    raise InsufficientMemoryError(
+        f'calibration at T={T} needs about {format_bytes(est["total"])} ({parts}) but '
+        f'{format_bytes(free)} is free: use {" or ".join(hints)}')

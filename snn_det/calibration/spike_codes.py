@@ -1,0 +1,157 @@
+"""Spike trains stored exactly in bits (what calibration caches hold at scale).
+
+An IF site (seed 001 Eq. 2-4) emits ``theta_c s[t]`` with ``s`` in {0, 1}; a
+signed site (seed 003 Eq. 22) emits ``theta_c q[t]`` with ``q`` in {-1, 0, 1}.
+Such a tensor is stored as its per-channel ``theta`` (C numbers) and one bit
+plane per sign, packed eight neuron-steps to a byte: 1 bit per element (IF) or
+2 (signed) instead of 32.  Darknet's residual stream is a sum of trains
+(``x_{k+1} = s_k + x_k``); it is stored as the list of its terms and decoded
+with the additions in the forward's order, so it too comes back bit for bit.
+
+Every encoding is checked by decoding it and comparing the bits with the
+original; a tensor that is not such a train (an analog input, NaN/Inf, a sum
+whose terms would take more bits than float) is stored as it is.  Decoding
+therefore always returns exactly the tensor that was encoded.
+"""
+from typing import List, Optional
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .cache import CalibrationCache, Stored
+
+_INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64,
+             torch.float16: torch.int16, torch.bfloat16: torch.int16}
+
+
+def bitwise_equal(a: Tensor, b: Tensor) -> bool:
+    """Same shape, dtype and bits (``-0.0`` differs from ``0.0``; equal NaNs match)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    view = _INT_VIEW.get(a.dtype)
+    if view is None:
+        return torch.equal(a, b)
+    return torch.equal(a.contiguous().view(view), b.contiguous().view(view))
+
+
+def _pack(mask: Tensor) -> np.ndarray:
+    return np.packbits(mask.reshape(-1).cpu().numpy(), bitorder='little')
+
+
+def _unpack(packed: Tensor, numel: int, shape, dtype, device) -> Tensor:
+    bits = np.unpackbits(packed.numpy(), count=numel, bitorder='little')
+    return torch.from_numpy(bits).reshape(shape).to(device=device, dtype=dtype)
+
+
+class SpikeTerm:
+    """``theta (pos - neg)`` with ``pos`` / ``neg`` as packed bit planes in a cache."""
+
+    def __init__(self, theta: Tensor, pos: Stored, neg: Optional[Stored], shape, numel: int):
+        self.theta, self.pos, self.neg = theta, pos, neg
+        self.shape, self.numel = shape, numel
+
+    @property
+    def nbytes(self) -> int:
+        return self.pos.nbytes + (self.neg.nbytes if self.neg is not None else 0)
+
+    def decode(self, dtype, device) -> Tensor:
+        # the same operations as the neurons: mul(fired, theta) / (pos - neg) * theta
+        theta = self.theta.to(device)
+        p = _unpack(self.pos.load('cpu'), self.numel, self.shape, dtype, device)
+        if self.neg is not None:
+            p.sub_(_unpack(self.neg.load('cpu'), self.numel, self.shape, dtype, device))
+        return p.mul_(theta)
+
+
+def _slices(x: Tensor, max_elems: int = 1 << 24):
+    """Slices of ``x`` along dim 0 of at most ~``max_elems`` elements (bounded temporaries)."""
+    step = max(1, max_elems // max(1, x[0].numel())) if x.shape[0] else 1
+    return [slice(i, i + step) for i in range(0, x.shape[0], step)]
+
+
+def spike_term(cache: CalibrationCache, x: Tensor, channel_dim: int = 1) -> Optional[SpikeTerm]:
+    """Encode ``x`` as one spike train with one threshold per index of ``channel_dim``,
+    or return ``None`` if it is not one."""
+    if x.dim() <= channel_dim or x.dtype not in _INT_VIEW or x.numel() == 0:
+        return None
+    dims = [d for d in range(x.dim()) if d != channel_dim]
+    parts = _slices(x)
+    theta = None
+    for sl in parts:      # theta_c = max |x| over everything but the channel
+        m = x[sl].abs().amax(dim=dims, keepdim=True)
+        theta = m if theta is None else torch.maximum(theta, m)
+    if not bool(torch.isfinite(theta).all()):
+        return None
+    pos, neg = x > 0, x < 0
+    has_neg = bool(neg.any())
+    for sl in parts:      # decode as the neurons compute their output, compare the bits
+        decoded = pos[sl].to(x.dtype)
+        if has_neg:
+            decoded.sub_(neg[sl].to(x.dtype))
+        if not bitwise_equal(decoded.mul_(theta), x[sl]):
+            return None
+    del decoded
+    return SpikeTerm(theta.detach().cpu(), cache.put_array(_pack(pos)),
+                     cache.put_array(_pack(neg)) if has_neg else None,
+                     tuple(x.shape), x.numel())
+
+
+class Encoded:
+    """One tensor held exactly in a cache: a sum of spike trains, or as it is.
+
+    ``terms = [s_k, ..., s_0]`` decodes as ``s_k + (s_{k-1} + (... + s_0))``.
+    """
+
+    def __init__(self, shape, dtype, device, terms: Optional[List[SpikeTerm]] = None,
+                 raw: Optional[Stored] = None):
+        self.shape, self.dtype, self.device = tuple(shape), dtype, device
+        self.terms, self.raw = terms, raw
+
+    @property
+    def is_spikes(self) -> bool:
+        return self.terms is not None
+
+    @property
+    def nbytes(self) -> int:
+        return self.raw.nbytes if self.raw is not None else sum(t.nbytes for t in self.terms)
+
+    def decode(self, device=None) -> Tensor:
+        device = self.device if device is None else device
+        if self.raw is not None:
+            return self.raw.load(device)
+        value = self.terms[-1].decode(self.dtype, device)
+        for term in reversed(self.terms[:-1]):
+            value = term.decode(self.dtype, device) + value
+        return value
+
+
+def encode(cache: CalibrationCache, x: Tensor, last: Optional[Tensor] = None,
+           prev: Optional[Encoded] = None, prev_value: Optional[Tensor] = None,
+           channel_dim: int = 1) -> Encoded:
+    """Store ``x`` exactly, as compactly as it allows.
+
+    ``x`` is tried as one spike train; failing that, if ``last`` (the spike train
+    of the last site before ``x``) and ``prev`` / ``prev_value`` (the stored and
+    decoded tensor ``x`` was computed from) are given, as ``last + prev`` -- a
+    residual stream; failing that it is stored as it is.  ``channel_dim`` is the
+    dimension of the channels (thresholds are per channel).
+    """
+    x = x.detach()
+    term = spike_term(cache, x, channel_dim)
+    if term is not None:
+        return Encoded(x.shape, x.dtype, x.device, terms=[term])
+    if (last is not None and prev is not None and prev.is_spikes and prev_value is not None
+            and last.shape == x.shape and prev_value.shape == x.shape):
+        float_bytes = x.numel() * x.element_size()
+        t_last = spike_term(cache, last, channel_dim)
+        if (t_last is not None and t_last.nbytes + prev.nbytes < float_bytes
+                and bitwise_equal(t_last.decode(x.dtype, x.device) + prev_value, x)):
+            return Encoded(x.shape, x.dtype, x.device, terms=[t_last] + list(prev.terms))
+    return Encoded(x.shape, x.dtype, x.device, raw=cache.put(x))
+
+
+def store(cache: CalibrationCache, x: Tensor) -> Encoded:
+    """Store ``x`` as it is (an analog tensor)."""
+    x = x.detach()
+    return Encoded(x.shape, x.dtype, x.device, raw=cache.put(x))

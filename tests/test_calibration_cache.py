@@ -1,0 +1,143 @@
+"""Bounded-memory calibration: spike trains in bits, RAM budget, files beyond it."""
+import os
+
+import pytest
+import torch
+
+from helpers import tiny_spiking
+from snn_det.calibration import spike_codes
+from snn_det.calibration.cache import CalibrationCache, parse_bytes
+from snn_det.calibration.frontier import Frontier
+from snn_det.calibration.spike_codes import bitwise_equal, encode
+from snn_det.conversion import build_spiking_net, observe
+from snn_det.conversion.config import ConversionConfig
+from snn_det.conversion.converter import calibrate
+from snn_det.neurons import IFNeuron, SignedIFNeuron
+
+
+def _if_train(T=6, B=2, C=5, H=4, W=3, signed=False, seed=0):
+    """A spike train as a neuron emits it, thresholds per channel."""
+    g = torch.Generator().manual_seed(seed)
+    n = SignedIFNeuron(C, True) if signed else IFNeuron(C, True)
+    n.threshold = torch.rand(1, C, 1, 1, generator=g) + 0.3
+    x = torch.randn(T, B, C, H, W, generator=g)
+    with torch.no_grad():
+        out = n(x)
+    return out.reshape(T * B, C, H, W)
+
+
+@pytest.mark.parametrize('signed', [False, True])
+def test_spike_trains_come_back_bit_for_bit_in_one_or_two_bits(signed):
+    x = _if_train(signed=signed)
+    assert bool((x != 0).any()) and (bool((x < 0).any()) == signed)
+    with CalibrationCache() as cache:
+        e = encode(cache, x)
+        assert e.is_spikes
+        assert bitwise_equal(e.decode(), x)
+        # 1 bit per element (IF) or 2 (signed), rounded up to whole bytes
+        bits = 2 if signed else 1
+        assert e.nbytes == bits * -(-x.numel() // 8)
+
+
+def test_sum_of_trains_is_kept_as_its_terms_and_analog_tensors_as_they_are():
+    a, b = _if_train(seed=1, signed=True), _if_train(seed=2, signed=True)
+    with CalibrationCache() as cache:
+        ea = encode(cache, a)
+        s = b + a                         # Darknet's out + x
+        es = encode(cache, s, last=b, prev=ea, prev_value=a)
+        assert es.is_spikes and len(es.terms) == 2
+        assert bitwise_equal(es.decode(), s)
+        # an analog tensor, or one with NaN, is stored exactly as it is
+        r = torch.randn(4, 3, 5, 5)
+        er = encode(cache, r)
+        assert not er.is_spikes and bitwise_equal(er.decode(), r)
+        bad = a.clone()
+        bad[0, 0, 0, 0] = float('nan')
+        eb = encode(cache, bad)
+        assert not eb.is_spikes and bitwise_equal(eb.decode(), bad)
+        # a tensor that only looks like a sum (wrong terms) is not taken for one
+        wrong = encode(cache, s + 1e-3, last=b, prev=ea, prev_value=a)
+        assert not wrong.is_spikes and bitwise_equal(wrong.decode(), s + 1e-3)
+
+
+def test_budget_spills_to_files_that_go_when_released_or_closed(tmp_path):
+    root = tmp_path / 'work'
+    cache = CalibrationCache(budget=100, root=str(root))
+    small = cache.put(torch.arange(10, dtype=torch.float32))       # 40 B: RAM
+    big = cache.put(torch.arange(100, dtype=torch.float32))        # 400 B: file
+    assert not small.on_disk and big.on_disk
+    assert torch.equal(big.load(), torch.arange(100, dtype=torch.float32))
+    files = os.listdir(cache.dir)
+    assert len(files) == 1 and cache.disk_bytes == 400 and cache.ram_bytes == 40
+    del big                                                          # handle gone: file gone
+    assert os.listdir(cache.dir) == [] and cache.disk_bytes == 0
+    cache.put(torch.zeros(200))
+    cache.close()
+    assert not root.exists()        # the cache made the root, and leaves nothing behind
+    with pytest.raises(RuntimeError, match='closed'):
+        cache.put(torch.zeros(1))
+
+
+def test_sizes_parse_with_units_and_bad_ones_name_the_value():
+    assert parse_bytes('4G') == 4 << 30 and parse_bytes('512MB') == 512 << 20
+    assert parse_bytes('0') == 0 and parse_bytes('inf') is None and parse_bytes(1000) == 1000
+    with pytest.raises(ValueError, match="'lots'"):
+        parse_bytes('lots')
+
+
+def _convert_state(name, calib, budget, float_frontier=False, monkeypatch=None, tmp=None):
+    torch.manual_seed(0)
+    bb = tiny_spiking(name, conversion=dict(threshold='mmse', channel_wise=True))
+    g = torch.Generator().manual_seed(3)
+    batches = [torch.rand(3, 3, 40, 40, generator=g), torch.rand(2, 3, 40, 40, generator=g)]
+    obs = observe(bb.graph, batches)
+    T = 8
+    net = build_spiking_net(bb.graph, obs, T, bb.conversion)
+    cfg = ConversionConfig.from_dict(dict(calib=calib, weight_iters=6, fc_iters=6,
+                                          fc_holdout=0.4))
+    if float_frontier:     # what calibration kept before: every tensor as float, in RAM
+        monkeypatch.setattr('snn_det.calibration.frontier.encode',
+                            lambda cache, x, *a, **k: spike_codes.store(cache, x))
+        monkeypatch.setattr('snn_det.calibration.bptt.encode',
+                            lambda cache, x, *a, **k: spike_codes.store(cache, x))
+    with CalibrationCache(budget, tmp) as cache:
+        calibrate(bb.graph, net, batches, cfg, chunk_size=3, progress=False, cache=cache)
+        stats = cache.stats()
+    if float_frontier:
+        monkeypatch.undo()
+    return net.state_dict(), stats
+
+
+@pytest.mark.parametrize('name,calib', [('resnet18', 'lcp'), ('resnet18', 'lcp+acp'),
+                                        ('darknet', 'lcp'), ('darknet', 'cc+fc'),
+                                        ('resnet18', 'cc+fc')])
+def test_bits_on_disk_give_the_same_conversion_as_floats_in_ram(name, calib, monkeypatch,
+                                                                tmp_path):
+    """Spike trains in bits, everything spilled to files (budget 0), give bit for bit
+    the converted network of the float, in-RAM frontier."""
+    ref, ref_stats = _convert_state(name, calib, None, True, monkeypatch)
+    got, stats = _convert_state(name, calib, 0, tmp=str(tmp_path / 'spill'))
+    assert stats['peak_ram_bytes'] == 0 and stats['peak_disk_bytes'] > 0
+    if calib == 'lcp':   # frontiers only: T-step spike trains in bits beside B-image floats
+        assert stats['peak_disk_bytes'] < 0.3 * ref_stats['peak_ram_bytes']
+    assert ref.keys() == got.keys()
+    for k in ref:
+        assert bitwise_equal(ref[k], got[k]), k
+    assert not (tmp_path / 'spill').exists()
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
+def test_frontier_boundaries_are_spike_codes_at_every_segment(name):
+    """ResNet's block outputs are IF trains (1 bit); Darknet's residual stream is a
+    sum of signed trains, kept as its terms: no boundary falls back to float."""
+    bb = tiny_spiking(name, conversion=dict(threshold='max'))
+    x = torch.rand(2, 3, 40, 40)
+    net = build_spiking_net(bb.graph, observe(bb.graph, [x]), 8, bb.conversion)
+    with CalibrationCache() as cache:
+        f = Frontier(x, cache)
+        for seg in range(1, len(bb.graph.segments)):
+            f.advance(bb.graph, net, seg, 8, 4)
+            assert all(e.is_spikes for e in f._snn), seg
+            ref = net.advance(x, 8, 4, 0, seg)
+            for c, chunk in enumerate(f.snn):
+                assert bitwise_equal(chunk, ref[c])
