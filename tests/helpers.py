@@ -46,3 +46,65 @@ def tiny_spiking(name, T=32, conversion=None, **kw):
 
 def rel_error(a, b):
     return float(((a - b) ** 2).sum() / (a ** 2).sum().clamp_min(1e-12))
+
+
+# -- independent measurements (forward hooks; no snn_det calibration helper) -------------
+
+
+def ann_site_outputs(bb, x):
+    """Every ReLU site's output of a tiny ResNet's *plain* ANN, from forward hooks on
+    mmdet's own modules, so independent of snn_det's call graph: the stem's max-pool
+    (``relu``), then each block's shared ReLU, called once per site of the block in order
+    (``act1`` [, ``act2``], ``act_out``)."""
+    from mmdet.models.backbones.resnet import BasicBlock
+    ann, outs, hooks = bb.ann, {}, []
+    hooks.append(ann.maxpool.register_forward_hook(
+        lambda m, i, o: outs.__setitem__('relu', o.detach().clone())))
+    for layer_name in ann.res_layers:
+        for j, block in enumerate(getattr(ann, layer_name)):
+            n = 2 if isinstance(block, BasicBlock) else 3
+            names = [f'{layer_name}.{j}.act{k}' for k in range(1, n)] + \
+                [f'{layer_name}.{j}.act_out']
+            calls = []
+
+            def hook(m, i, o, names=names, calls=calls):
+                outs[names[len(calls) % len(names)]] = o.detach().clone()
+                calls.append(1)
+            hooks.append(block.relu.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            ann(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return outs
+
+
+def module_outputs(run, modules: dict, time_average: int = 0):
+    """Outputs of ``modules`` ({name: module}) while ``run()`` executes, from forward
+    hooks; with ``time_average=T`` the outputs (``[K, B, ...]`` chunks of time steps) are
+    summed over time and divided by T, i.e. a spiking neuron's rate x threshold."""
+    outs, hooks = {}, []
+    for name, mod in modules.items():
+        def hook(m, i, o, name=name):
+            o = o.detach()
+            if time_average:
+                o = o.sum(0) / time_average
+                outs[name] = outs[name] + o if name in outs else o
+            else:
+                outs[name] = o.clone()
+        hooks.append(mod.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for h in hooks:
+            h.remove()
+    return outs
+
+
+def snn_site_rates(net, x, T, sites):
+    """Each site's time-averaged SNN output (rate x threshold) on ``x``, from hooks on
+    the site's neuron during a full simulation."""
+    return module_outputs(lambda: net.simulate(x, T),
+                          {s: net.neuron(s) for s in sites}, time_average=T)

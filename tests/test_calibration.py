@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from helpers import tiny_spiking
-from snn_det.calibration.bias import calibrate_bias, site_error
+from helpers import ann_site_outputs, snn_site_rates, tiny_spiking
+from snn_det.calibration.bias import calibrate_bias
 from snn_det.calibration.collect import ann_site, snn_site
 from snn_det.calibration.potential import calibrate_potential
 from snn_det.calibration.weights import calibrate_weights
@@ -20,7 +20,11 @@ def _setup(name='resnet18', T=8, **conv):
 
 
 def _mean_err(bb, net, batches, site, T):
-    return site_error(bb.graph, net, batches, site, T).reshape(-1)
+    """Per-channel mean of e = x - s_bar (Eq. 19), measured independently of snn_det's
+    calibration helpers: hooks on mmdet's own ANN modules and on the site's neuron."""
+    e = [ann_site_outputs(bb, x)[site] - snn_site_rates(net, x, T, [site])[site]
+         for x in batches]
+    return torch.cat(e).mean(dim=(0, 2, 3))
 
 
 def test_bias_calibration_adds_the_channel_mean_error_to_the_bias():
@@ -63,7 +67,7 @@ def test_channel_potentials_broadcast_to_any_size_and_elementwise_is_fixed():
 def test_potential_calibration_follows_eq_22():
     bb, net, batches = _setup()
     site = bb.graph.sites[2].name
-    e = site_error(bb.graph, net, batches, site, 8)
+    e = _mean_err(bb, net, batches, site, 8).reshape(1, -1, 1, 1)
     v_before = net.neuron(site).v0.clone()
     calibrate_potential(bb.graph, net, batches, site, 8)
     assert torch.allclose(net.neuron(site).v0, v_before + 8 * e, atol=1e-5)

@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from helpers import tiny_spiking
-from snn_det.calibration.bias import site_error
+from helpers import module_outputs, snn_site_rates, tiny_spiking
 from snn_det.calibration.bptt import calibrate_bptt
 from snn_det.calibration.potential import calibrate_potential
 from snn_det.conversion import ConversionConfig, build_spiking_net, observe, targets_at
@@ -86,15 +85,38 @@ def _qc_backbone(name='resnet18', T=4):
     return bb, net, batches, acts
 
 
+def _site_outputs(bb, net, x, site, T, acts):
+    """(QC-ANN activation, SNN rate x threshold) at ``site``, measured with forward hooks
+    on the site's QC activation and on its neuron (not with the calibration helpers)."""
+    bb.set_mode('ann')
+    target = module_outputs(lambda: bb(x), {site: acts[site]})[site]
+    return target, snn_site_rates(net, x, T, [site])[site]
+
+
+def _site_mse(bb, net, xs, site, T, acts):
+    """Mean over ``xs`` of the MSE between the QC-ANN's and the SNN's output at ``site``."""
+    total = 0.0
+    for x in xs:
+        target, rate = _site_outputs(bb, net, x, site, T, acts)
+        total += float(((rate - target) ** 2).mean())
+    return total / len(xs)
+
+
 def test_coarse_calibration_moves_the_mean_rate_onto_the_qc_ann():
     bb, net, batches, acts = _qc_backbone()
     site = bb.graph.sites[4].name
     assert float(net.neuron(site).threshold) == pytest.approx(
         float(acts[site].threshold), rel=1e-6)           # theta = QC threshold
-    before = site_error(bb.graph, net, batches, site, 4, acts=acts).abs().mean()
+
+    def channel_error():       # Eq. 18's e: per-channel mean of a_hat - r, all images
+        pairs = [_site_outputs(bb, net, x, site, 4, acts) for x in batches]
+        return torch.cat([a - r for a, r in pairs]).mean(dim=(0, 2, 3))
+    before = channel_error()
+    v0 = net.neuron(site).v0.clone()
     calibrate_potential(bb.graph, net, batches, site, 4, acts=acts)   # Eq. 18
-    after = site_error(bb.graph, net, batches, site, 4, acts=acts).abs().mean()
-    assert after < before
+    assert torch.allclose(net.neuron(site).v0, v0 + 4 * before.reshape(1, -1, 1, 1),
+                          atol=1e-5)
+    assert channel_error().abs().mean() < 0.8 * before.abs().mean()
 
 
 @pytest.mark.parametrize('site_idx,fc_batch', [(0, None), (2, None), (5, None), (5, 2)])
@@ -116,23 +138,40 @@ def test_one_fine_calibration_step_lowers_the_layer_mse(site_idx, fc_batch):
 def test_fine_calibration_stops_on_held_out_images():
     # fc_holdout: the stopping loss is that of images FC never trains on; the kept state
     # is the best one on them, so their loss never ends above where it started
-    from snn_det.calibration.bptt import _split
+    from snn_det.calibration.bptt import _CachedBatch, _split
+    from snn_det.calibration.cache import CalibrationCache
+    from snn_det.calibration.spike_codes import store
     bb, net, batches, acts = _qc_backbone()
-    cache = [(torch.zeros(4, b.shape[0], 3, 2, 2), torch.zeros(4, b.shape[0], 5, 2, 2),
-              torch.arange(float(b.shape[0]))) for b in batches]
+    mem = CalibrationCache()
+    cache = [_CachedBatch(tuple(store(mem, t) for t in (
+        torch.zeros(4, b.shape[0], 3, 2, 2), torch.zeros(4, b.shape[0], 5, 2, 2),
+        torch.arange(float(b.shape[0]))))) for b in batches]
     train, held = _split(cache, 0.5)
+    train, held = [t.load() for t in train], [h.load() for h in held]
     B = batches[0].shape[0]
     assert [t[2].tolist() for t in train][0] == list(range(B - round(B / 2)))
     assert all(h[2].min() > t[2].max() for t, h in zip(train, held))       # disjoint
     assert all(t[0].shape[1] == t[1].shape[1] == t[2].shape[0] for t in train + held)
     assert _split(cache, 0.0) == (cache, cache)
     site = bb.graph.sites[5].name
-    w0 = net.conv(bb.graph.site(site).owner).weight.detach().clone()
+    held_images = [x[B - round(B / 2):] for x in batches]
+    held_before = _site_mse(bb, net, held_images, site, 4, acts)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    # too large a step: no iterate beats the start on the held-out images, and the
+    # starting state is restored exactly
     cfg = ConversionConfig(fc_iters=30, fc_lr=1e-2, fc_patience=1, fc_holdout=0.5)
     res = calibrate_bptt(bb.graph, net, batches, site, 4, acts=acts, cfg=cfg)
-    assert res['after'] <= res['before']
-    if res['after'] == res['before']:       # no held-out gain: the start state is kept
-        assert torch.equal(net.conv(bb.graph.site(site).owner).weight, w0)
+    assert res['after'] == res['before'] == pytest.approx(held_before, rel=1e-4)
+    assert all(torch.equal(*torch.broadcast_tensors(v, state[k]))   # v0 may be expanded
+               for k, v in net.state_dict().items())
+    # a small one: the held-out loss goes down, and the reported losses are those of the
+    # held-out images, measured independently
+    cfg = ConversionConfig(fc_iters=30, fc_lr=1e-3, fc_patience=5, fc_holdout=0.5)
+    res = calibrate_bptt(bb.graph, net, batches, site, 4, acts=acts, cfg=cfg)
+    held_after = _site_mse(bb, net, held_images, site, 4, acts)
+    assert res['before'] == pytest.approx(held_before, rel=1e-4)
+    assert res['after'] == pytest.approx(held_after, rel=1e-4)
+    assert held_after < 0.97 * held_before
     with pytest.raises(ValueError, match='fc_holdout'):
         ConversionConfig(fc_holdout=1.0)
 
@@ -157,9 +196,13 @@ def test_fine_calibration_on_a_signed_darknet_site():
     bb, net, batches, acts = _qc_backbone('darknet')
     site = bb.graph.sites[3].name
     assert bb.graph.site(site).signed
+    before = _site_mse(bb, net, batches, site, 4, acts)
     cfg = ConversionConfig(fc_iters=5, fc_lr=1e-3, fc_patience=5)
     res = calibrate_bptt(bb.graph, net, batches, site, 4, acts=acts, cfg=cfg)
-    assert res['after'] <= res['before']
+    after = _site_mse(bb, net, batches, site, 4, acts)
+    assert res['before'] == pytest.approx(before, rel=1e-4)
+    assert res['after'] == pytest.approx(after, rel=1e-4)
+    assert after < before
 
 
 def test_command_line_fine_calibration_options_override_the_config():

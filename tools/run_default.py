@@ -8,8 +8,13 @@ Makes the generated dataset if it is missing, converts each shipped detector
 ANN and the SNN at each T with ``tools/test.py``, and prints the ANN-vs-SNN
 table.  Default: RetinaNet, converted for T=32 (MMSE channel-wise thresholds,
 ClipRound shift, bias calibration on 16 images) and tested at T = 8, 16, 32.
+
+The table is also saved as ``work_dirs/benchmarks/main_job/results.json`` (the
+format of tools/benchmark.py), which ``tools/collect_results.py`` takes into
+``docs/results/`` like any benchmark.
 """
 import argparse
+import importlib.util
 import os.path as osp
 import sys
 import time
@@ -18,8 +23,12 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 
 import snn_det  # noqa: F401,E402
+from snn_det.analysis.results import write_result_files  # noqa: E402
 from snn_det.datasets import build_synthetic_data  # noqa: E402
+from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
 
+NAMES = {'retinanet': 'RetinaNet R18n', 'faster-rcnn': 'Faster R-CNN R18n',
+         'yolov3': 'YOLOv3 D53n'}
 DETECTORS = {
     'retinanet': ('configs/synth/retinanet_r18n_fpn_12e_synth.py',
                   'checkpoints/retinanet_r18n_fpn_12e_synth.pth'),
@@ -27,6 +36,16 @@ DETECTORS = {
                     'checkpoints/faster-rcnn_r18n_fpn_8e_synth.pth'),
     'yolov3': ('configs/synth/yolov3_d53n_8e_synth.py', 'checkpoints/yolov3_d53n_8e_synth.pth.gz'),
 }
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module named ``snn_det_tools_<name>``: importing it as
+    ``test`` would shadow (or be shadowed by) the standard library's ``test`` package."""
+    spec = importlib.util.spec_from_file_location(f'snn_det_tools_{name}',
+                                                  osp.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None):
@@ -39,13 +58,13 @@ def main(argv=None):
     p.add_argument('--val-images', type=int, default=None,
                    help='evaluate on the first N val images (default: all 320)')
     p.add_argument('--work-dir', default='work_dirs/default')
+    p.add_argument('--results-dir', default=osp.join(ROOT, 'work_dirs/benchmarks/main_job'),
+                   help='where the table is saved as results.{json,csv,md}')
     args = p.parse_args(argv)
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    import convert as convert_tool
-    import test as test_tool
+    convert_tool, test_tool = load_tool('convert'), load_tool('test')
     t0 = time.perf_counter()
     build_synthetic_data(osp.join(ROOT, 'data/synth'))
-    tables = []
+    tables, results, times = [], [], []
     for name in args.detectors:
         cfg, ckpt = (osp.join(ROOT, x) for x in DETECTORS[name])
         if not osp.isfile(ckpt):
@@ -59,7 +78,24 @@ def main(argv=None):
         rows = test_tool.main([cf, ck, '--T', *map(str, args.T), '--work-dir', work] + extra)
         from snn_det.apis.evaluate import format_table
         tables.append(f'### {name}\n\n' + format_table(rows, ['AP', 'AP50', 'AP75']))
+        method = f'SNN ({args.calib}, converted for T={"/".join(map(str, args.convert_T))})'
+        for r in rows:
+            metrics = {k: v for k, v in r.items() if k not in ('model', 'T', 'calib_T')}
+            results.append(dict(detector=NAMES[name], method=method if r['T'] else 'ANN',
+                                T=r['T'], **metrics))
+        timings = load_checkpoint_file(ck)['meta']['timings']
+        for T, t in timings['per_T'].items():
+            times.append(dict(detector=NAMES[name], method=method, T=int(T),
+                              seconds=round(timings['observe'] + t['total'], 2),
+                              **{k: round(v, 2) for k, v in t.items()}))
     print('\n\n'.join(tables))
+    given = sys.argv[1:] if argv is None else argv
+    cmd = ' '.join(['python tools/run_default.py'] + list(given))
+    write_result_files(dict(name='main_job', config=osp.join(ROOT, 'tools', 'run_default.py'),
+                            command=cmd, T=args.T, seed=0, results=results,
+                            conversion_times=times, complete=True), args.results_dir,
+                       root=ROOT)
+    print(f'saved in {args.results_dir}')
     print(f'\nmain job finished in {time.perf_counter() - t0:.0f} s')
 
 

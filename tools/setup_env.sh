@@ -4,10 +4,11 @@
 #   bash tools/setup_env.sh            # creates ./.venv
 #   VENV=/path/to/venv bash tools/setup_env.sh
 #
-# Installs torch 2.14.1 + torchvision 0.29.1, mmengine 0.10.7, mmcv 2.1.0 built
-# from source with its CPU ops (NMS, RoIAlign, ...), mmdet 3.3.0, pycocotools,
-# matplotlib, pytest, mmpretrain 1.2.0 (classification) and this package in
-# editable mode.
+# Installs requirements/runtime.txt and requirements/tests.txt at the versions of
+# requirements/constraints.txt (torch 2.14.1, mmengine 0.10.7, mmcv 2.1.0 built from
+# source with its CPU ops (NMS, RoIAlign, ...), mmdet 3.3.0, mmpretrain 1.2.0, ...),
+# then this package in editable mode, which compiles the fused neuron kernels
+# (snn_det/neurons/csrc) against the installed torch.
 #
 # mmcv 2.1.0 has no wheel for this torch, so it is compiled once (~20 min on
 # 2 cores) and the wheel is cached in $SNN_DET_CACHE (default
@@ -26,7 +27,7 @@ PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 CACHE="${SNN_DET_CACHE:-$HOME/.cache/snn-det}"
 WHEELS="$CACHE/wheels"
-MMCV_VERSION=2.1.0
+MMCV_VERSION=$(sed -n "s/^mmcv==//p" "$ROOT/requirements/constraints.txt")
 mkdir -p "$WHEELS"
 
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -38,13 +39,12 @@ fi
 PIP=("$VENV/bin/python" -m pip)
 # pip prints a warning per package for index folders it does not find; hide those.
 pip_install() { "${PIP[@]}" install -q "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
-log "installing torch 2.14.1 + torchvision 0.29.1"
-pip_install torch==2.14.1 torchvision==0.29.1
-# mmcv's setup.py and mmengine 0.10.7 (for `mmdet::` base configs) import pkg_resources,
-# which setuptools >= 81 no longer ships; torch 2.14 asks for setuptools >= 77.
-pip_install "setuptools>=77,<81"
-pip_install "numpy>=1.24" mmengine==0.10.7 pycocotools matplotlib pytest \
-  "opencv-python-headless>=4.8,<5"
+REQ="$ROOT/requirements"
+CONSTRAINTS=(-c "$REQ/constraints.txt")
+log "installing torch + torchvision ($(grep -E '^torch(vision)?==' "$REQ/constraints.txt" | tr '\n' ' '))"
+pip_install "${CONSTRAINTS[@]}" torch torchvision
+# mmcv's build imports torch, numpy and pkg_resources (setuptools < 81)
+pip_install "${CONSTRAINTS[@]}" setuptools "numpy>=1.24" wheel ninja
 
 have_mmcv() { "$VENV/bin/python" - <<'PY' 2>/dev/null
 import mmcv, mmcv.ops  # noqa: F401
@@ -57,7 +57,6 @@ if ! have_mmcv; then
   wheel=$(ls "$WHEELS"/mmcv-${MMCV_VERSION}-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$wheel" ]; then
     log "building mmcv ${MMCV_VERSION} with CPU ops from source (~20 min on 2 cores; cached afterwards)"
-    pip_install wheel ninja
     build="$(mktemp -d)"
     trap 'rm -rf "$build"' EXIT
     "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation \
@@ -78,10 +77,13 @@ if ! have_mmcv; then
   pip_install addict packaging Pillow pyyaml yapf
 fi
 
-log "installing mmdet 3.3.0, mmpretrain 1.2.0 and snn-det (editable)"
-pip_install mmdet==3.3.0
-# mmpretrain's ImageClassifier, datasets and Accuracy serve the classification path
-pip_install mmpretrain==1.2.0
+log "installing requirements/runtime.txt and tests.txt, and snn-det (editable)"
+pip_install "${CONSTRAINTS[@]}" -r "$REQ/runtime.txt" -r "$REQ/tests.txt"
 pip_install --no-build-isolation --no-deps -e "$ROOT"
-"$VENV/bin/python" -c "import torch, mmcv, mmdet, mmengine, mmcv.ops, mmpretrain, snn_det; print('torch', torch.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmengine', mmengine.__version__, '| snn_det', snn_det.__version__)"
+# the fused IF / signed neuron steps (snn_det/neurons/_C) against this torch; an editable
+# install through setuptools >= 80 does not build extensions in place, so build them here
+log "compiling the fused neuron kernels (snn_det/neurons/csrc)"
+(cd "$ROOT" && "$VENV/bin/python" setup.py -q build_ext --inplace 2>&1 \
+  | grep -v "No CUDA runtime is found" || true)
+"$VENV/bin/python" -c "import torch, mmcv, mmdet, mmengine, mmcv.ops, mmpretrain, snn_det; from snn_det.neurons import fused_available; print('torch', torch.__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmengine', mmengine.__version__, '| snn_det', snn_det.__version__, '| fused neurons', fused_available())"
 log "done. Activate with: source $VENV/bin/activate"

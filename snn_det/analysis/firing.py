@@ -21,7 +21,7 @@ def measure_firing(net, batches: List[Tensor], T: int, chunk_size=None) -> dict:
     for n in net.neurons.values():
         n.record = True
         n.reset_stats()
-    dense, analog, conv_rate = {}, {}, {}
+    sops, analog = {}, {}
 
     def rec(kind, name, t, steps):
         if kind == 'conv_in':
@@ -37,10 +37,8 @@ def measure_firing(net, batches: List[Tensor], T: int, chunk_size=None) -> dict:
             if steps is None:      # analog input, computed once per simulation
                 analog[name] = ops
                 return
-            dense[name] = dense.get(name, 0) + ops * steps
-            conv_rate.setdefault(name, [0.0, 0])
-            conv_rate[name][0] += float((t != 0).float().sum())
-            conv_rate[name][1] += t.numel()
+            # this call's dense operations over its steps x the share of inputs that spike
+            sops[name] = sops.get(name, 0.0) + ops * steps * float((t != 0).float().mean())
 
     images, macs = 0, 0
     for x in batches:
@@ -52,9 +50,7 @@ def measure_firing(net, batches: List[Tensor], T: int, chunk_size=None) -> dict:
              for s in graph.sites}
     for n in net.neurons.values():
         n.record = False
-    macs = macs / images
-    # dense[k] already counts T steps; scale by the fraction of non-zero inputs
-    sops = sum(dense[k] * conv_rate[k][0] / max(conv_rate[k][1], 1) for k in conv_rate) / images
+    macs, sops = macs / images, sum(sops.values()) / images
     return dict(rates=rates, macs_per_image=macs, sops_per_image=sops,
                 energy_mJ_per_image=(E_MAC_PJ * macs + E_AC_PJ * sops) * 1e-9)
 

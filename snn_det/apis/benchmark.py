@@ -28,7 +28,6 @@ images) and evaluated at every T with the config's own metric.  Results go to
 and its data, ``<detector>_layer_error_T<T>.json``).  A rerun restricted to some
 detectors, methods or T keeps the rows (and error boxes) of everything else.
 """
-import csv
 import json
 import os
 import os.path as osp
@@ -39,15 +38,13 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from ..analysis.results import write_result_files
 from ..conversion.config import ConversionConfig
 from ..conversion.converter import convert_backbone
 from ..utils.checkpoint import write_text_atomic
 from .calib_data import build_calib_batches
 from .convert import check_T_list, unwrap, wrap_backbone_cfg
-from .evaluate import (main_metric, plot_metric_vs_T, restrict_metrics_to_dataset,
-                       simplify_metrics)
-
-METRIC_ORDER = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'mAP', 'top1', 'top5')
+from .evaluate import main_metric, restrict_metrics_to_dataset, simplify_metrics
 
 
 def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=None) -> tuple:
@@ -288,77 +285,4 @@ def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
 
 
 def _write(result: dict, work_dir: str) -> None:
-    rows = result['results']
-    keys = [k for k in METRIC_ORDER if any(k in r for r in rows)]
-    write_text_atomic(json.dumps(result, indent=2), osp.join(work_dir, 'results.json'))
-    # CSV
-    import io
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(['detector', 'method', 'T'] + keys + ['eval_seconds', 'convert_seconds'])
-    for r in rows:
-        w.writerow([r['detector'], r['method'], '' if r['T'] is None else r['T']]
-                   + [f'{r[k]:.4f}' if k in r else '' for k in keys]
-                   + [r.get('seconds', ''), r.get('convert_seconds', '')])
-    write_text_atomic(buf.getvalue(), osp.join(work_dir, 'results.csv'))
-    # Markdown: one table per detector, methods as rows, T as columns (main metric)
-    lines = [f'# Benchmark {result["name"]}', '',
-             f'Config: `{osp.relpath(result["config"])}`; seed {result["seed"]}. '
-             f'Main metric in % (COCO AP@[.5:.95], VOC mAP or top-1); in brackets: % of the ANN.',
-             '']
-    T_list = result['T']
-    for det in dict.fromkeys(r['detector'] for r in rows):
-        drows = [r for r in rows if r['detector'] == det]
-        ann = next((main_metric(r) for r in drows if r['method'] == 'ANN'), None)
-        lines += [f'## {det}', '', f'ANN: {100 * ann:.1f}' if ann is not None else '', '',
-                  '| method | ' + ' | '.join(f'T={t}' for t in T_list) + ' |',
-                  '|---|' + '---|' * len(T_list)]
-        methods = [m for m in dict.fromkeys(r['method'] for r in drows)
-                   if not m.startswith('ANN') and not m.endswith('(its ANN)')]
-        for m in methods:
-            cells = []
-            for t in T_list:
-                r = next((r for r in drows if r['method'] == m and r['T'] == t), None)
-                if r is None:
-                    cells.append('')
-                    continue
-                v = main_metric(r)
-                base = ann
-                if '(rescaled' in m:   # rescaled rows compare with the rescaled ANN
-                    tag = m[m.index('('):]
-                    base = next((main_metric(x) for x in drows if x['method'] == f'ANN {tag}'),
-                                ann)
-                cells.append(f'{100 * v:.1f} ({100 * v / base:.0f}%)' if base else
-                             f'{100 * v:.1f}')
-            lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
-        lines.append('')
-        # all metrics, long form
-        lines += ['<details><summary>all metrics</summary>', '',
-                  '| method | T | ' + ' | '.join(keys) + ' | eval s | convert s |',
-                  '|---|---|' + '---|' * (len(keys) + 2)]
-        for r in drows:
-            lines.append(f'| {r["method"]} | {"" if r["T"] is None else r["T"]} | '
-                         + ' | '.join(f'{100 * r[k]:.1f}' if k in r else '' for k in keys)
-                         + f' | {r.get("seconds", "")} | {r.get("convert_seconds", "")} |')
-        lines += ['', '</details>', '']
-        series = {}
-        for m in methods:
-            pts = [(r['T'], main_metric(r)) for r in drows if r['method'] == m and r['T']]
-            if pts:
-                series[m] = pts
-        if series:
-            png = osp.join(work_dir, f'{det.replace(" ", "_")}_metric_vs_T.png')
-            ylabel = 'top-1' if any('top1' in r for r in drows) else \
-                ('mAP' if any('mAP' in r for r in drows) else 'AP@[.5:.95]')
-            plot_metric_vs_T(series, png, ann, ylabel=ylabel, title=det)
-            lines += [f'![{det}]({osp.basename(png)})', '']
-    # conversion times
-    lines += ['## Conversion time (s)', '', '| detector | method | T | total | thresholds | '
-              'calibration steps |', '|---|---|---|---|---|---|']
-    for t in result['conversion_times']:
-        steps = ', '.join(f'{k} {v}' for k, v in t.items()
-                          if k not in ('detector', 'method', 'T', 'seconds', 'total',
-                                       'thresholds'))
-        lines.append(f'| {t["detector"]} | {t["method"]} | {t["T"]} | {t["seconds"]} | '
-                     f'{t.get("thresholds", "")} | {steps} |')
-    write_text_atomic('\n'.join(lines) + '\n', osp.join(work_dir, 'results.md'))
+    write_result_files(result, work_dir)

@@ -1,0 +1,425 @@
+"""Benchmark results as data: the files, the tables and the targets made from them.
+
+A benchmark's ``results.json`` is the source of truth::
+
+    dict(name=..., config=..., T=[...], seed=0, complete=True,
+         results=[dict(detector=..., method=..., T=None | int, AP=0.52, ..., seconds=...)],
+         conversion_times=[dict(detector=..., method=..., T=..., seconds=..., ...)])
+
+Metrics are fractions (0.528, not 52.8).  :func:`write_result_files` writes
+``results.{json,csv,md}`` and the metric-vs-T plots from it;
+:func:`results_markdown` renders the tables alone; :func:`targets_rows` checks the
+targets of the seed papers (``TARGETS``) against the rows.  A target is met or not
+on the unrounded numbers, and a shown percentage gets more decimals when rounding
+would put it on the other side of its bound.
+"""
+import csv
+import io
+import json
+import os.path as osp
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from ..apis.evaluate import main_metric, plot_metric_vs_T
+from ..utils.checkpoint import write_text_atomic
+
+METRIC_ORDER = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'mAP', 'top1', 'top5')
+#: differences below this (in metric points, i.e. 0.5 AP) count as ties
+TIE = 0.005
+
+
+def _slug(name: str) -> str:
+    return name.replace(' ', '_')
+
+
+def plot_name(detector: str) -> str:
+    return f'{_slug(detector)}_metric_vs_T.png'
+
+
+def display_path(path: str, root: Optional[str] = None) -> str:
+    """A config path as the reader's checkout names it (results files store absolute ones)."""
+    if root and osp.isabs(path) and osp.abspath(path).startswith(osp.abspath(root) + osp.sep):
+        return osp.relpath(path, root)
+    if osp.isabs(path) and '/configs/' in path:
+        return path[path.rindex('/configs/') + 1:]
+    return path
+
+
+def metric_series(result: dict) -> Dict[str, Tuple[Optional[float], Dict[str, list]]]:
+    """Per detector: (ANN main metric, {method: [(T, metric), ...]}) of the SNN rows."""
+    out = {}
+    rows = result['results']
+    for det in dict.fromkeys(r['detector'] for r in rows):
+        drows = [r for r in rows if r['detector'] == det]
+        ann = next((main_metric(r) for r in drows if r['method'] == 'ANN'), None)
+        series = {}
+        for r in drows:
+            m = r['method']
+            if r['T'] and not m.startswith('ANN') and not m.endswith('(its ANN)'):
+                series.setdefault(m, []).append((r['T'], main_metric(r)))
+        out[det] = (ann, series)
+    return out
+
+
+def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix: str = '',
+                     root: Optional[str] = None, level: int = 1) -> str:
+    """The tables of one benchmark: per detector the main metric (methods x T, % of the
+    ANN), all metrics, the plot (when ``plot_dir`` holds it, or always without
+    ``plot_dir``), then conversion times.  ``level`` is the heading level of the title."""
+    h1, h2 = '#' * level, '#' * (level + 1)
+    rows = result['results']
+    keys = [k for k in METRIC_ORDER if any(k in r for r in rows)]
+    lines = [f'{h1} Benchmark {result["name"]}', '',
+             f'Config: `{display_path(result["config"], root)}`; seed {result["seed"]}. '
+             f'Main metric in % (COCO AP@[.5:.95], VOC mAP or top-1); in brackets: % of the ANN.',
+             '']
+    T_list = result['T']
+    for det in dict.fromkeys(r['detector'] for r in rows):
+        drows = [r for r in rows if r['detector'] == det]
+        ann = next((main_metric(r) for r in drows if r['method'] == 'ANN'), None)
+        lines += [f'{h2} {det}', '', f'ANN: {100 * ann:.1f}' if ann is not None else '', '',
+                  '| method | ' + ' | '.join(f'T={t}' for t in T_list) + ' |',
+                  '|---|' + '---|' * len(T_list)]
+        methods = [m for m in dict.fromkeys(r['method'] for r in drows)
+                   if not m.startswith('ANN') and not m.endswith('(its ANN)')]
+        for m in methods:
+            cells = []
+            for t in T_list:
+                r = next((r for r in drows if r['method'] == m and r['T'] == t), None)
+                if r is None:
+                    cells.append('')
+                    continue
+                v = main_metric(r)
+                base = ann
+                if '(rescaled' in m:   # rescaled rows compare with the rescaled ANN
+                    tag = m[m.index('('):]
+                    base = next((main_metric(x) for x in drows if x['method'] == f'ANN {tag}'),
+                                ann)
+                cells.append(f'{100 * v:.1f} ({100 * v / base:.0f}%)' if base else
+                             f'{100 * v:.1f}')
+            lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+        lines.append('')
+        lines += ['<details><summary>all metrics</summary>', '',
+                  '| method | T | ' + ' | '.join(keys) + ' | eval s | convert s |',
+                  '|---|---|' + '---|' * (len(keys) + 2)]
+        for r in drows:
+            lines.append(f'| {r["method"]} | {"" if r["T"] is None else r["T"]} | '
+                         + ' | '.join(f'{100 * r[k]:.1f}' if k in r else '' for k in keys)
+                         + f' | {r.get("seconds", "")} | {r.get("convert_seconds", "")} |')
+        lines += ['', '</details>', '']
+        png = plot_name(det)
+        has_series = any(r['T'] for r in drows if r['method'] in methods)
+        if has_series and (plot_dir is None or osp.isfile(osp.join(plot_dir, png))):
+            lines += [f'![{det}]({image_prefix}{png})', '']
+    lines += [f'{h2} Conversion time (s)', '',
+              '| detector | method | T | total | thresholds | calibration steps |',
+              '|---|---|---|---|---|---|']
+    for t in result['conversion_times']:
+        steps = ', '.join(f'{k} {v}' for k, v in t.items()
+                          if k not in ('detector', 'method', 'T', 'seconds', 'total',
+                                       'thresholds'))
+        lines.append(f'| {t["detector"]} | {t["method"]} | {t["T"]} | {t["seconds"]} | '
+                     f'{t.get("thresholds", "")} | {steps} |')
+    return '\n'.join(lines) + '\n'
+
+
+def results_csv(result: dict) -> str:
+    rows = result['results']
+    keys = [k for k in METRIC_ORDER if any(k in r for r in rows)]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(['detector', 'method', 'T'] + keys + ['eval_seconds', 'convert_seconds'])
+    for r in rows:
+        w.writerow([r['detector'], r['method'], '' if r['T'] is None else r['T']]
+                   + [f'{r[k]:.4f}' if k in r else '' for k in keys]
+                   + [r.get('seconds', ''), r.get('convert_seconds', '')])
+    return buf.getvalue()
+
+
+def write_plots(result: dict, out_dir: str) -> List[str]:
+    """One metric-vs-T plot per detector with SNN rows; returns the files written."""
+    written = []
+    rows = result['results']
+    for det, (ann, series) in metric_series(result).items():
+        if not series:
+            continue
+        drows = [r for r in rows if r['detector'] == det]
+        ylabel = 'top-1' if any('top1' in r for r in drows) else \
+            ('mAP' if any('mAP' in r for r in drows) else 'AP@[.5:.95]')
+        path = osp.join(out_dir, plot_name(det))
+        plot_metric_vs_T(series, path, ann, ylabel=ylabel, title=det)
+        written.append(path)
+    return written
+
+
+def write_result_files(result: dict, out_dir: str, plots: bool = True,
+                       root: Optional[str] = None) -> None:
+    """``results.json``, ``results.csv``, the plots and ``results.md`` (each atomically)."""
+    write_text_atomic(json.dumps(result, indent=2), osp.join(out_dir, 'results.json'))
+    write_text_atomic(results_csv(result), osp.join(out_dir, 'results.csv'))
+    if plots:
+        write_plots(result, out_dir)
+    write_text_atomic(results_markdown(result, out_dir, root=root),
+                      osp.join(out_dir, 'results.md'))
+
+
+def merge_results(old: dict, new: dict) -> dict:
+    """``new`` over ``old``: a row (or conversion time) of ``new`` replaces the one of
+    ``old`` with the same detector, method and T; every other row of ``old`` is kept.
+    The order is ``old``'s, with rows only ``new`` has after those of their detector."""
+    def merged(a: list, b: list) -> list:
+        key = lambda r: (r['detector'], r['method'], r['T'])  # noqa: E731
+        fresh = {key(r): r for r in b}
+        out = [fresh.pop(key(r), r) for r in a]
+        for r in b:
+            if key(r) in fresh:                 # a row old did not have
+                idx = max((i for i, x in enumerate(out) if x['detector'] == r['detector']),
+                          default=len(out) - 1)
+                out.insert(idx + 1, r)
+                del fresh[key(r)]
+        return out
+    res = dict(old)
+    res.update({k: v for k, v in new.items() if k not in ('results', 'conversion_times')})
+    res['T'] = sorted(set(old.get('T', [])) | set(new.get('T', [])))
+    res['results'] = merged(old.get('results', []), new.get('results', []))
+    res['conversion_times'] = merged(old.get('conversion_times', []),
+                                     new.get('conversion_times', []))
+    res['complete'] = bool(old.get('complete', True) and new.get('complete', True))
+    return res
+
+
+# -- targets -------------------------------------------------------------------------
+
+
+def metric(result: dict, detector: str, method: str, T=None) -> Optional[float]:
+    for r in result['results']:
+        if r['detector'] == detector and r['method'] == method and r['T'] == T:
+            return main_metric(r)
+    return None
+
+
+def detectors(result: dict) -> List[str]:
+    return list(dict.fromkeys(r['detector'] for r in result['results']))
+
+
+def fmt_pct(ratio: float, bound: Optional[float] = None) -> str:
+    """``ratio`` in % with one decimal, more if rounding would cross ``bound``."""
+    for digits in range(1, 6):
+        text = f'{100 * ratio:.{digits}f}'
+        if bound is None or (float(text) >= 100 * bound) == (ratio >= bound):
+            return text + '%'
+    return f'{100 * ratio!r}%'
+
+
+def fmt(v: Optional[float]) -> str:
+    return 'not run' if v is None else f'{100 * v:.1f}'
+
+
+class Target(NamedTuple):
+    benchmark: str
+    what: str
+    target: str
+    check: Callable[[dict], Tuple[str, Optional[bool]]]   # -> (measured, met or None)
+
+
+def _ratio_at(method: str, T: int, bound: float, dets: Optional[Sequence[str]] = None):
+    def check(result):
+        parts, oks = [], []
+        for det in dets or detectors(result):
+            v, ann = metric(result, det, method, T), metric(result, det, 'ANN')
+            if v is None or not ann:
+                parts.append(f'{det} not run')
+                oks.append(None)
+                continue
+            parts.append(f'{det} {fmt(v)} ({fmt_pct(v / ann, bound)})')
+            oks.append(v / ann >= bound)
+        return '; '.join(parts), _all(oks)
+    return check
+
+
+def _all(oks: list) -> Optional[bool]:
+    if any(o is False for o in oks):
+        return False
+    if not oks or any(o is None for o in oks):
+        return None
+    return True
+
+
+def _ordered(result, det, methods, T):
+    """(values, ok): each method at least the one before it, ties below TIE."""
+    vals = [metric(result, det, m, T) for m in methods]
+    if any(v is None for v in vals):
+        return vals, None
+    return vals, all(b >= a - TIE for a, b in zip(vals, vals[1:]))
+
+
+def _order_at_every_T(methods: Sequence[str]):
+    def check(result):
+        parts, oks = [], []
+        for det in detectors(result):
+            yes, no, missing = [], [], []
+            for T in result['T']:
+                vals, ok = _ordered(result, det, methods, T)
+                if ok is None:
+                    missing.append(T)
+                elif ok:
+                    yes.append(T)
+                else:
+                    no.append(f'T={T} ' + ' / '.join(fmt(v) for v in vals))
+            text = det + ':'
+            if yes:
+                text += ' yes at T=' + ', '.join(map(str, yes))
+            if no:
+                text += '; no at ' + ', '.join(no)
+            if missing:
+                text += '; T=' + ', '.join(map(str, missing)) + ' not run'
+            parts.append(text)
+            oks += [True] * len(yes) + [False] * len(no)
+        return '; '.join(parts), _all(oks)
+    return check
+
+
+def _order_at(methods: Sequence[str], T: int):
+    def check(result):
+        parts, oks = [], []
+        for det in detectors(result):
+            vals, ok = _ordered(result, det, methods, T)
+            if all(v is None for v in vals):
+                continue
+            parts.append(f'{det} ' + ' / '.join(fmt(v) for v in vals))
+            oks.append(ok)
+        return '; '.join(parts), _all(oks)
+    return check
+
+
+def _best_of(method: str, T: int):
+    """``method`` highest of all methods at T (ties below TIE)."""
+    def check(result):
+        parts, oks = [], []
+        for det in detectors(result):
+            rows = [(main_metric(r), r['method']) for r in result['results']
+                    if r['detector'] == det and r['T'] == T]
+            mine = metric(result, det, method, T)
+            if not rows or mine is None:
+                parts.append(f'{det} not run')
+                oks.append(None)
+                continue
+            best, worst = max(rows), min(rows)
+            parts.append(f'{det}: {method} {fmt(mine)}, best {best[1]} {fmt(best[0])}, '
+                         f'worst {worst[1]} {fmt(worst[0])}')
+            oks.append(mine >= best[0] - TIE)
+        return '; '.join(parts), _all(oks)
+    return check
+
+
+def _best_ratio_at(T: int, bound: float):
+    def check(result):
+        parts, oks = [], []
+        for det in detectors(result):
+            ann = metric(result, det, 'ANN')
+            rows = sorted(((main_metric(r), r['method']) for r in result['results']
+                           if r['detector'] == det and r['T'] == T), reverse=True)
+            if not rows or not ann:
+                parts.append(f'{det} not run')
+                oks.append(None)
+                continue
+            parts.append(', '.join(f'{m} {fmt(v)} ({fmt_pct(v / ann, bound)})'
+                                   for v, m in rows[:3]))
+            oks.append(rows[0][0] / ann >= bound)
+        return '; '.join(parts), _all(oks)
+    return check
+
+
+def _ratios_at(method: str, bounds: Dict[int, float]):
+    def check(result):
+        parts, oks = [], []
+        for det in detectors(result):
+            ann, cells = metric(result, det, 'ANN'), []
+            for T, bound in bounds.items():
+                v = metric(result, det, method, T)
+                if v is None or not ann:
+                    cells.append(f'T={T} not run')
+                    oks.append(None)
+                    continue
+                cells.append(f'T={T} {fmt(v)} ({fmt_pct(v / ann, bound)})')
+                oks.append(v / ann >= bound)
+            parts.append(f'{det} ' + ', '.join(cells))
+        return '; '.join(parts), _all(oks)
+    return check
+
+
+def _highest_at_every_T(method: str):
+    """``method`` at least every other SNN row at each T it was run (no tie margin)."""
+    def check(result):
+        parts, oks = [], []
+        for det in detectors(result):
+            yes, no, missing = [], [], []
+            for T in result['T']:
+                mine = metric(result, det, method, T)
+                if mine is None:
+                    missing.append(T)
+                    continue
+                better = [(m, v) for r in result['results'] if r['detector'] == det
+                          and r['T'] == T and (m := r['method']) != method
+                          and '(rescaled' not in m and (v := main_metric(r)) > mine]
+                if better:
+                    no.append(f'T={T} ({method} {fmt(mine)}, ' +
+                              ', '.join(f'{m} {fmt(v)}' for m, v in better) + ')')
+                else:
+                    yes.append(T)
+            text = det + ':'
+            if yes:
+                text += ' yes at T=' + ', '.join(map(str, yes))
+            if no:
+                text += '; no at ' + ', '.join(no)
+            if missing:
+                text += '; T=' + ', '.join(map(str, missing)) + ' not run'
+            parts.append(text)
+            oks += [True] * len(yes) + [False] * len(no)
+        return '; '.join(parts), _all(oks)
+    return check
+
+
+TABLE4 = ('Baseline', '+LCP', '+ACP')
+TARGETS = [
+    Target('baseline_synth', 'Baseline (MMSE/channel + shift), every detector, T=128',
+           '>= 90% of the ANN', _ratio_at('MMSE/channel+shift', 128, 0.90)),
+    Target('seed001_table4_synth', 'seed 001 Table 4: +ACP >= +LCP >= Baseline',
+           'every T (ties < 0.5)', _order_at_every_T(TABLE4)),
+    Target('seed001_table4_synth', 'seed 001 Table 4: +ACP at T=32', '>= 90% of the ANN',
+           _ratio_at('+ACP', 32, 0.90)),
+    Target('seed001_table4_synth', 'seed 001 Table 4 at another input size (256 instead of '
+           '320), T=32: Baseline / +LCP / +ACP', 'calibration keeps its gain (ties < 0.5)',
+           _order_at([m + ' (rescaled 256)' for m in TABLE4], 32)),
+    Target('thresholds_synth', 'thresholds (max / percentile / MMSE x layer / channel x '
+           'shift), T=32', 'MMSE/channel + shift best (ties < 0.5)',
+           _best_of('mmse/channel+shift', 32)),
+    Target('seed001_table3_synth_cls', 'classifier, best three methods at T=16',
+           'best >= 98% of the ANN top-1', _best_ratio_at(16, 0.98)),
+    Target('seed003_tableX_synth', 'seed 003 Table X: Stage I + II at T=16 / T=8',
+           '>= 95% / >= 85% of the ANN', _ratios_at('Stage I + II', {16: 0.95, 8: 0.85})),
+    Target('seed003_tableX_synth', 'seed 003 Table X: Stage I + II the best row',
+           'every T', _highest_at_every_T('Stage I + II')),
+]
+
+
+def targets_rows(results: Dict[str, dict], targets: Sequence[Target] = TARGETS) -> List[tuple]:
+    """(what, target, measured, met: 'yes' / 'no' / 'not run', benchmark) per target."""
+    out = []
+    for t in targets:
+        if t.benchmark not in results:
+            out.append((t.what, t.target, 'not run', 'not run', t.benchmark))
+            continue
+        measured, ok = t.check(results[t.benchmark])
+        out.append((t.what, t.target, measured,
+                    {True: 'yes', False: 'no', None: 'partly not run'}[ok], t.benchmark))
+    return out
+
+
+def targets_markdown(results: Dict[str, dict], link: Callable[[str], str] = None,
+                     targets: Sequence[Target] = TARGETS) -> str:
+    link = link or (lambda name: name)
+    lines = ['| what | target | measured (main metric in %) | met | from |',
+             '|---|---|---|---|---|']
+    for what, target, measured, met, bench in targets_rows(results, targets):
+        lines.append(f'| {what} | {target} | {measured} | {met} | [{bench}]({link(bench)}) |')
+    return '\n'.join(lines) + '\n'

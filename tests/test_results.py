@@ -1,0 +1,72 @@
+"""The committed results and the files generated from them (tools/collect_results.py)."""
+import importlib.util
+import json
+import os.path as osp
+import shutil
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+
+
+def _collect_module():
+    spec = importlib.util.spec_from_file_location(
+        'snn_det_tools_collect_results', osp.join(ROOT, 'tools', 'collect_results.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_generated_results_are_up_to_date(tmp_path):
+    """docs/results/*/results.md, docs/results/README.md and the README's results block
+    are what tools/collect_results.py makes of the committed results.json files."""
+    changed = _collect_module().collect(ROOT, fresh_root=str(tmp_path / 'none'), check=True)
+    assert changed == [], f'run python tools/collect_results.py: {changed} are out of date'
+
+
+def _copy_tree(tmp_path):
+    root = tmp_path / 'repo'
+    shutil.copytree(osp.join(ROOT, 'docs', 'results'), root / 'docs' / 'results')
+    shutil.copy(osp.join(ROOT, 'README.md'), root / 'README.md')
+    return root
+
+
+def test_a_partial_rerun_keeps_every_other_row_and_benchmark(tmp_path):
+    """A fresh results file with one changed row and one new row: that row is replaced,
+    the new one added, every other row of that benchmark kept, and every other
+    benchmark's files untouched; the README shows the new number."""
+    collect = _collect_module().collect
+    root = _copy_tree(tmp_path)
+    docs = root / 'docs' / 'results'
+    name = 'baseline_synth'
+    old = json.load(open(docs / name / 'results.json'))
+    others = {p.parent.name: p.read_text() for p in docs.glob('*/results.json')
+              if p.parent.name != name}
+    row = next(r for r in old['results'] if r['T'] == 128 and r['detector'] == 'RetinaNet R18n')
+    fresh_rows = [dict(row, AP=0.123), dict(row, T=256, AP=0.5)]
+    fresh = dict(old, T=[128, 256], results=fresh_rows, conversion_times=[])
+    (root / 'fresh' / name).mkdir(parents=True)
+    (root / 'fresh' / name / 'results.json').write_text(json.dumps(fresh))
+    collect(str(root), fresh_root=str(root / 'fresh'))
+    new = json.load(open(docs / name / 'results.json'))
+    assert len(new['results']) == len(old['results']) + 1
+    keyed = {(r['detector'], r['method'], r['T']): r for r in new['results']}
+    assert keyed['RetinaNet R18n', row['method'], 128]['AP'] == 0.123
+    assert keyed['RetinaNet R18n', row['method'], 256]['AP'] == 0.5
+    for r in old['results']:
+        if (r['detector'], r['T']) != ('RetinaNet R18n', 128):
+            assert keyed[r['detector'], r['method'], r['T']] == r
+    for other, text in others.items():
+        assert (docs / other / 'results.json').read_text() == text, other
+    assert new['conversion_times'] == old['conversion_times']   # none given: all kept
+    assert '12.3' in (docs / 'README.md').read_text()
+    # and the committed results of a benchmark absent from the fresh folder stay listed
+    readme = (docs / 'README.md').read_text()
+    assert all(f'Benchmark {b}' in readme for b in others)
+
+
+def test_a_fresh_clone_without_benchmark_runs_changes_nothing(tmp_path):
+    """No work_dirs/benchmarks (a fresh clone): collecting rewrites nothing."""
+    collect = _collect_module().collect
+    root = _copy_tree(tmp_path)
+    before = {p: p.read_bytes() for p in root.rglob('*') if p.is_file()}
+    assert collect(str(root), fresh_root=str(root / 'work_dirs' / 'benchmarks')) == []
+    assert {p: p.read_bytes() for p in root.rglob('*') if p.is_file()} == before
