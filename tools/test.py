@@ -23,6 +23,7 @@ import snn_det  # noqa: F401,E402
 from snn_det.apis import check_T_list, convert_model, is_spiking_cfg, wrap_backbone_cfg  # noqa
 from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
 from snn_det.apis.convert import ensure_custom_imports, unwrap  # noqa: E402
+from snn_det.apis.dist import prepare_launcher  # noqa: E402
 from snn_det.apis.evaluate import (evaluate_per_T, format_table, main_metric,  # noqa: E402
                                    plot_metric_vs_T, save_rows)
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
@@ -39,6 +40,10 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='save painted predictions under work_dir/<ts>/DIR')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--no-ann', action='store_true', help='skip the ANN row')
+    parser.add_argument('--separate-T', action='store_true',
+                        help='simulate each T on its own; by default T that share one '
+                             'converted network are read out of one simulation to the '
+                             'largest of them (same numbers, fewer steps)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -69,9 +74,9 @@ def main(argv=None):
         converted = is_spiking_cfg(bb) and bool(bb.get('converted_T'))
         conversion = None if converted else build_conversion(bb.get('conversion') or {}
                                                              if is_spiking_cfg(bb) else {}, args)
+        prepare_launcher(cfg, args.launcher)
     except Exception as e:
         sys.exit(f'error: {e}')
-    cfg.launcher = args.launcher
     ensure_custom_imports(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -96,7 +101,8 @@ def main(argv=None):
         print(f'converting on the fly for T={T_list} with {conversion.describe()}', flush=True)
         convert_model(runner.model, cfg, T_list, conversion, args.calib_images,
                       args.calib_batch_size, args.chunk_size)
-    rows = evaluate_per_T(runner, T_list, include_ann=not args.no_ann)
+    rows = evaluate_per_T(runner, T_list, include_ann=not args.no_ann,
+                          share_simulation=not args.separate_T)
     if get_rank() == 0:
         table = format_table(rows)
         print('\n' + table)

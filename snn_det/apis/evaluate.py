@@ -42,41 +42,75 @@ def main_metric(row: dict) -> Optional[float]:
     return None
 
 
-def restrict_metrics_to_dataset(runner) -> None:
-    """Evaluate COCO-style metrics on the images the test dataloader yields.
+def restrict_evaluator_to_dataset(evaluator, dataset) -> None:
+    """Evaluate COCO-style metrics on the images ``dataset`` yields.
 
     ``CocoMetric`` scores every image of its annotation file; when the test set
     is a subset (``test_dataloader.dataset.indices=N``) the missing images would
     count as misses, so the metric is told which image ids are evaluated.
     """
-    dataset = runner.test_dataloader.dataset
     ids = None
-    for metric in runner.test_evaluator.metrics:
+    for metric in evaluator.metrics:
         if hasattr(metric, 'img_ids') and getattr(metric, 'img_ids', None) is None:
             if ids is None:
                 ids = [dataset.get_data_info(i)['img_id'] for i in range(len(dataset))]
             metric.img_ids = ids
 
 
+def restrict_metrics_to_dataset(runner) -> None:
+    """:func:`restrict_evaluator_to_dataset` for the runner's test evaluator."""
+    restrict_evaluator_to_dataset(runner.test_evaluator, runner.test_dataloader.dataset)
+
+
+def shared_T_groups(backbone, T_list: Sequence[int]) -> List[List[int]]:
+    """``T_list`` grouped by the converted network each T uses, in the order given."""
+    groups: Dict[int, List[int]] = {}
+    for T in T_list:
+        groups.setdefault(id(backbone.spiking_net(T)), []).append(T)
+    return list(groups.values())
+
+
 def evaluate_per_T(runner, T_list: Sequence[int], include_ann: bool = True,
-                   logger=None) -> List[dict]:
-    """Run ``runner.test()`` for the ANN and the SNN at each T; one row each."""
+                   logger=None, share_simulation: bool = True) -> List[dict]:
+    """Evaluate the ANN and the SNN at each T; one row each.
+
+    T that share a converted network are read out of one simulation to the largest
+    of them (:class:`~snn_det.engine.MultiTTestLoop`; ``share_simulation=False``
+    runs ``runner.test()`` once per T instead).  Their rows carry the time of the
+    shared pass and ``shared_pass`` (the T read out of it).
+    """
+    from ..engine.multi_t_test_loop import MultiTTestLoop
     restrict_metrics_to_dataset(runner)
     backbone = unwrap(runner.model).backbone
     rows = []
-    modes = ([('ANN', None)] if include_ann else []) + [('SNN', t) for t in T_list]
-    for name, T in modes:
-        if T is None:
-            backbone.set_mode('ann')
-            calib_T = None
-        else:
-            backbone.set_mode('snn', T)
-            calib_T = backbone.spiking_net(T).num_steps
+    if include_ann:
+        backbone.set_mode('ann')
         t0 = time.perf_counter()
         metrics = runner.test()
-        row = dict(model=name, T=T, calib_T=calib_T, seconds=round(time.perf_counter() - t0, 2))
-        row.update(simplify_metrics(metrics))
-        rows.append(row)
+        rows.append(dict(model='ANN', T=None, calib_T=None,
+                         seconds=round(time.perf_counter() - t0, 2),
+                         **simplify_metrics(metrics)))
+    by_T = {}
+    groups = shared_T_groups(backbone, T_list) if T_list else []
+    for group in groups:
+        if share_simulation and len(group) > 1:
+            backbone.set_mode('snn', group[0])
+            t0 = time.perf_counter()
+            results = MultiTTestLoop(runner, group).run()
+            timed = {T: (round(time.perf_counter() - t0, 2), dict(shared_pass=sorted(group)))
+                     for T in group}
+        else:
+            results, timed = {}, {}
+            for T in group:
+                backbone.set_mode('snn', T)
+                t0 = time.perf_counter()
+                results[T] = runner.test()
+                timed[T] = (round(time.perf_counter() - t0, 2), {})
+        for T in group:
+            seconds, extra = timed[T]
+            by_T[T] = dict(model='SNN', T=T, calib_T=backbone.spiking_net(T).num_steps,
+                           seconds=seconds, **extra, **simplify_metrics(results[T]))
+    rows += [by_T[T] for T in T_list]
     backbone.set_mode('snn' if T_list else 'ann', T_list[0] if T_list else None)
     return rows
 
@@ -86,7 +120,8 @@ def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
     if not rows:
         return ''
     if keys is None:
-        keys = [k for k in rows[0] if k not in ('model', 'T', 'calib_T', 'seconds')]
+        keys = [k for k in rows[0]
+                if k not in ('model', 'T', 'calib_T', 'seconds', 'shared_pass')]
     head = ['model', 'T'] + list(keys) + ['% of ANN', 'time (s)']
     ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
@@ -98,8 +133,10 @@ def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
                 else str(r.get(k, '')) for k in keys]
         m = main_metric(r)
         keep = f'{100 * m / ann:.1f}' if (ann and m is not None) else ''
-        lines.append('| ' + ' | '.join([r['model'], t] + vals + [keep, str(r.get('seconds', ''))])
-                     + ' |')
+        secs = str(r.get('seconds', ''))
+        if r.get('shared_pass'):
+            secs += f' (one pass for T={"/".join(map(str, r["shared_pass"]))})'
+        lines.append('| ' + ' | '.join([r['model'], t] + vals + [keep, secs]) + ' |')
     return '\n'.join(lines)
 
 

@@ -91,6 +91,36 @@ class SpikingNet(nn.Module):
         return tuple() if stopped or acc is None else tuple(a / T for a in acc)
 
     @torch.no_grad()
+    def simulate_prefixes(self, x: Tensor, T_list, chunk_size: Optional[int] = None) -> dict:
+        """One simulation to ``max(T_list)`` steps, read out at every ``T`` of the list:
+        ``{T: stage outputs averaged over the first T steps}``.
+
+        The network is causal, so the first T steps of a longer run are the run of T
+        steps.  Time chunks are cut at every readout T as well as every ``chunk_size``
+        steps; where ``chunk_size`` divides every T, the chunks, and so every sum, are
+        those of separate runs (same numbers bit for bit), else equal up to the float
+        summation order.
+        """
+        T_list = sorted({self._check_T(t) for t in T_list})
+        T_max = T_list[-1]
+        spans = self._spans(T_max, chunk_size, T_list)
+        acc, out, done = None, {}, 0
+        for steps, outs in self.iter_chunks(x, T_max, chunk_size, spans=spans):
+            sums = [o.reshape(steps, -1, *o.shape[1:]).sum(0) for o in outs]
+            acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
+            done += steps
+            if done in T_list:
+                out[done] = tuple(a / done for a in acc)
+        return out
+
+    @staticmethod
+    def _spans(T: int, chunk_size, cuts=()) -> List[int]:
+        """Chunk lengths of a T-step run: every ``chunk_size`` steps and at each of ``cuts``."""
+        chunk = T if not chunk_size else max(1, min(int(chunk_size), T))
+        bounds = sorted(set(range(chunk, T, chunk)) | {c for c in cuts if 0 < c < T} | {T})
+        return [b - a for a, b in zip([0] + bounds[:-1], bounds)]
+
+    @torch.no_grad()
     def advance(self, x: Optional[Tensor], T: int, chunk_size: Optional[int], start: int,
                 stop: int, inputs: Optional[List[Tensor]] = None) -> List[Tensor]:
         """The per-chunk spike input of segment ``stop`` (time folded, ``[K*B, C, H, W]``),
@@ -105,16 +135,16 @@ class SpikingNet(nn.Module):
         return T
 
     def iter_chunks(self, x, T: int, chunk_size, recorder=None, start: int = 0, stop=None,
-                    inputs=None):
+                    inputs=None, spans: Optional[List[int]] = None):
         """Yield ``(steps, graph output)`` per time chunk (``None`` once a recorder stopped
         it), neurons carrying their state across chunks and reset before and after.
         ``inputs`` (from segment ``start`` > 0) is any sequence of per-chunk tensors, e.g.
-        a calibration frontier's spike trains decoded on access."""
-        chunk = T if not chunk_size else max(1, min(int(chunk_size), T))
-        spans = [min(chunk, T - t0) for t0 in range(0, T, chunk)]
+        a calibration frontier's spike trains decoded on access.  ``spans`` (chunk
+        lengths summing to T) overrides the chunking."""
+        spans = spans or self._spans(T, chunk_size)
         if inputs is not None and len(inputs) != len(spans):
             raise ValueError(f'{len(inputs)} cached input chunks for {len(spans)} time chunks '
-                             f'(T={T}, chunk {chunk}): the chunking must not change')
+                             f'(T={T}, chunk {chunk_size}): the chunking must not change')
         self.reset()
         try:
             for c, steps in enumerate(spans):

@@ -114,8 +114,35 @@ class SpikingBackbone(BaseModule):
                 for s in self.graph.sites if s.name.replace('.', '_') in self.site_acts}
 
     # -- forward ---------------------------------------------------------
+    def share_readouts(self, T_list: Optional[Sequence[int]]) -> None:
+        """Read several T out of one simulation (``None`` turns it off).
+
+        While on, the first forward of a batch simulates ``max(T_list)`` steps once
+        (:meth:`SpikingNet.simulate_prefixes`) and keeps every T's readout; later
+        forwards of the same batch (call :meth:`next_batch` between batches) return
+        the readout of the current ``self.T``.  All of ``T_list`` must use the same
+        converted network.
+        """
+        if T_list:
+            nets = {id(self.spiking_net(t)) for t in T_list}
+            if len(nets) != 1:
+                raise ValueError(f'T={list(T_list)} use different converted networks; '
+                                 'share readouts only among T of one calibration')
+        self._shared_T = sorted(set(T_list)) if T_list else None
+        self._readouts = {}
+
+    def next_batch(self) -> None:
+        """Forget the readouts shared within one batch (see :meth:`share_readouts`)."""
+        self._readouts = {}
+
     def forward(self, x: Tensor) -> tuple:
         if self.mode == 'snn':
+            shared = getattr(self, '_shared_T', None)
+            if shared and self.T in shared:
+                if not self._readouts:
+                    self._readouts = self.spiking_net(self.T).simulate_prefixes(
+                        x, shared, self.chunk_size)
+                return self._readouts[self.T]
             return self.spiking_net(self.T).simulate(x, self.T, self.chunk_size)
         if len(self.site_acts):
             return self.graph.forward(x, AnnOps(self.graph, self.site_activations()))

@@ -16,11 +16,51 @@ different H x W.  Simulation steps the state in place without an autograd graph
 (:func:`_if_steps`, :func:`_signed_steps`); BPTT calibration (``surrogate_alpha``
 set) runs the same loop inside one autograd node per chunk (:class:`IFSteps`,
 :class:`SignedIFSteps`) whose backward applies the surrogate gradient.
+
+On the CPU, simulation runs the K steps of a chunk in one fused C++ kernel
+(``snn_det.neurons._C``, built with the package; see :func:`fused_available`):
+the same operations in the same order, so the spikes are bit-identical to the
+Python loop, which stays the fallback (CUDA, other dtypes, no compiled
+extension, ``SNN_DET_FUSED=0``) and serves BPTT.
 """
+import os
 from typing import Optional
 
 import torch
 from torch import Tensor, nn
+
+try:  # the compiled kernels register torch.ops.snn_det.{if,signed}_steps_
+    from . import _C  # noqa: F401
+    _HAVE_FUSED = True
+except ImportError:  # pragma: no cover - depends on the build
+    _HAVE_FUSED = False
+
+
+def fused_available() -> bool:
+    """Whether simulation uses the fused C++ steps (compiled, and not disabled by
+    ``SNN_DET_FUSED=0``)."""
+    return _HAVE_FUSED and os.environ.get('SNN_DET_FUSED', '1') != '0'
+
+
+def _fusable(x: Tensor, v: Tensor, theta: Tensor) -> bool:
+    return (x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64)
+            and fused_available() and not torch.is_grad_enabled())
+
+
+def _flat_theta(theta: Tensor, x: Tensor) -> Tensor:
+    return theta.reshape(-1).to(x.dtype).contiguous()
+
+
+def _fused_if_steps(x: Tensor, v: Tensor, theta: Tensor) -> Tensor:
+    """The C++ kernel of :func:`_if_steps` (``v`` updated in place)."""
+    return torch.ops.snn_det.if_steps_(x.contiguous(), v, _flat_theta(theta, x))
+
+
+def _fused_signed_steps(x: Tensor, v: Tensor, n: Tensor, theta: Tensor, slope: float,
+                        h: float) -> Tensor:
+    """The C++ kernel of :func:`_signed_steps` (``v``, ``n`` updated in place)."""
+    return torch.ops.snn_det.signed_steps_(x.contiguous(), v, n, _flat_theta(theta, x),
+                                           float(slope), float(h))
 
 
 #: granularities of the initial membrane potential
@@ -39,7 +79,11 @@ def _if_steps(x: Tensor, v: Tensor, theta: Tensor, u_all: Optional[Tensor] = Non
     """K IF steps in place on the membrane ``v`` (full shape): ``u = v + I``,
     ``s = 1[u >= theta]``, ``v = u - theta s``; returns ``theta s``.  ``u_all``, if
     given, receives every ``u`` (what BPTT's backward needs).  ``u >= theta`` equals
-    the surrogate's ``(u - theta) >= 0`` exactly in floating point."""
+    the surrogate's ``(u - theta) >= 0`` exactly in floating point.  Without
+    ``u_all`` on the CPU this runs as the fused kernel (same operations, same order)."""
+    if u_all is None and _fusable(x, v, theta) and theta.numel() in (1, x.shape[2]) \
+            and v.is_contiguous() and v.shape == x.shape[1:]:
+        return _fused_if_steps(x, v, theta)
     out = torch.empty_like(x)
     fired = torch.empty(v.shape, dtype=torch.bool, device=v.device)
     for t in range(x.shape[0]):
@@ -57,7 +101,12 @@ def _signed_steps(x: Tensor, v: Tensor, n: Tensor, theta: Tensor, slope: float, 
     """K steps of the signed neuron in place on ``v`` (integrated input S) and ``n``
     (net spike count): ``d = LeakyReLU(S)/theta - n``, a positive spike when
     ``d >= h``, a negative one when ``d <= -h``; returns ``theta (pos - neg)``.
-    ``s_all`` / ``d_all``, if given, receive every ``S`` and ``d`` (for BPTT)."""
+    ``s_all`` / ``d_all``, if given, receive every ``S`` and ``d`` (for BPTT).
+    Without them on the CPU this runs as the fused kernel (same operations, same order)."""
+    if s_all is None and d_all is None and _fusable(x, v, theta) \
+            and theta.numel() in (1, x.shape[2]) and v.is_contiguous() \
+            and n.is_contiguous() and v.shape == x.shape[1:] == n.shape:
+        return _fused_signed_steps(x, v, n, theta, slope, h)
     out = torch.empty_like(x)
     d = torch.empty_like(v)
     pos = torch.empty(v.shape, dtype=torch.bool, device=v.device)

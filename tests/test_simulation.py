@@ -1,0 +1,150 @@
+"""Simulation speed-ups that must not change a number: the fused C++ neuron steps
+(bit-identical to the Python step loop) and one simulation read out at several T
+(identical to separate runs, down to the mAP)."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from helpers import tiny_spiking
+from snn_det.conversion import ConversionConfig, convert_backbone
+from snn_det.neurons import IFNeuron, SignedIFNeuron, fused_available
+from snn_det.neurons import if_neuron
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+
+
+def test_the_fused_kernels_are_built():
+    """tools/setup_env.sh compiles snn_det.neurons._C; without it simulation silently
+    falls back to the (slower) Python loop, which the set-up must not allow."""
+    assert fused_available()
+
+
+def _run(neuron, x, chunks, monkeypatch, fused):
+    monkeypatch.setenv('SNN_DET_FUSED', '1' if fused else '0')
+    neuron.reset()
+    with torch.no_grad():
+        out = torch.cat([neuron(c) for c in torch.split(x, chunks)])
+    state = [neuron.v.clone()] + ([neuron.n.clone()] if neuron.signed else [])
+    return out, state
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('cls', [IFNeuron, SignedIFNeuron])
+@pytest.mark.parametrize('channel_wise', [True, False])
+def test_fused_steps_equal_the_python_loop_bit_for_bit(cls, dtype, channel_wise,
+                                                       monkeypatch):
+    """Odd plane sizes (vector blocks plus scalar tails that must not cross a channel),
+    three time chunks, exact threshold ties, large and negative currents: spikes and
+    the final state of the fused kernel equal the Python loop's exactly."""
+    if not fused_available():
+        pytest.skip('fused kernels not built (test_the_fused_kernels_are_built fails)')
+    torch.manual_seed(0)
+    C = 7
+    n = cls(C, channel_wise=channel_wise)
+    n.threshold = (torch.rand(1, C if channel_wise else 1, 1, 1) + 0.3).to(dtype)
+    n.v0 = (torch.randn(1, C, 1, 1) * 0.3).to(dtype)
+    x = (torch.randn(13, 3, C, 5, 9) * 0.7).to(dtype)
+    x[:, 0, :, :2] = 0.25                                  # exact crossings
+    x[3] *= 20                                             # saturating inputs
+    ref, ref_state = _run(n, x, [4, 6, 3], monkeypatch, fused=False)
+    got, got_state = _run(n, x, [4, 6, 3], monkeypatch, fused=True)
+    assert got.dtype == dtype and (ref != 0).any() and (ref == 0).any()
+    if cls is SignedIFNeuron:
+        assert (ref < 0).any()
+    assert torch.equal(got, ref)
+    for a, b in zip(got_state, ref_state):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('cls', [IFNeuron, SignedIFNeuron])
+def test_fused_path_is_taken_without_autograd_only(cls, monkeypatch):
+    """The kernel serves simulation; BPTT (surrogate set, grad on) keeps the autograd
+    node, whose backward needs the saved membranes."""
+    if not fused_available():
+        pytest.skip('fused kernels not built')
+    name = '_fused_signed_steps' if cls.signed else '_fused_if_steps'
+    real, calls = getattr(if_neuron, name), []
+    monkeypatch.setattr(if_neuron, name, lambda *a: calls.append(1) or real(*a))
+    n = cls(3)
+    x = torch.rand(4, 2, 3, 4, 4) - 0.3
+    n.reset()
+    with torch.no_grad():
+        n(x)
+    assert calls == [1]
+    n.reset()
+    n.surrogate_alpha = 1.0
+    n(x.clone().requires_grad_(True)).sum().backward()
+    assert calls == [1]
+    monkeypatch.setenv('SNN_DET_FUSED', '0')
+    n.reset()
+    with torch.no_grad():
+        n(x)
+    assert calls == [1]
+
+
+# -- one simulation, several readouts -------------------------------------------------------
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
+def test_prefix_readouts_equal_separate_runs(name):
+    """simulate_prefixes(x, [4, 8, 12]) reads the first T steps of one 12-step run; with
+    a chunk size that divides every T they are the separate runs bit for bit, otherwise
+    equal up to the float summation order."""
+    bb = tiny_spiking(name, T=12, conversion=dict(threshold='max', channel_wise=True))
+    x = torch.rand(2, 3, 32, 48)
+    convert_backbone(bb, [x], [12], progress=False)
+    net = bb.spiking_net(12)
+    for chunk, exact in ((4, True), (5, False), (None, False)):
+        shared = net.simulate_prefixes(x, [8, 4, 12], chunk)
+        assert sorted(shared) == [4, 8, 12]
+        for T in (4, 8, 12):
+            alone = net.simulate(x, T, chunk if exact else 4)
+            for a, b in zip(shared[T], alone):
+                if exact:
+                    assert torch.equal(a, b), (chunk, T)
+                else:
+                    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    # the readouts differ between T (otherwise this test could not fail)
+    assert not torch.equal(shared[4][0], shared[12][0])
+
+
+def test_one_pass_evaluation_gives_the_same_map_as_one_run_per_T(tmp_path):
+    """tools/test.py's default for T that share one converted network: one simulation
+    to the largest T, one evaluator per T.  On the shipped RetinaNet (12 generated val
+    images, converted for T=8) the COCO metrics equal one runner.test() per T."""
+    import snn_det  # noqa: F401
+    from snn_det.apis import convert_model, wrap_backbone_cfg
+    from snn_det.apis.evaluate import evaluate_per_T
+    from snn_det.datasets import generate_detection_dataset
+    generate_detection_dataset(tmp_path / 'synth', seed=3, num_train=4, num_val=12,
+                               workers=1, progress=False)
+    data_root = str(tmp_path / 'synth' / 'coco') + '/'
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/synth/retinanet_r18n_fpn_12e_synth.py'))
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].dataset.data_root = data_root
+        cfg[key].num_workers = 0
+        cfg[key].persistent_workers = False
+    cfg.test_dataloader.batch_size = 4
+    for key in ('val_evaluator', 'test_evaluator'):
+        cfg[key].ann_file = data_root + 'annotations/instances_val.json'
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.load_from = osp.join(ROOT, 'checkpoints/retinanet_r18n_fpn_12e_synth.pth')
+    cfg.log_level = 'WARNING'
+    wrap_backbone_cfg(cfg, 8, chunk_size=2)
+    runner = Runner.from_cfg(copy.deepcopy(cfg))
+    runner.load_or_resume()
+    convert_model(runner.model, cfg, [8], ConversionConfig(threshold='max', calib=[]),
+                  calib_images=4, progress=False)
+    shared = evaluate_per_T(runner, [2, 4, 8], include_ann=False, share_simulation=True)
+    alone = evaluate_per_T(runner, [2, 4, 8], include_ann=False, share_simulation=False)
+    assert [r['shared_pass'] for r in shared] == [[2, 4, 8]] * 3
+    assert all('shared_pass' not in r for r in alone)
+    keys = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
+    for a, b in zip(shared, alone):
+        assert a['T'] == b['T'] and a['calib_T'] == b['calib_T'] == 8
+        assert [a[k] for k in keys] == [b[k] for k in keys], (a, b)
+    assert shared[-1]['AP'] > 0.05 and shared[0]['AP'] < shared[-1]['AP']

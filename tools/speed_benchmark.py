@@ -1,0 +1,273 @@
+"""Simulation speed of the spiking backbones, against the ANN and against SpikingJelly.
+
+    python tools/speed_benchmark.py configs/benchmarks/simulation_speed.py
+        [--detectors NAME ...] [--threads 1 2] [--out-root docs/results]
+
+For every detector of the config and every thread count: the ANN backbone's forward
+time on one batch of generated val images; the SNN's simulation time at each T
+(fused C++ neuron steps), its ratio to T x (ANN backbone forward) and the peak RSS
+of the simulation; the Python step loop at one T; and the same converted network
+(layer-wise thresholds) with SpikingJelly 2.0's multi-step ``IFNode`` (soft reset,
+``v_reset=None``) in place of each IF neuron, its readouts checked bit-identical to
+ours, and the throughput ratio.  Signed neurons (Darknet's Leaky-ReLU sites) have
+no SpikingJelly counterpart: those rows say so.  Times are medians of ``repeats``
+runs after one warm-up.  Results: ``<out-root>/<name>/results.{json,md}``.
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from snn_det.utils.resources import peak_rss_gib, reset_peak_rss, rss_gib  # noqa: E402
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()                                  # warm-up (allocations, oneDNN kernels)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+class SpikingJellyIF(nn.Module):
+    """One IF site run by SpikingJelly's multi-step ``IFNode`` (soft reset), emitting
+    ``theta * spike`` like :class:`~snn_det.neurons.IFNeuron`, from ``v(0)``."""
+
+    def __init__(self, ours):
+        super().__init__()
+        from spikingjelly.activation_based import neuron
+        theta = ours.threshold.reshape(-1)
+        if theta.numel() != 1:
+            raise ValueError('SpikingJelly IFNode takes one scalar threshold per layer')
+        self.theta = float(theta)
+        self.v0 = ours.v0.clone()
+        self.node = neuron.IFNode(v_threshold=self.theta, v_reset=None, step_mode='m')
+        self.fresh = True
+
+    def reset(self):
+        self.node.reset()
+        self.fresh = True
+
+    def forward(self, x):
+        if self.fresh:
+            self.node.v = self.v0.to(x.dtype).expand_as(x[0]).clone()
+            self.fresh = False
+        return self.node(x) * self.theta
+
+
+def spikingjelly_net(net):
+    """A copy of ``net`` with every IF neuron replaced by :class:`SpikingJellyIF`;
+    ``None`` if a site is signed (not expressible with SpikingJelly's IFNode)."""
+    if any(n.signed for n in net.neurons.values()):
+        return None
+    sj = copy.deepcopy(net)
+    for key in list(sj.neurons.keys()):
+        sj.neurons[key] = SpikingJellyIF(net.neurons[key])
+    return sj
+
+
+def _batch(cfg, model, n: int, seed: int, split: str = 'test') -> torch.Tensor:
+    """``n`` images of the config's test (or train) set, preprocessed as in testing."""
+    from mmengine.runner import Runner
+
+    from snn_det.apis.calib_data import calib_dataloader_cfg, collect_calib_batches
+    if split == 'test':
+        loader_cfg = copy.deepcopy(cfg.test_dataloader)
+        loader_cfg.update(batch_size=n, num_workers=0, persistent_workers=False)
+    else:
+        loader_cfg = calib_dataloader_cfg(cfg, n, seed)
+    loader = Runner.build_dataloader(loader_cfg, seed=seed)
+    return collect_calib_batches(model, loader, n)[0]
+
+
+def _build(det: dict):
+    from mmengine.config import Config
+    from mmengine.runner import load_checkpoint
+
+    from mmdet.registry import MODELS
+    from snn_det.apis import wrap_backbone_cfg
+    cfg = Config.fromfile(osp.join(ROOT, det['config']))
+    wrap_backbone_cfg(cfg, 32, {})
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, osp.join(ROOT, det['checkpoint']), map_location='cpu',
+                    logger='silent')
+    return cfg, model.eval()
+
+
+def measure(det: dict, bench: dict, threads: int) -> dict:
+    from snn_det.conversion import ConversionConfig, convert_backbone
+    from snn_det.neurons import fused_available
+    torch.set_num_threads(threads)
+    torch.manual_seed(bench.get('seed', 0))
+    cfg, model = _build(det)
+    bb = model.backbone
+    x = _batch(cfg, model, bench['batch_size'], bench.get('seed', 0))
+    calib = [_batch(cfg, model, bench['calib_images'], bench.get('seed', 0), 'train')]
+    reps, chunk = bench['repeats'], bench['chunk_size']
+    T_list = sorted(bench['T'])
+    out = dict(detector=det['name'], threads=threads, input=list(x.shape),
+               fused=fused_available(), chunk_size=chunk)
+    with torch.no_grad():
+        bb.set_mode('ann')
+        out['ann_s'] = _median_time(lambda: bb(x), reps)
+        convert_backbone(bb, calib, [max(T_list)],
+                         ConversionConfig.from_dict(bench['conversion']), chunk, progress=False)
+        net = bb.spiking_net(max(T_list))
+        out['sites'] = len(net.neurons)
+        out['signed_sites'] = sum(n.signed for n in net.neurons.values())
+        out['snn'] = {}
+        for T in T_list:
+            base = rss_gib()
+            reset_peak_rss()
+            secs = _median_time(lambda: net.simulate(x, T, chunk), reps)
+            out['snn'][T] = dict(seconds=secs, over_T_ann=secs / (T * out['ann_s']),
+                                 peak_rss_gib=peak_rss_gib(),
+                                 peak_over_start_gib=peak_rss_gib() - base)
+        T_py = bench['python_loop_T']
+        os.environ['SNN_DET_FUSED'] = '0'
+        try:
+            secs = _median_time(lambda: net.simulate(x, T_py, chunk), reps)
+        finally:
+            os.environ.pop('SNN_DET_FUSED')
+        out['python_loop'] = dict(T=T_py, seconds=secs, over_T_ann=secs / (T_py * out['ann_s']),
+                                  fused_speedup=secs / out['snn'][T_py]['seconds'])
+        out['spikingjelly'] = _spikingjelly(bb, calib, x, bench, chunk, reps)
+    return out
+
+
+def _spikingjelly(bb, calib, x, bench, chunk, reps) -> dict:
+    from snn_det.conversion import ConversionConfig, convert_backbone
+    sj_cfg = bench['spikingjelly']
+    try:
+        import spikingjelly  # noqa: F401
+        from spikingjelly.activation_based import neuron  # noqa: F401
+    except ImportError as e:
+        return dict(error=f'SpikingJelly not installed ({e}); see docs/results/'
+                          'simulation_speed/README or requirements/benchmarks.txt')
+    T_list = sorted(sj_cfg['T'])
+    layer_bb = copy.deepcopy(bb)
+    layer_bb.snn = nn.ModuleDict()
+    convert_backbone(layer_bb, calib, [max(T_list)],
+                     ConversionConfig.from_dict(sj_cfg['conversion']), chunk, progress=False)
+    ours = layer_bb.spiking_net(max(T_list))
+    sj = spikingjelly_net(ours)
+    if sj is None:
+        return dict(error='not expressible: signed (Leaky-ReLU) sites have no SpikingJelly '
+                          'IFNode counterpart')
+    res = dict(version=getattr(spikingjelly, '__version__', '?'), rows={})
+    for T in T_list:
+        a, b = ours.simulate(x, T, chunk), sj.simulate(x, T, chunk)
+        identical = all(torch.equal(p, q) for p, q in zip(a, b))
+        t_ours = _median_time(lambda: ours.simulate(x, T, chunk), reps)
+        t_sj = _median_time(lambda: sj.simulate(x, T, chunk), reps)
+        res['rows'][T] = dict(identical=identical, ours_s=t_ours, spikingjelly_s=t_sj,
+                              throughput_ratio=t_sj / t_ours)
+    return res
+
+
+def _markdown(res: dict) -> str:
+    lines = [f"# {res['name']}: simulation speed of the spiking backbones", '', res['note'], '',
+             '## SNN backbone against the ANN', '',
+             '| detector | threads | ANN backbone (s) | ' + ' | '.join(
+                 f'T={T}: s (/ T x ANN)' for T in res['T']) + ' | Python loop at T='
+             f"{res['python_loop_T']}: s (/ T x ANN) | fused kernel speed-up |",
+             '|---|---|---|' + '---|' * len(res['T']) + '---|---|']
+    for r in res['rows']:
+        cells = [f"{r['snn'][str(T)]['seconds']:.3f} ({r['snn'][str(T)]['over_T_ann']:.2f})"
+                 for T in res['T']]
+        py = r['python_loop']
+        lines.append(f"| {r['detector']} | {r['threads']} | {r['ann_s']:.4f} | "
+                     + ' | '.join(cells) + f" | {py['seconds']:.3f} ({py['over_T_ann']:.2f}) | "
+                     f"{py['fused_speedup']:.2f}x |")
+    lines += ['', '## Peak memory of the simulation against T (GiB, whole process; '
+              'in brackets: above the RSS before it)', '',
+              '| detector | threads | ' + ' | '.join(f'T={T}' for T in res['T']) + ' |',
+              '|---|---|' + '---|' * len(res['T'])]
+    for r in res['rows']:
+        lines.append(f"| {r['detector']} | {r['threads']} | " + ' | '.join(
+            f"{r['snn'][str(T)]['peak_rss_gib']:.2f} (+{r['snn'][str(T)]['peak_over_start_gib']:.2f})"
+            for T in res['T']) + ' |')
+    lines += ['', '## The same network with SpikingJelly IFNode (layer-wise thresholds)', '',
+              '| detector | threads | T | outputs identical | ours (s) | SpikingJelly (s) | '
+              'our throughput / SpikingJelly |', '|---|---|---|---|---|---|---|']
+    for r in res['rows']:
+        sj = r['spikingjelly']
+        if 'error' in sj:
+            lines.append(f"| {r['detector']} | {r['threads']} | - | {sj['error']} | | | |")
+            continue
+        for T, s in sj['rows'].items():
+            lines.append(f"| {r['detector']} | {r['threads']} | {T} | "
+                         f"{'yes' if s['identical'] else '**no**'} | {s['ours_s']:.3f} | "
+                         f"{s['spikingjelly_s']:.3f} | {s['throughput_ratio']:.2f}x |")
+    lines += ['', f"Machine: {res['machine']}. Generated by tools/speed_benchmark.py from "
+              f"{res['config']}.", '']
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('config', help='configs/benchmarks/simulation_speed.py')
+    p.add_argument('--detectors', nargs='+', help='only these detector names')
+    p.add_argument('--threads', nargs='+', type=int, help='only these thread counts')
+    p.add_argument('--out-root', default=osp.join(ROOT, 'docs', 'results'))
+    args = p.parse_args(argv)
+    if not osp.isfile(args.config):
+        sys.exit(f"error: benchmark config '{args.config}' does not exist")
+    from mmengine.config import Config
+    from mmdet.utils import register_all_modules
+
+    import snn_det  # noqa: F401
+    from snn_det.datasets import build_synthetic_data
+    from snn_det.utils.checkpoint import write_text_atomic
+    register_all_modules()
+    bench = Config.fromfile(args.config).simulation_speed.to_dict()
+    build_synthetic_data(osp.join(ROOT, 'data/synth'))
+    out_dir = osp.join(args.out_root, bench['name'])
+    os.makedirs(out_dir, exist_ok=True)
+    res_path = osp.join(out_dir, 'results.json')
+    res = json.load(open(res_path)) if osp.isfile(res_path) else dict(rows=[])
+    res.update(name=bench['name'], config=osp.relpath(osp.abspath(args.config), ROOT),
+               T=sorted(bench['T']), python_loop_T=bench['python_loop_T'],
+               machine=f'{os.cpu_count()} CPU cores, {platform.machine()}, torch '
+                       f'{torch.__version__}',
+               note=f"Batch of {bench['batch_size']} generated val images (the configs' "
+                    f"320x320 test pipeline), chunks of {bench['chunk_size']} steps, "
+                    f"{bench['conversion']['threshold']} thresholds "
+                    f"({'per channel' if bench['conversion'].get('channel_wise') else 'per layer'}"
+                    f"); medians of {bench['repeats']} runs. Time only: these conversions are "
+                    'not calibrated.')
+    for det in bench['detectors']:
+        if args.detectors and det['name'] not in args.detectors:
+            continue
+        for threads in bench['threads']:
+            if args.threads and threads not in args.threads:
+                continue
+            print(f"[speed] {det['name']}, {threads} thread(s)", flush=True)
+            row = json.loads(json.dumps(measure(det, bench, threads)))   # str keys
+            row['date'] = time.strftime('%Y-%m-%d')
+            res['rows'] = [r for r in res['rows']
+                           if (r['detector'], r['threads']) != (det['name'], threads)] + [row]
+            order = [d['name'] for d in bench['detectors']]
+            res['rows'].sort(key=lambda r: (order.index(r['detector'])
+                                            if r['detector'] in order else 99, r['threads']))
+            write_text_atomic(json.dumps(res, indent=1) + '\n', res_path)
+            write_text_atomic(_markdown(res), osp.join(out_dir, 'results.md'))
+    print(open(osp.join(out_dir, 'results.md')).read())
+    print(f'wrote {res_path}')
+
+
+if __name__ == '__main__':
+    main()
