@@ -35,7 +35,8 @@ def fused_neuron_extension() -> dict:
             self.extensions = [e for e in self.extensions if e not in self.failed]
 
     flags = ['-O3', '-fopenmp', '-fno-fast-math', '-ffp-contract=off', '-Wno-psabi']
-    ext = CppExtension('snn_det.neurons._C', ['snn_det/neurons/csrc/fused_steps.cpp'],
+    ext = CppExtension('snn_det.neurons._C', ['snn_det/neurons/csrc/fused_steps.cpp',
+                                                'snn_det/neurons/csrc/mmse.cpp'],
                        extra_compile_args={'cxx': flags}, extra_link_args=['-fopenmp'])
     return dict(ext_modules=[ext], cmdclass={'build_ext': OptionalBuildExt.with_options(
         use_ninja=False)})

@@ -148,3 +148,42 @@ def test_one_pass_evaluation_gives_the_same_map_as_one_run_per_T(tmp_path):
         assert a['T'] == b['T'] and a['calib_T'] == b['calib_T'] == 8
         assert [a[k] for k in keys] == [b[k] for k in keys], (a, b)
     assert shared[-1]['AP'] > 0.05 and shared[0]['AP'] < shared[-1]['AP']
+
+
+# -- MMSE threshold search -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize('slope', [None, 0.1])
+@pytest.mark.parametrize('rounding', [True, False])
+@pytest.mark.parametrize('channel_wise', [True, False])
+def test_fused_mmse_search_picks_the_thresholds_of_the_torch_search(slope, rounding,
+                                                                    channel_wise, monkeypatch):
+    """The C++ error kernel (float32 elementwise as quantizers.py, float64 sums) chooses
+    the same grid point as the torch search, and that point minimises the error of
+    seed 001 Algo. 1 computed here in float64 from the quantizer itself."""
+    import copy
+    from snn_det.conversion.thresholds import ActivationObserver, choose_threshold
+    from snn_det.neurons.quantizers import rate_function
+    if not fused_available():
+        pytest.skip('fused kernels not built')
+    torch.manual_seed(0)
+    obs = ActivationObserver(6, slope, max_samples=6 * 3000, seed=1)
+    z = torch.randn(3, 6, 40, 40) * torch.linspace(0.2, 3.0, 6).reshape(1, 6, 1, 1)
+    z[:, 2] = z[:, 2].abs() ** 2                            # a long-tailed channel
+    obs.update(z)
+    picked = {}
+    for fused in ('1', '0'):
+        monkeypatch.setenv('SNN_DET_FUSED', fused)
+        picked[fused] = choose_threshold(copy.deepcopy(obs), 'mmse', 16, channel_wise,
+                                         grid=50, rounding=rounding)
+    assert torch.equal(picked['1'], picked['0'])
+    if channel_wise:        # an independent float64 argmin over the same grid
+        samples, top = obs.samples.double(), obs.max.double()
+        target = obs.activation(obs.samples).double()
+        for c in range(6):
+            grid = top[c] * torch.arange(1, 51, dtype=torch.float64) / 50
+            err = torch.stack([((rate_function(samples[c].float(), 16, g.float(), rounding,
+                                               slope).double() - target[c]) ** 2).sum()
+                               for g in grid])
+            best = float(grid[int(err.argmin())])
+            assert float(picked['1'].reshape(-1)[c]) == pytest.approx(best, rel=1e-6), c

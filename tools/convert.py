@@ -27,6 +27,7 @@ from snn_det.apis import (check_T_list, convert_model, save_converted, summarize
                           wrap_backbone_cfg)
 from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
 from snn_det.apis.convert import unwrap  # noqa: E402
+from snn_det.apis.dist import prepare_launcher  # noqa: E402
 from snn_det.analysis.firing import measure_firing, plot_firing_rates  # noqa: E402
 from snn_det.calibration.cache import parse_bytes  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
@@ -60,7 +61,7 @@ def main(argv=None):
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
-        cfg.launcher = args.launcher
+        prepare_launcher(cfg, args.launcher)
         base_conv = dict(cfg.model.get('backbone', {}).get('conversion') or {})
         conversion = build_conversion(base_conv, args)
         cache_budget = parse_bytes(args.calib_cache_budget)

@@ -16,6 +16,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import snn_det  # noqa: F401,E402  (registers modules, checkpoint loader)
 from snn_det.apis import ensure_custom_imports  # noqa: E402
+from snn_det.apis.dist import prepare_launcher  # noqa: E402
 
 
 def parse_args():
@@ -40,9 +41,12 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    try:
+        prepare_launcher(cfg, args.launcher)
+    except ValueError as e:
+        sys.exit(f'error: {e}')
     ensure_custom_imports(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

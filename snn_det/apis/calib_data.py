@@ -62,7 +62,16 @@ def collect_calib_batches(model, dataloader, num_images: int) -> List[Tensor]:
 
 def build_calib_batches(cfg: Config, model, num_images: int, batch_size: int = 8,
                         seed: int = 0) -> List[Tensor]:
-    """Build the calibration dataloader from ``cfg`` and collect its batches."""
-    loader_cfg = calib_dataloader_cfg(cfg, batch_size, seed)
+    """Build the calibration dataloader from ``cfg`` and collect its batches.
+
+    Under a distributed launcher the ``num_images`` are split across the ranks:
+    mmengine's ``DefaultSampler`` gives rank r every world-th image of the seeded
+    order, and each rank takes ``ceil(num_images / world)`` of its own, so for a
+    multiple of the world size the ranks together hold the images one process would.
+    """
+    from mmengine.dist import get_world_size
+    world = get_world_size()
+    per_rank = -(-int(num_images) // world)
+    loader_cfg = calib_dataloader_cfg(cfg, min(batch_size, per_rank), seed)
     loader = Runner.build_dataloader(loader_cfg, seed=seed)
-    return collect_calib_batches(model, loader, num_images)
+    return collect_calib_batches(model, loader, per_rank)

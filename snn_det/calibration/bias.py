@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .collect import ann_site, snn_site
+from .reduce import reduce_mean
 
 
 def channel_mean(e: Tensor) -> Tensor:
@@ -41,18 +42,6 @@ def site_error(graph, net, batches: List[Tensor], site: str, T: int, chunk_size=
         total = part if total is None else total + part
         count += n
     return reduce_mean(total, count)
-
-
-def reduce_mean(total: Tensor, count: int) -> Tensor:
-    """``total / count``, summed over all ranks under a distributed launcher."""
-    from mmengine.dist import all_reduce, get_world_size
-    if get_world_size() > 1:
-        cnt = torch.tensor(float(count), device=total.device)
-        total = total.clone()
-        all_reduce(total, op='sum')
-        all_reduce(cnt, op='sum')
-        return total / cnt
-    return total / count
 
 
 @torch.no_grad()

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .cache import CalibrationCache
 from .collect import ann_site, snn_site
+from .reduce import average_gradients_, sum_over_ranks
 from .spike_codes import encode, store
 
 
@@ -123,13 +124,14 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
 
     train, held = _split(cached, cfg.fc_holdout)
 
-    def full_loss():
+    def full_loss():            # over the (held-out) images of every rank
         with torch.no_grad():
             total = 0
             for b in held:
                 s, r, t = b.load()
                 total = total + float(_loss(run(s, r, False), t, cfg.fc_loss))
-            return total / len(held)
+            total, n = sum_over_ranks(total, len(held))
+            return total / n
 
     before = best = full_loss()
     best_state = (w.detach().clone(), v0.detach().clone())
@@ -145,6 +147,7 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
         loss = _loss(run(s_seq, rest, True), target, cfg.fc_loss)
         opt.zero_grad()
         loss.backward()
+        average_gradients_([w, v0])           # the same step on every rank
         opt.step()
         if (it + 1) % check_every == 0 or it + 1 == iters:
             cur = full_loss()

@@ -24,6 +24,7 @@ from torch import Tensor
 from ..neurons.quantizers import if_rate
 from .cache import CalibrationCache
 from .collect import ann_site, snn_site
+from .reduce import average_gradients_, sum_over_ranks
 from .spike_codes import store
 
 
@@ -62,13 +63,14 @@ def calibrate_weights(graph, net, batches: List[Tensor], site: str, T: int, chun
                           conv.groups)) + rest
         return if_rate(z, T, theta, v0, slope, rounding)
 
-    def full_loss(w):
+    def full_loss(w):           # over the calibration images of every rank
         with torch.no_grad():
             tot, n = 0.0, 0
             for i in range(len(stored)):
                 s, r, t = load(i)
                 tot += float(_loss(forward(w, s, r), t)) * s.shape[0]
                 n += s.shape[0]
+            tot, n = sum_over_ranks(tot, n)
             return tot / n
 
     w0 = conv.weight.detach().clone()
@@ -87,6 +89,7 @@ def calibrate_weights(graph, net, batches: List[Tensor], site: str, T: int, chun
             loss = _loss(forward(w, s_in, rest), target)
             opt.zero_grad()
             loss.backward()
+        average_gradients_([w])           # the same step on every rank
         opt.step()
         sched.step()
     after = full_loss(w.detach())

@@ -1,0 +1,138 @@
+// The squared quantization error of MMSE threshold search (seed 001 Algo. 1), fused.
+//
+// For every channel c and every candidate threshold theta[c, n]:
+//
+//     err[c, n] = sum_s (Q(z[c, s]; T, theta[c, n]) - target[c, s])^2     (float64 sum)
+//
+// with Q the rate function of snn_det/neurons/quantizers.py, computed element by
+// element in float32 with the operations and order of that code (mode 0: ClipFloor,
+// 1: ClipRound, 2: signed QC without rounding, 3: signed QC with rounding):
+//
+//     ClipRound:  a = z * T / theta + 0.5;  q = (theta / T) * clamp(floor(a), 0, T)
+//     ClipFloor:  a = z * T / theta;        q = (theta / T) * clamp(floor(a), 0, T)
+//     signed:     y = z >= 0 ? z : z * slope;  a = y * T / theta;
+//                 a = sign(a) * floor(|a| (+ 0.5));  q = (theta / T) * clamp(a, -T, T)
+//
+// The Python version materialises [c, N, S] float tensors for each of ~8 operations;
+// here each channel's samples are read in L1-sized blocks that every candidate passes
+// over.  Only the sum differs from torch's float32 mean: float32 partial sums of 512
+// samples, added in float64.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace {
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define SNN_DET_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SNN_DET_CLONES
+#endif
+
+template <int MODE>
+inline __attribute__((always_inline)) float quantize(float x, float theta, float Tf,
+                                                     float scale, float slope) {
+  if (MODE <= 1) {
+    float a = x * Tf / theta;
+    if (MODE == 1) a = a + 0.5f;
+    a = std::floor(a);
+    a = a < 0.f ? 0.f : (a > Tf ? Tf : a);
+    return scale * a;
+  }
+  const float y = x >= 0.f ? x : x * slope;
+  float a = y * Tf / theta;
+  const float sg = a > 0.f ? 1.f : (a < 0.f ? -1.f : 0.f);
+  float m = std::fabs(a);
+  if (MODE == 3) m = m + 0.5f;
+  a = sg * std::floor(m);
+  a = a < -Tf ? -Tf : (a > Tf ? Tf : a);
+  return scale * a;
+}
+
+// One channel: err[n] = sum_s (Q(z[s]; theta[n]) - t[s])^2 for all N thresholds.  The
+// samples are visited in blocks that stay in L1 while every threshold passes over them;
+// a block's sum is taken in float32 lanes and added to the float64 total.
+constexpr int64_t BLOCK = 512;
+
+template <int MODE>
+SNN_DET_CLONES void channel_errors(const float* __restrict z, const float* __restrict t,
+                                   int64_t S, const float* __restrict thetas, int64_t N,
+                                   float Tf, float slope, double* __restrict err) {
+  for (int64_t n = 0; n < N; ++n) err[n] = 0.0;
+  for (int64_t s0 = 0; s0 < S; s0 += BLOCK) {
+    const int64_t len = std::min(BLOCK, S - s0);
+    const float* zb = z + s0;
+    const float* tb = t + s0;
+    for (int64_t n = 0; n < N; ++n) {
+      const float theta = thetas[n], scale = theta / Tf;
+      constexpr int L = 16;
+      float acc[L] = {0};
+      int64_t s = 0;
+      for (; s + L <= len; s += L)
+        for (int l = 0; l < L; ++l) {
+          const float d = quantize<MODE>(zb[s + l], theta, Tf, scale, slope) - tb[s + l];
+          acc[l] += d * d;
+        }
+      double part = 0.0;
+      for (int l = 0; l < L; ++l) part += acc[l];
+      for (; s < len; ++s) {
+        const float d = quantize<MODE>(zb[s], theta, Tf, scale, slope) - tb[s];
+        part += static_cast<double>(d * d);
+      }
+      err[n] += part;
+    }
+  }
+}
+
+// z, target: [C, S] float32 contiguous; thetas: [C, N] float32.  Returns [C, N] float64.
+at::Tensor mmse_errors(const at::Tensor& z, const at::Tensor& target, const at::Tensor& thetas,
+                       int64_t T, int64_t mode, double slope) {
+  TORCH_CHECK(z.device().is_cpu() && z.scalar_type() == at::kFloat && z.dim() == 2 &&
+                  z.is_contiguous(), "z must be a contiguous [C, S] float32 CPU tensor");
+  TORCH_CHECK(target.sizes() == z.sizes() && target.scalar_type() == at::kFloat &&
+                  target.is_contiguous(), "target must be shaped and typed like z");
+  TORCH_CHECK(thetas.dim() == 2 && thetas.size(0) == z.size(0) &&
+                  thetas.scalar_type() == at::kFloat && thetas.is_contiguous(),
+              "thetas must be a contiguous [C, N] float32 tensor");
+  TORCH_CHECK(mode >= 0 && mode <= 3, "mode must be 0..3");
+  const int64_t C = z.size(0), S = z.size(1), N = thetas.size(1);
+  at::Tensor err = at::empty({C, N}, z.options().dtype(at::kDouble));
+  const float* zp = z.const_data_ptr<float>();
+  const float* tp = target.const_data_ptr<float>();
+  const float* hp = thetas.const_data_ptr<float>();
+  double* ep = err.mutable_data_ptr<double>();
+  const float Tf = static_cast<float>(T), sl = static_cast<float>(slope);
+  const int md = static_cast<int>(mode);
+  at::parallel_for(0, C, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      const float* zc = zp + c * S;
+      const float* tc = tp + c * S;
+      const float* hc = hp + c * N;
+      double* ec = ep + c * N;
+      switch (md) {
+        case 0: channel_errors<0>(zc, tc, S, hc, N, Tf, sl, ec); break;
+        case 1: channel_errors<1>(zc, tc, S, hc, N, Tf, sl, ec); break;
+        case 2: channel_errors<2>(zc, tc, S, hc, N, Tf, sl, ec); break;
+        default: channel_errors<3>(zc, tc, S, hc, N, Tf, sl, ec); break;
+      }
+    }
+  });
+  return err;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(snn_det, m) {
+  m.def("mmse_errors(Tensor z, Tensor target, Tensor thetas, int T, int mode, float slope) "
+        "-> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(snn_det, CPU, m) {
+  m.impl("mmse_errors", &mmse_errors);
+}
