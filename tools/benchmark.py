@@ -1,7 +1,7 @@
 """Rerun a benchmark from its config and regenerate its tables and plots.
 
     python tools/benchmark.py configs/benchmarks/NAME.py [--out-root work_dirs/benchmarks]
-        [--detectors NAME ...] [--methods NAME ...] [--T 128 ...]
+        [--detectors NAME ...] [--methods NAME ...] [--T 128 ...] [--launcher none|pytorch]
 
 Writes work_dirs/benchmarks/NAME/{results.md,results.json,results.csv,*.png}.
 The same config and seed give the same numbers.
@@ -26,6 +26,9 @@ def main(argv=None):
                         help='only these method names (the other rows are kept)')
     parser.add_argument('--T', nargs='+', type=int,
                         help='only these time steps of the config (the other rows are kept)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help='job launcher (torchrun: gloo on the CPU, nccl on GPUs)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     parser.add_argument('--no-data', action='store_true',
                         help='do not generate the embedded dataset if it is missing')
     args = parser.parse_args(argv)
@@ -34,9 +37,13 @@ def main(argv=None):
     if not args.no_data:
         build_synthetic_data('data/synth')
     try:
-        result = run_benchmark(args.config, args.out_root, args.detectors, args.methods, args.T)
-    except KeyError as e:
+        result = run_benchmark(args.config, args.out_root, args.detectors, args.methods, args.T,
+                               args.launcher)
+    except (KeyError, ValueError) as e:
         sys.exit(f'error: {e.args[0]}')
+    from mmengine.dist import get_rank
+    if get_rank() != 0:
+        return
     out = osp.join(args.out_root, result['name'], 'results.md')
     print(open(out).read())
     print(f'wrote {out}')

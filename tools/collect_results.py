@@ -30,8 +30,9 @@ import tempfile
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
 
-from snn_det.analysis.results import (merge_results, metric_series, results_csv,  # noqa
-                                      results_markdown, targets_markdown, write_plots)
+from snn_det.analysis.results import (display_path, merge_results, metric_series,  # noqa
+                                      results_csv, results_markdown, targets_markdown,
+                                      write_plots)
 from snn_det.utils.checkpoint import write_text_atomic  # noqa: E402
 
 START, END = '<!-- results:start -->', '<!-- results:end -->'
@@ -56,8 +57,13 @@ def _anchor(name: str) -> str:
     return 'benchmark-' + name.lower()
 
 
-def docs_readme(results: dict, root: str = ROOT) -> str:
-    parts = ['# Results', '', DOCS_NOTE, '', '## Targets', '',
+def docs_readme(results: dict, root: str = ROOT, resources: dict = None) -> str:
+    links = [f'- [{name}]({name}/results.md): {r.get("title", "memory and time")}'
+             for name, r in sorted((resources or {}).items())]
+    parts = ['# Results', '', DOCS_NOTE, '']
+    if links:
+        parts += ['Memory and time benchmarks (their own tables):', ''] + links + ['']
+    parts += ['## Targets', '',
              'A target is met or not on the unrounded numbers; "ties < 0.5" means that a '
              'method up to 0.5 points below another counts as equal.', '',
              targets_markdown(results, lambda n: f'#{_anchor(n)}')]
@@ -131,7 +137,16 @@ def collect(root: str = ROOT, fresh_root: str = None, only=None, replace: bool =
             raise SystemExit(f'error: no results for {unknown} in {docs} or {fresh_root}')
         fresh = {k: v for k, v in fresh.items() if k in only}
     results = {name: _load(path) for name, path in committed.items()}
+    # memory / time benchmarks (tools/scale_benchmark.py, tools/speed_benchmark.py) keep
+    # their own results.md; they are linked, not tabulated here
+    resources = {n: r for n, r in results.items() if 'results' not in r}
+    results = {n: r for n, r in results.items() if 'results' in r}
+    fresh = {n: p for n, p in fresh.items() if n not in resources}
     texts, copies = {}, []
+    for name, result in results.items():     # no absolute paths of the machine that ran it
+        if osp.isabs(result.get('config', '')):
+            result['config'] = display_path(result['config'], root)
+            texts[osp.join(docs, name, 'results.json')] = json.dumps(result, indent=2)
     for name, path in fresh.items():
         new = _load(path)
         merged = new if replace or name not in results else merge_results(results[name], new)
@@ -147,7 +162,7 @@ def collect(root: str = ROOT, fresh_root: str = None, only=None, replace: bool =
     for name, result in results.items():
         out = osp.join(docs, name)
         texts[osp.join(out, 'results.md')] = results_markdown(result, out, root=root)
-    texts[osp.join(docs, 'README.md')] = docs_readme(results, root)
+    texts[osp.join(docs, 'README.md')] = docs_readme(results, root, resources)
     readme = osp.join(root, 'README.md')
     with open(readme) as f:
         texts[readme] = replace_block(f.read(), readme_block(results), readme)

@@ -31,6 +31,7 @@ from snn_det.apis.dist import prepare_launcher  # noqa: E402
 from snn_det.analysis.firing import measure_firing, plot_firing_rates  # noqa: E402
 from snn_det.calibration.cache import parse_bytes  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
+from snn_det.utils.outputs import OutputGuard  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -65,17 +66,39 @@ def main(argv=None):
         base_conv = dict(cfg.model.get('backbone', {}).get('conversion') or {})
         conversion = build_conversion(base_conv, args)
         cache_budget = parse_bytes(args.calib_cache_budget)
+        if args.calib_images < 1:
+            raise ValueError(f'--calib-images must be at least 1, got {args.calib_images}')
     except Exception as e:   # one clear line, nothing written
         sys.exit(f'error: {e}')
     name = args.name or osp.splitext(osp.basename(args.config))[0] + '_snn'
     work_dir = args.work_dir or osp.join('work_dirs', name)
+    guard = OutputGuard(work_dir)
+    try:
+        with guard:
+            return _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard)
+    except KeyboardInterrupt:
+        sys.exit('interrupted: nothing was written')
+    except (ValueError, KeyError, RuntimeError, MemoryError, OSError, AssertionError) as e:
+        if os.environ.get('SNN_DET_DEBUG'):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        sys.exit(f'error: {msg} (nothing was written)')
+
+
+def _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard):
     wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size)
     cfg.work_dir = osp.join(work_dir, 'logs')
     cfg.load_from = args.checkpoint
     cfg.resume = False
 
     t0 = time.perf_counter()
+    logs_existed = osp.isdir(cfg.work_dir)
     runner = Runner.from_cfg(cfg)
+    # what the runner wrote of a failed run: its timestamped logs and the config dump
+    if not logs_existed:
+        guard.remove_on_failure(cfg.work_dir)
+    else:
+        guard.remove_on_failure(runner.log_dir)
     runner.load_or_resume()
     print(f'converting {args.config} for T={T_list} with {conversion.describe()}, '
           f'{args.calib_images} calibration images', flush=True)

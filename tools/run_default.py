@@ -26,6 +26,7 @@ import snn_det  # noqa: F401,E402
 from snn_det.analysis.results import write_result_files  # noqa: E402
 from snn_det.datasets import build_synthetic_data  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
+from snn_det.utils.provenance import provenance  # noqa: E402
 
 NAMES = {'retinanet': 'RetinaNet R18n', 'faster-rcnn': 'Faster R-CNN R18n',
          'yolov3': 'YOLOv3 D53n'}
@@ -91,10 +92,11 @@ def main(argv=None):
     print('\n\n'.join(tables))
     given = sys.argv[1:] if argv is None else argv
     cmd = ' '.join(['python tools/run_default.py'] + list(given))
-    write_result_files(dict(name='main_job', config=osp.join(ROOT, 'tools', 'run_default.py'),
+    write_result_files(dict(name='main_job', config='tools/run_default.py',
                             command=cmd, T=args.T, seed=0, results=results,
-                            conversion_times=times, complete=True), args.results_dir,
-                       root=ROOT)
+                            conversion_times=times, complete=True,
+                            wall_seconds=round(time.perf_counter() - t0, 1),
+                            provenance=provenance()), args.results_dir, root=ROOT)
     print(f'saved in {args.results_dir}')
     print(f'\nmain job finished in {time.perf_counter() - t0:.0f} s')
 

@@ -232,6 +232,7 @@ def main(argv=None):
     import snn_det  # noqa: F401
     from snn_det.datasets import build_synthetic_data
     from snn_det.utils.checkpoint import write_text_atomic
+    from snn_det.utils.provenance import provenance, repo_relative
     register_all_modules()
     bench = Config.fromfile(args.config).simulation_speed.to_dict()
     build_synthetic_data(osp.join(ROOT, 'data/synth'))
@@ -239,7 +240,8 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     res_path = osp.join(out_dir, 'results.json')
     res = json.load(open(res_path)) if osp.isfile(res_path) else dict(rows=[])
-    res.update(name=bench['name'], config=osp.relpath(osp.abspath(args.config), ROOT),
+    res.update(name=bench['name'], config=repo_relative(args.config), provenance=provenance(),
+               title='simulation speed of the spiking backbones against the ANN and against SpikingJelly',
                T=sorted(bench['T']), python_loop_T=bench['python_loop_T'],
                machine=f'{os.cpu_count()} CPU cores, {platform.machine()}, torch '
                        f'{torch.__version__}',

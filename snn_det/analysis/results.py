@@ -44,6 +44,17 @@ def display_path(path: str, root: Optional[str] = None) -> str:
     return path
 
 
+def provenance_line(result: dict) -> str:
+    """One line: the commit, versions and date the results were measured with."""
+    p = result.get('provenance')
+    if not p:
+        return ('Provenance: not recorded (measured before results files kept it; the '
+                "rows' dates are in results.json where present).")
+    v = p.get('versions', {})
+    vers = ', '.join(f'{k} {v[k]}' for k in ('torch', 'mmcv', 'mmdet', 'mmengine') if k in v)
+    return f"Provenance: commit `{p.get('commit', '?')[:12]}`, {vers}; {p.get('date', '?')}."
+
+
 def metric_series(result: dict) -> Dict[str, Tuple[Optional[float], Dict[str, list]]]:
     """Per detector: (ANN main metric, {method: [(T, metric), ...]}) of the SNN rows."""
     out = {}
@@ -71,7 +82,7 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
     lines = [f'{h1} Benchmark {result["name"]}', '',
              f'Config: `{display_path(result["config"], root)}`; seed {result["seed"]}. '
              f'Main metric in % (COCO AP@[.5:.95], VOC mAP or top-1); in brackets: % of the ANN.',
-             '']
+             '', provenance_line(result), '']
     T_list = result['T']
     for det in dict.fromkeys(r['detector'] for r in rows):
         drows = [r for r in rows if r['detector'] == det]

@@ -42,13 +42,16 @@ from ..analysis.results import write_result_files
 from ..conversion.config import ConversionConfig
 from ..conversion.converter import convert_backbone
 from ..utils.checkpoint import write_text_atomic
+from ..utils.provenance import provenance, repo_relative
 from .calib_data import build_calib_batches
+from .dist import prepare_launcher
 from .convert import check_T_list, unwrap, wrap_backbone_cfg
 from .evaluate import main_metric, restrict_metrics_to_dataset, simplify_metrics
 
 
 def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=None) -> tuple:
     cfg = Config.fromfile(det['config'])
+    prepare_launcher(cfg, bench.get('launcher', 'none'))
     if det.get('cfg_options'):              # e.g. another data_root for this detector
         cfg.merge_from_dict(det['cfg_options'])
     if cfg_options:
@@ -98,13 +101,14 @@ def _sources_by_T(method: dict, det: dict, T_list: List[int]) -> list:
 
 def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                   only_detectors: List[str] = None, only_methods: List[str] = None,
-                  only_T: List[int] = None) -> dict:
+                  only_T: List[int] = None, launcher: str = 'none') -> dict:
     """Run a benchmark config; returns the results dict (also written to files).
 
     ``only_detectors`` / ``only_methods`` / ``only_T`` rerun part of it; the rows of
     the rest are kept from the existing results files.
     """
     bench = Config.fromfile(config_path).benchmark
+    bench['launcher'] = launcher       # under torchrun: images split, rows equal on all ranks
     names = [m['name'] for m in bench['methods']]
     unknown = [m for m in (only_methods or []) if m not in names]
     if unknown:
@@ -231,8 +235,9 @@ def _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
         rows = _merge(old['results'], rows, keep)
         times = _merge(old['conversion_times'], times, keep)
     rows, times = _sort(rows, order), _sort(times, order)
-    result = dict(name=name, config=osp.abspath(config_path), T=T_list, seed=seed,
-                  results=rows, conversion_times=times, complete=not partial)
+    result = dict(name=name, config=repo_relative(config_path), T=T_list, seed=seed,
+                  results=rows, conversion_times=times, complete=not partial,
+                  provenance=provenance())
     _write(result, work_dir)
     return result
 
@@ -259,7 +264,8 @@ def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
                 errs[mname] = relative_errors(bb.graph, nets[mname][T], imgs, T)
                 new = True
         errs = {m: errs[m] for m in ep.get('methods', list(errs)) if m in errs}
-        if new and errs:
+        from mmengine.dist import get_rank
+        if new and errs and get_rank() == 0:
             write_text_atomic(json.dumps({m: {k: v.tolist() for k, v in e.items()}
                                           for m, e in errs.items()}), stem + '.json')
             plot_relative_errors(errs, stem + '.png',
@@ -285,4 +291,7 @@ def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
 
 
 def _write(result: dict, work_dir: str) -> None:
+    from mmengine.dist import get_rank
+    if get_rank() != 0:         # every rank measured the same rows; rank 0 writes them
+        return
     write_result_files(result, work_dir)

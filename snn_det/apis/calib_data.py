@@ -44,19 +44,46 @@ def calib_dataloader_cfg(cfg: Config, batch_size: int = 8, seed: int = 0) -> Con
                       dataset=dataset)
 
 
+def check_calib_batch(x: Tensor, where: str = 'calibration batch', shapes=None) -> None:
+    """Refuse inputs calibration cannot use, naming the cause: NaN / Inf values, or
+    images without any variation (e.g. all zero), from which every threshold would be
+    set by one constant activation per channel.  ``shapes``: each image's (h, w)
+    before batch padding (the padding itself is constant)."""
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f'{where} holds {bad} NaN/Inf values; check the images and the '
+                         "data_preprocessor's mean/std")
+    constant = []
+    for i in range(x.shape[0]):
+        h, w = shapes[i] if shapes is not None else x.shape[-2:]
+        img = x[i, :, :h, :w].reshape(x.shape[1], -1)
+        constant.append(bool((img.amax(1) == img.amin(1)).all()))
+    if all(constant):
+        raise ValueError(f'{where}: every image is constant (e.g. all zero); calibration '
+                         'needs real images (check the dataset path and --calib-images)')
+
+
 @torch.no_grad()
 def collect_calib_batches(model, dataloader, num_images: int) -> List[Tensor]:
     """Preprocessed image batches totalling ``num_images`` images (last batch trimmed)."""
+    if int(num_images) < 1:
+        raise ValueError(f'--calib-images must be at least 1, got {num_images}')
     batches, n = [], 0
     for data in dataloader:
-        inputs = model.data_preprocessor(data, False)['inputs']
+        out = model.data_preprocessor(data, False)
+        inputs = out['inputs']
         take = min(inputs.shape[0], num_images - n)
+        samples = out.get('data_samples') or []
+        shapes = [s.metainfo.get('img_shape', inputs.shape[-2:]) for s in samples[:take]] \
+            if len(samples) >= take else None
+        check_calib_batch(inputs[:take], f'calibration batch {len(batches)}', shapes)
         batches.append(inputs[:take])
         n += take
         if n >= num_images:
             break
     if n == 0:
-        raise RuntimeError('the calibration dataloader yielded no images')
+        raise RuntimeError('the calibration dataloader yielded no images: the calibration '
+                           'set is empty (check the dataset path / ann_file)')
     return batches
 
 
@@ -70,8 +97,18 @@ def build_calib_batches(cfg: Config, model, num_images: int, batch_size: int = 8
     multiple of the world size the ranks together hold the images one process would.
     """
     from mmengine.dist import get_world_size
+    if int(num_images) < 1:
+        raise ValueError(f'--calib-images must be at least 1, got {num_images}')
     world = get_world_size()
     per_rank = -(-int(num_images) // world)
     loader_cfg = calib_dataloader_cfg(cfg, min(batch_size, per_rank), seed)
-    loader = Runner.build_dataloader(loader_cfg, seed=seed)
+    try:
+        loader = Runner.build_dataloader(loader_cfg, seed=seed)
+    except ValueError as e:     # mmengine cannot serialise a dataset of no images
+        if 'need at least one array' not in str(e):
+            raise
+        ds = loader_cfg.dataset
+        where = ' '.join(str(ds.get(k)) for k in ('data_root', 'ann_file') if ds.get(k))
+        raise RuntimeError(f'the calibration set is empty: {where or ds.get("type")} holds no '
+                           'images') from None
     return collect_calib_batches(model, loader, per_rank)

@@ -134,8 +134,17 @@ def save_converted(model, cfg: Config, work_dir: str, name: str, meta: dict) -> 
     if getattr(model, 'dataset_meta', None):
         full_meta['dataset_meta'] = to_plain(dict(model.dataset_meta))
     new_cfg = converted_config(cfg, model, ckpt_path)
-    save_checkpoint_atomic({'meta': full_meta, 'state_dict': state}, ckpt_path)
-    write_text_atomic(new_cfg.pretty_text, cfg_path)
+    # both files complete under temporary names first, then renamed into place together
+    tmp_ckpt, tmp_cfg = ckpt_path + '.tmp', cfg_path + '.tmp'
+    try:
+        save_checkpoint_atomic({'meta': full_meta, 'state_dict': state}, tmp_ckpt)
+        write_text_atomic(new_cfg.pretty_text, tmp_cfg)
+        os.replace(tmp_cfg, cfg_path)
+        os.replace(tmp_ckpt, ckpt_path)
+    finally:
+        for tmp in (tmp_ckpt, tmp_cfg):
+            if osp.exists(tmp):
+                os.remove(tmp)
     return ckpt_path, cfg_path
 
 

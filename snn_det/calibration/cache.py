@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils.memory import format_bytes  # noqa: F401  (re-exported)
+
 _UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'kb': 1 << 10, 'kib': 1 << 10, 'm': 1 << 20,
           'mb': 1 << 20, 'mib': 1 << 20, 'g': 1 << 30, 'gb': 1 << 30, 'gib': 1 << 30,
           't': 1 << 40, 'tb': 1 << 40, 'tib': 1 << 40}
@@ -55,14 +57,6 @@ def parse_bytes(value: Union[str, int, float, None]) -> Optional[int]:
     if out < 0:
         raise ValueError(f'a memory budget cannot be negative, got {value}')
     return int(out)
-
-
-def format_bytes(n: float) -> str:
-    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
-        if abs(n) < 1024 or unit == 'TiB':
-            return f'{n:.1f} {unit}' if unit != 'B' else f'{int(n)} B'
-        n /= 1024
-    return f'{n:.1f} TiB'
 
 
 class Stored:

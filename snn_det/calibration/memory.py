@@ -9,32 +9,13 @@ can be estimated before anything heavy runs, and a calibration that cannot fit
 is refused with the option that fixes it instead of being killed by the kernel.
 """
 import math
-import re
 from typing import Dict, Optional
 
-import torch
-
 from ..conversion.errors import InsufficientMemoryError
-from .cache import format_bytes
+from ..utils.memory import CHUNK_COPIES, available_bytes, format_bytes  # noqa: F401
 
-#: float tensors of one chunk's size alive at once while a segment runs on a chunk
-#: (input, convolution output, membrane, spikes, the next conv's input, codes)
-CHUNK_COPIES = 6
 #: T-step float tensors per batch that fine calibration (BPTT) keeps for one site
 BPTT_COPIES = 8
-
-
-def available_bytes(device=None) -> Optional[int]:
-    """Free memory where calibration runs: the GPU's, or the host's ``MemAvailable``."""
-    device = torch.device(device) if device is not None else torch.device('cpu')
-    if device.type == 'cuda':
-        return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open('/proc/meminfo') as f:
-            m = re.search(r'^MemAvailable:\s+(\d+) kB', f.read(), re.M)
-        return int(m.group(1)) * 1024 if m else None
-    except OSError:
-        return None
 
 
 def estimate_calibration_bytes(largest_batch: int, T: int, chunk_size: Optional[int],

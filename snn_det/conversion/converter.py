@@ -65,8 +65,12 @@ def build_spiking_net(graph, observers: Dict[str, ActivationObserver], T: int,
         if act is not None and hasattr(act, 'spiking_threshold'):
             theta = act.spiking_threshold(cfg.channel_wise)       # QC / QCFS: theta = lambda
         else:
-            theta = choose_threshold(observers[site.name], cfg.threshold, T, cfg.channel_wise,
-                                     cfg.percentile, cfg.grid, cfg.rounding)
+            try:
+                theta = choose_threshold(observers[site.name], cfg.threshold, T,
+                                         cfg.channel_wise, cfg.percentile, cfg.grid,
+                                         cfg.rounding)
+            except (ValueError, RuntimeError) as e:
+                raise type(e)(f"site '{site.name}': {e}") from None
         theta = theta.to(neuron.threshold).clone()
         from mmengine.dist import broadcast, get_world_size
         if get_world_size() > 1:      # percentile/MMSE samples differ per rank: use rank 0's

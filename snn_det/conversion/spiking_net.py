@@ -16,7 +16,8 @@ from torch import Tensor, nn
 from ..neurons import IFNeuron, SignedIFNeuron
 from .fold_bn import fold_conv_bn
 from .graphs import BackboneGraph
-from .ops import SnnOps, StopForward
+from ..utils.memory import check_simulation_fits
+from .ops import AnnOps, SnnOps, StopForward
 
 
 def site_key(path: str) -> str:
@@ -128,6 +129,22 @@ class SpikingNet(nn.Module):
         return [out for _, out in self.iter_chunks(x, self._check_T(T), chunk_size, None,
                                                    start, stop, inputs)]
 
+    @torch.no_grad()
+    def site_elements(self, x: Tensor) -> int:
+        """Elements per time step of the largest site input for the input ``x``.  Site
+        sizes scale with the image area, so the ratio is measured once (an ANN pass on
+        one image) and reused for every input size."""
+        ratio = getattr(self, '_site_ratio', None)
+        if ratio is None:
+            sizes = []
+
+            def rec(kind, name, t, steps):
+                if kind == 'site_in':
+                    sizes.append(t[:1].numel())
+            self.graph.forward(x[:1], AnnOps(self.graph, recorder=rec))
+            ratio = self._site_ratio = max(sizes, default=0) / float(x.shape[-2] * x.shape[-1])
+        return int(ratio * x.shape[0] * x.shape[-2] * x.shape[-1])
+
     def _check_T(self, T) -> int:
         T = self.num_steps if T is None else int(T)
         if T < 1:
@@ -142,6 +159,9 @@ class SpikingNet(nn.Module):
         a calibration frontier's spike trains decoded on access.  ``spans`` (chunk
         lengths summing to T) overrides the chunking."""
         spans = spans or self._spans(T, chunk_size)
+        if start == 0 and x is not None:     # refuse, naming the fix, what cannot fit
+            check_simulation_fits(self.site_elements(x), T, max(spans), x.shape[0], x.shape,
+                                  x.device, element_size=x.element_size())
         if inputs is not None and len(inputs) != len(spans):
             raise ValueError(f'{len(inputs)} cached input chunks for {len(spans)} time chunks '
                              f'(T={T}, chunk {chunk_size}): the chunking must not change')

@@ -125,6 +125,9 @@ def choose_threshold(obs: ActivationObserver, method: str = 'mmse', T: int = 32,
         raise ValueError(f"unknown threshold method '{method}'; choose from {THRESHOLD_METHODS}")
     if obs.samples is None:
         raise RuntimeError('the observer saw no activations: no calibration images reached it')
+    if not bool((obs.max > 0).any()):
+        raise ValueError('the site never activated on the calibration images (every input '
+                         'current <= 0): its threshold would be 0; calibrate on other images')
     if method == 'max':
         theta = obs.max if channel_wise else obs.max.max().reshape(1)
     elif method == 'percentile':

@@ -172,9 +172,28 @@ class SpikingBackbone(BaseModule):
         expected = [prefix + 'snn.' + k for k in self.snn.state_dict().keys()]
         missing = [k for k in expected if k not in state_dict]
         if missing:
+            have = sorted({k[len(prefix) + 4:].split('.')[0] for k in state_dict
+                           if k.startswith(prefix + 'snn.T')})
             raise ConversionStateError(
                 f'checkpoint lacks the converted state of {len(missing)} buffers/parameters '
-                f'for T={self.converted_T} (first: {missing[0]}); load a checkpoint written '
-                'by tools/convert.py, or drop converted_T from the config to convert anew')
+                f'for T={self.converted_T} (first: {missing[0]}; it has '
+                f'{", ".join(have) or "no converted T"}); load a checkpoint written by '
+                'tools/convert.py for these T, or drop converted_T from the config to '
+                'convert anew')
+        if len(self.snn):   # a converted checkpoint must be of this very backbone
+            for key, value in self.state_dict(prefix=prefix, keep_vars=True).items():
+                if key.startswith(prefix + 'site_acts.'):
+                    continue
+                got = state_dict.get(key)
+                if got is None and not key.startswith(prefix + 'snn.'):
+                    raise ConversionStateError(
+                        f'checkpoint has no {key}: it was converted from another backbone '
+                        f'than this config\'s {type(self._ann).__name__}')
+                if got is not None and tuple(got.shape) != tuple(value.shape) and \
+                        not key.endswith(('.threshold', '.v0')):
+                    raise ConversionStateError(
+                        f'checkpoint {key} has shape {tuple(got.shape)}, this config\'s '
+                        f'backbone {tuple(value.shape)}: it was converted from another '
+                        'backbone')
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
                                       missing_keys, unexpected_keys, error_msgs)

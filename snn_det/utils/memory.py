@@ -1,0 +1,64 @@
+"""Free memory, and the check that refuses a simulation that cannot fit.
+
+A simulation holds, per time chunk of K steps, a few tensors the size of the
+largest site input times K (time is folded into the batch): the input current,
+the convolution output, membranes, spikes.  Their size grows with the image and
+with K, not with T, so a T too large for memory only hurts through a chunk that is
+too long (``chunk_size`` unset means one chunk of all T steps).  The check below
+estimates that peak before the first step and names the chunk size that fits.
+"""
+import re
+from typing import Optional
+
+import torch
+
+#: float tensors of one chunk's size alive at once while a segment runs on a chunk
+#: (input, convolution output, membrane, spikes, the next conv's input, codes)
+CHUNK_COPIES = 6
+
+
+def available_bytes(device=None) -> Optional[int]:
+    """Free memory where tensors live: the GPU's, or the host's ``MemAvailable``."""
+    device = torch.device(device) if device is not None else torch.device('cpu')
+    if device.type == 'cuda':
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open('/proc/meminfo') as f:
+            m = re.search(r'^MemAvailable:\s+(\d+) kB', f.read(), re.M)
+        return int(m.group(1)) * 1024 if m else None
+    except OSError:
+        return None
+
+
+def format_bytes(n: float) -> str:
+    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
+        if abs(n) < 1024 or unit == 'TiB':
+            return f'{n:.1f} {unit}' if unit != 'B' else f'{int(n)} B'
+        n /= 1024
+    return f'{n:.1f} TiB'
+
+
+def simulation_bytes(site_elements_per_step: int, K: int, element_size: int = 4) -> int:
+    """Peak bytes of one chunk of K steps whose largest site input has
+    ``site_elements_per_step`` elements per step (all images of the batch)."""
+    return CHUNK_COPIES * K * site_elements_per_step * element_size
+
+
+def check_simulation_fits(site_elements_per_step: int, T: int, K: int, images: int,
+                          shape: tuple, device=None, available: Optional[int] = None,
+                          element_size: int = 4) -> int:
+    """Raise :class:`~snn_det.conversion.errors.InsufficientMemoryError` naming the fix
+    when a chunk of K steps cannot fit in the free memory; return the estimate."""
+    from ..conversion.errors import InsufficientMemoryError
+    need = simulation_bytes(site_elements_per_step, K, element_size)
+    free = available_bytes(device) if available is None else available
+    if free is None or need <= free:
+        return need
+    per_step = simulation_bytes(site_elements_per_step, 1, element_size)
+    fit = int(free // per_step)
+    fix = (f'--chunk-size {fit} (chunk_size={fit} in the config)' if fit >= 1 else
+           'fewer images per batch (test_dataloader.batch_size) or smaller images')
+    raise InsufficientMemoryError(
+        f'simulating T={T} in chunks of {K} steps needs about {format_bytes(need)} for '
+        f'{images} image(s) of {shape[-2]}x{shape[-1]} but {format_bytes(free)} is free: '
+        f'use {fix}')

@@ -1,0 +1,57 @@
+"""Where a result came from: the commit, the package versions, the date.
+
+Every results file a benchmark writes carries ``provenance()``; paths in results are
+relative to the repository (:func:`repo_relative`), never the absolute paths of the
+machine that ran it.
+"""
+import os.path as osp
+import platform
+import subprocess
+import time
+from typing import Optional
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+
+
+def _git(*args: str) -> Optional[str]:
+    try:
+        out = subprocess.run(['git', *args], cwd=ROOT, capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def repo_relative(path: str) -> str:
+    """``path`` relative to the repository when it lies inside it, else its file name."""
+    if not path:
+        return path
+    p = osp.abspath(path)
+    if p == ROOT or p.startswith(ROOT + osp.sep):
+        return osp.relpath(p, ROOT)
+    if '/configs/' in p:
+        return p[p.rindex('/configs/') + 1:]
+    return osp.basename(p) if osp.isabs(path) else path
+
+
+def provenance() -> dict:
+    """Commit (with ``+dirty`` when the tree has uncommitted changes), versions, date."""
+    import mmengine
+    import torch
+
+    import snn_det
+    versions = dict(python=platform.python_version(), torch=torch.__version__,
+                    mmengine=mmengine.__version__, snn_det=snn_det.__version__)
+    for name in ('mmcv', 'mmdet', 'mmpretrain', 'numpy'):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    commit = _git('rev-parse', 'HEAD')
+    dirty = _git('status', '--porcelain', '--untracked-files=no')
+    if commit and dirty:
+        commit += '+dirty'
+    return dict(commit=commit or 'unknown', versions=versions,
+                date=time.strftime('%Y-%m-%d'), machine=f'{platform.machine()}, '
+                f'{__import__("os").cpu_count()} CPU cores'
+                + (', CUDA' if torch.cuda.is_available() else ''))

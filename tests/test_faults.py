@@ -1,0 +1,170 @@
+"""Faults and bad inputs: each gives one line that names the cause, and nothing
+half-written is left on disk."""
+import importlib.util
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import tiny_spiking
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+CFG = osp.join(ROOT, 'configs/synth/retinanet_r18n_fpn_12e_synth.py')
+CKPT = osp.join(ROOT, 'checkpoints/retinanet_r18n_fpn_12e_synth.pth')
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(f'snn_det_tools_{name}',
+                                                  osp.join(ROOT, 'tools', f'{name}.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture()
+def data(tmp_path):
+    from snn_det.datasets import generate_detection_dataset
+    generate_detection_dataset(tmp_path / 'synth', seed=2, num_train=4, num_val=2, workers=1,
+                               progress=False)
+    root = str(tmp_path / 'synth' / 'coco') + '/'
+    opts = ['--cfg-options', f'train_dataloader.dataset.data_root={root}',
+            f'test_dataloader.dataset.data_root={root}',
+            f'val_dataloader.dataset.data_root={root}',
+            f'test_evaluator.ann_file={root}annotations/instances_val.json']
+    return tmp_path, tmp_path / 'synth' / 'coco', opts
+
+
+def _convert(args, capsys):
+    """tools/convert.py in this process; returns its one-line error (SystemExit)."""
+    with pytest.raises(SystemExit) as e:
+        _tool('convert').main(args)
+    msg = str(e.value.code)
+    assert '\n' not in msg.strip(), msg
+    return msg
+
+
+def _base(work, opts, *extra):
+    # a fresh visualizer name: mmengine keeps one visualizer per name in the process
+    name = f'visualizer.name=faults_{next(_RUNS)}'
+    return [CFG, CKPT, '--T', '4', '--threshold', 'max', '--calib', 'lcp', '--calib-images',
+            '2', '--calib-batch-size', '2', '--work-dir', str(work), *extra] + opts + [name]
+
+
+_RUNS = iter(range(10 ** 6))
+
+
+def test_an_unreadable_image_names_the_file(data, capsys):
+    tmp, coco, opts = data
+    for img in (coco / 'train').glob('*.jpg'):
+        img.write_bytes(img.read_bytes()[:64])          # truncated to part of its header
+    work = tmp / 'out'
+    msg = _convert(_base(work, opts), capsys)
+    assert 'failed to load image' in msg and str(coco / 'train') in msg, msg
+    assert not work.exists()
+
+
+def test_nan_inputs_are_refused(data, capsys):
+    tmp, _, opts = data
+    work = tmp / 'out'
+    msg = _convert(_base(work, opts[:1] + ['model.data_preprocessor.std=[0,0,0]'] + opts[1:]),
+                   capsys)
+    assert 'NaN/Inf' in msg and 'calibration batch 0' in msg, msg
+    assert not work.exists()
+
+
+def test_all_zero_images_are_refused(data, capsys):
+    tmp, coco, opts = data
+    for img in (coco / 'train').glob('*.jpg'):
+        w, h = Image.open(img).size
+        Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(img)
+    work = tmp / 'out'
+    msg = _convert(_base(work, opts), capsys)
+    assert 'every image is constant' in msg, msg
+    assert not work.exists()
+
+
+def test_an_empty_calibration_set_is_refused(data, capsys):
+    tmp, coco, opts = data
+    ann = coco / 'annotations' / 'instances_train.json'
+    d = json.load(open(ann))
+    d['images'], d['annotations'] = [], []
+    json.dump(d, open(ann, 'w'))
+    work = tmp / 'out'
+    msg = _convert(_base(work, opts), capsys)
+    assert 'calibration set is empty' in msg, msg
+    msg = _convert(_base(work, opts, '--calib-images', '0'), capsys)
+    assert '--calib-images must be at least 1' in msg, msg
+    assert not work.exists()
+
+
+def test_an_interrupted_conversion_leaves_nothing(data, capsys, monkeypatch):
+    """KeyboardInterrupt during calibration: no checkpoint, config or log folder is left;
+    a work dir that existed before keeps what it held."""
+    tmp, _, opts = data
+    tool = _tool('convert')
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(tool, 'convert_model', interrupted)
+    for existed in (False, True):
+        work = tmp / f'out{int(existed)}'
+        if existed:
+            work.mkdir()
+            (work / 'mine.txt').write_text('keep')
+        with pytest.raises(SystemExit) as e:
+            tool.main(_base(work, opts))
+        assert 'interrupted: nothing was written' in str(e.value.code)
+        if existed:
+            assert sorted(p.name for p in work.iterdir()) == ['mine.txt']
+        else:
+            assert not work.exists()
+
+
+def test_a_simulation_that_cannot_fit_is_refused_with_the_chunk_size_that_fits(monkeypatch):
+    """T so large that one chunk of all T steps would not fit: refused before the first
+    step, naming the chunk size that fits; with that chunk size the run goes through."""
+    import snn_det.utils.memory as memory
+    from snn_det.conversion import ConversionConfig, convert_backbone
+    from snn_det.conversion.errors import InsufficientMemoryError
+    bb = tiny_spiking('resnet18', T=8)
+    x = torch.rand(2, 3, 32, 32)
+    convert_backbone(bb, [x], [8], ConversionConfig(threshold='max', calib=[]), progress=False)
+    net = bb.spiking_net(8)
+    per_step = memory.simulation_bytes(net.site_elements(x), 1)
+    monkeypatch.setattr(memory, 'available_bytes', lambda device=None: 10 * per_step)
+    with pytest.raises(InsufficientMemoryError, match=r'--chunk-size 10\b') as e:
+        net.simulate(x, 100000)
+    assert 'T=100000' in str(e.value) and '2 image(s) of 32x32' in str(e.value)
+    assert len(net.simulate(x, 20, chunk_size=10)) == 4
+
+
+def test_a_converted_checkpoint_of_another_T_or_backbone_is_refused(tmp_path):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from mmdet.registry import MODELS
+    from snn_det.apis import save_converted, wrap_backbone_cfg
+    from snn_det.conversion import ConversionConfig, convert_backbone
+    from snn_det.conversion.errors import ConversionStateError
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(CFG)
+    wrap_backbone_cfg(cfg, 4, dict(threshold='max', calib=[]))
+    model = MODELS.build(cfg.model).eval()
+    convert_backbone(model.backbone, [torch.rand(1, 3, 64, 64)], [4],
+                     ConversionConfig(threshold='max', calib=[]), progress=False)
+    ckpt, cfg_path = save_converted(model, cfg, str(tmp_path), 'det', {})
+    other_T = Config.fromfile(cfg_path)
+    other_T.model.backbone.converted_T = [8]
+    with pytest.raises(ConversionStateError, match=r'for T=\[8\].*it has T4'):
+        load_checkpoint(MODELS.build(other_T.model), ckpt, map_location='cpu',
+                        logger='silent')
+    other_bb = Config.fromfile(cfg_path)
+    other_bb.model.backbone.backbone.base_channels = 32
+    other_bb.model.neck.in_channels = [64, 128, 256]
+    with pytest.raises(ConversionStateError, match='converted from another backbone'):
+        load_checkpoint(MODELS.build(other_bb.model), ckpt, map_location='cpu',
+                        logger='silent')

@@ -1,0 +1,271 @@
+"""Memory and time of conversion and simulation at real scale (resources, not accuracy).
+
+    python tools/scale_benchmark.py configs/benchmarks/scale_r50_coco.py
+        [--detectors NAME ...] [--runs I ...] [--max-sites N] [--out-root docs/results]
+
+For every detector of the config and every run (calibration images x T), a fresh
+process builds the detector with random (seeded) weights, collects the calibration
+images through the config's own pipeline, and converts the backbone (``convert``)
+or simulates one image through the whole detector (``simulate``).  Reported per
+run: peak RSS of the process and of the phase alone, the calibration cache's
+peak RAM and disk, time by part (data, observe, thresholds, each calibration
+step, simulation) and the compute floor measured in the same process: calibration
+images x T x one ANN backbone forward.  ``--max-sites N`` calibrates only the
+first N spiking sites (the stride-4 stage of a ResNet holds the largest tensors
+and so the peak memory); such rows say so.  Results are merged into
+``<out-root>/<name>/results.{json,md}`` (rows of runs not rerun are kept).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+
+from snn_det.utils.resources import peak_rss_gib as _peak_gib  # noqa: E402
+from snn_det.utils.resources import reset_peak_rss as _reset_peak  # noqa: E402
+from snn_det.utils.resources import rss_gib  # noqa: E402
+
+
+# -- the worker (one process per run) ------------------------------------------------
+def _prepare_cfg(det: dict, bench: dict):
+    from mmengine.config import Config
+
+    from snn_det.apis.convert import wrap_backbone_cfg
+    cfg = Config.fromfile(osp.join(ROOT, det['config']))
+    root = osp.join(ROOT, bench['data']['root'], 'coco') + '/'
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ds = cfg[key].dataset
+        split = 'train' if key == 'train_dataloader' else 'val'
+        ds.data_root = root
+        ds.ann_file = f'annotations/instances_{split}.json'
+        ds.data_prefix = dict(img=f'{split}/')
+    for key in ('val_evaluator', 'test_evaluator'):
+        cfg[key].ann_file = root + 'annotations/instances_val.json'
+    # every image exactly at the COCO test scale (1333x800, padded to 1344x800): the
+    # generated images vary in size and aspect, real COCO images mostly reach 800x1333
+    for key in ('val_dataloader', 'test_dataloader'):
+        for t in cfg[key].dataset.pipeline:
+            if t['type'] == 'Resize':
+                t['keep_ratio'] = False
+    inner = cfg.model.backbone.get('backbone', cfg.model.backbone)
+    inner.init_cfg = None                      # random weights: nothing is downloaded
+    wrap_backbone_cfg(cfg, 32, {}, bench.get('chunk_size'))
+    return cfg
+
+
+def _worker(spec_path: str, out_path: str) -> None:
+    import torch
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.runner import Runner
+
+    import snn_det  # noqa: F401
+    from snn_det.apis.calib_data import build_calib_batches, calib_dataloader_cfg
+    from snn_det.calibration.cache import CalibrationCache
+    from snn_det.conversion import ConversionConfig, convert_backbone
+    register_all_modules()
+    spec = json.load(open(spec_path))
+    det, run, bench = spec['detector'], spec['run'], spec['bench']
+    seed, T = bench.get('seed', 0), int(run['T'])
+    chunk = bench.get('chunk_size')
+    torch.manual_seed(seed)
+    cfg = _prepare_cfg(det, bench)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.eval()
+    bb = model.backbone
+    out = dict(threads=torch.get_num_threads())
+    t0 = time.perf_counter()
+    batches = build_calib_batches(cfg, model, int(run['images']), bench['calib_batch_size'],
+                                  seed)
+    out['data_s'] = time.perf_counter() - t0
+    out['input_shape'] = list(batches[0].shape)
+    out['sites'] = len(bb.graph.sites)
+    out['rss_before_gib'] = rss_gib()
+    if run['kind'] == 'convert':
+        conv = ConversionConfig.from_dict(bench['conversion'])
+        max_sites = spec.get('max_sites')
+        _reset_peak()
+        cache_root = tempfile.mkdtemp(prefix='scale_cache_', dir=osp.join(ROOT, 'work_dirs'))
+        with CalibrationCache(bench['cache_budget'], cache_root) as cache:
+            tim = convert_backbone(bb, batches, [T], conv, chunk, True, cache, max_sites)
+            out['cache'] = cache.stats()
+        os.rmdir(cache_root) if osp.isdir(cache_root) else None
+        per_T = tim['per_T'][T]
+        out.update(observe_s=tim['observe'], ann_forward_per_image_s=tim['ann_forward_per_image'],
+                   thresholds_s=per_T['thresholds'], calib_forward_s=per_T.get('forward', 0.0),
+                   calib_steps_s={k: per_T[k] for k in conv.calib},
+                   convert_total_s=tim['total'],
+                   calibrated_sites=min(max_sites or out['sites'], out['sites']),
+                   phase_peak_rss_gib=_peak_gib())
+        n = sum(b.shape[0] for b in batches)
+        floor = n * T * out['ann_forward_per_image_s']
+        frac = out['calibrated_sites'] / out['sites']
+        lcp = out['calib_forward_s'] + sum(out['calib_steps_s'].values())
+        out['floor_s'] = floor
+        # a partial run is compared with the same fraction of the floor (by sites, an
+        # approximation: the stride-4 stage costs more per site than deeper ones)
+        out['thresholds_lcp_over_floor'] = (out['thresholds_s'] + lcp) / (floor * frac)
+    else:
+        conv = ConversionConfig.from_dict(dict(bench['conversion'], calib=[]))
+        convert_backbone(bb, batches[:1], [T], conv, chunk, False)
+        loader = Runner.build_dataloader(calib_dataloader_cfg(cfg, 1, seed), seed=seed)
+        data = next(iter(loader))
+        bb.set_mode('ann')
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            model.test_step(data)
+            out['ann_detector_s'] = time.perf_counter() - t0
+            bb.set_mode('snn', T)
+            bb.chunk_size = chunk
+            _reset_peak()
+            t0 = time.perf_counter()
+            model.test_step(data)
+            out['simulate_s'] = time.perf_counter() - t0
+        out['phase_peak_rss_gib'] = _peak_gib()
+        out['simulate_over_T_ann'] = out['simulate_s'] / (T * out['ann_detector_s'])
+    with open(out_path, 'w') as f:
+        json.dump(out, f)
+
+
+# -- the driver ----------------------------------------------------------------------
+def _make_data(bench: dict) -> None:
+    from snn_det.datasets.synthetic import generate_detection_dataset
+    root = osp.join(ROOT, bench['data']['root'])
+    if osp.isfile(osp.join(root, 'coco', 'annotations', 'instances_val.json')):
+        return
+    n = int(bench['data']['num_images'])
+    generate_detection_dataset(root, bench.get('seed', 0), num_train=n, num_val=2,
+                               progress=False)
+
+
+def _row_key(r: dict) -> tuple:
+    return (r['detector'], r['kind'], r['images'], r['T'], r.get('max_sites'))
+
+
+def _fmt(v, nd=2):
+    return '-' if v is None else (f'{v:.{nd}f}' if isinstance(v, float) else str(v))
+
+
+def _markdown(res: dict) -> str:
+    lines = [f"# {res['name']}: memory and time at real scale (not accuracy)", '',
+             res['note'], '',
+             '## Calibration (thresholds + ' + res['calib'] + ')', '',
+             '| detector | images | T | sites calibrated | peak RSS (GiB) | calibration peak '
+             '(GiB) | cache RAM / disk (GiB) | data (s) | observe (s) | thresholds (s) | '
+             'calibration (s) | floor (s) | (thresholds + calibration) / floor |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in res['rows']:
+        if r['kind'] != 'convert' or 'error' in r:
+            continue
+        c = r.get('cache', {})
+        calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
+        lines.append(
+            f"| {r['detector']} | {r['images']} | {r['T']} | {r['calibrated_sites']}/"
+            f"{r['sites']} | {_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
+            f"{_fmt(c.get('peak_ram_bytes', 0) / 2**30)} / "
+            f"{_fmt(c.get('peak_disk_bytes', 0) / 2**30)} | {_fmt(r['data_s'], 0)} | "
+            f"{_fmt(r['observe_s'], 0)} | {_fmt(r['thresholds_s'], 0)} | {_fmt(calib, 0)} | "
+            f"{_fmt(r['floor_s'] * r['calibrated_sites'] / r['sites'], 0)} | "
+            f"{_fmt(r['thresholds_lcp_over_floor'])} |")
+    lines += ['', '## Simulation of one image through the detector (mmdet test_step)', '',
+              '| detector | T | chunk | peak RSS (GiB) | simulation peak (GiB) | simulation (s) '
+              '| ANN detector (s) | simulation / (T x ANN) |', '|---|---|---|---|---|---|---|---|']
+    for r in res['rows']:
+        if r['kind'] != 'simulate' or 'error' in r:
+            continue
+        lines.append(f"| {r['detector']} | {r['T']} | {res['chunk_size']} | "
+                     f"{_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
+                     f"{_fmt(r['simulate_s'], 0)} | {_fmt(r['ann_detector_s'])} | "
+                     f"{_fmt(r['simulate_over_T_ann'])} |")
+    errors = [r for r in res['rows'] if 'error' in r]
+    if errors:
+        lines += ['', '## Runs that failed', '']
+        lines += [f"- {r['detector']} {r['kind']} images={r['images']} T={r['T']}: "
+                  f"{r['error']}" for r in errors]
+    lines += ['', f"Machine: {res['machine']}.  Generated by tools/scale_benchmark.py from "
+              f"{res['config']}.", '']
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('config', nargs='?', help='configs/benchmarks/scale_*.py')
+    p.add_argument('--detectors', nargs='+', help='only these detector names')
+    p.add_argument('--runs', nargs='+', type=int, help='only these run indices of the config')
+    p.add_argument('--max-sites', type=int, default=None,
+                   help='calibrate only the first N spiking sites of convert runs')
+    p.add_argument('--out-root', default=osp.join(ROOT, 'docs', 'results'))
+    p.add_argument('--worker', nargs=2, metavar=('SPEC', 'OUT'), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return _worker(*args.worker)
+    if not args.config or not osp.isfile(args.config):
+        sys.exit(f"error: benchmark config '{args.config}' does not exist")
+    from mmengine.config import Config
+
+    from snn_det.utils.checkpoint import write_text_atomic
+    from snn_det.utils.provenance import provenance, repo_relative
+    bench = Config.fromfile(args.config).scale_benchmark.to_dict()
+    _make_data(bench)
+    out_dir = osp.join(args.out_root, bench['name'])
+    os.makedirs(out_dir, exist_ok=True)
+    res_path = osp.join(out_dir, 'results.json')
+    res = json.load(open(res_path)) if osp.isfile(res_path) else dict(rows=[])
+    res.update(name=bench['name'], config=repo_relative(args.config), provenance=provenance(),
+               title="seed 001's COCO scale (ResNet-50 detectors, 800x1333, T up to 256): memory and time of calibration and simulation, not accuracy",
+               calib=str(bench['conversion'].get('calib')), chunk_size=bench.get('chunk_size'),
+               cache_budget=bench['cache_budget'],
+               machine=f'{os.cpu_count()} CPU cores, {platform.machine()}, '
+                       f'{os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30:.0f}'
+                       ' GiB RAM',
+               note='Random-weight R50 detectors and generated images at 800x1333: this '
+                    'measures memory and time, not accuracy. Peak RSS is the whole process '
+                    '(model, data, calibration); the calibration / simulation peak is that '
+                    'phase alone. The floor is calibration images x T x one ANN backbone '
+                    'forward, measured in the same process.')
+    for det in bench['detectors']:
+        if args.detectors and det['name'] not in args.detectors:
+            continue
+        for i, run in enumerate(bench['runs']):
+            if args.runs is not None and i not in args.runs:
+                continue
+            max_sites = args.max_sites if run['kind'] == 'convert' else None
+            print(f"[scale] {det['name']}: {run['kind']} images={run['images']} T={run['T']}"
+                  + (f' (first {max_sites} sites)' if max_sites else ''), flush=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                spec_path, out_path = osp.join(tmp, 'spec.json'), osp.join(tmp, 'out.json')
+                json.dump(dict(detector=det, run=run, bench=bench, max_sites=max_sites),
+                          open(spec_path, 'w'))
+                t0 = time.perf_counter()
+                proc = subprocess.Popen([sys.executable, osp.abspath(__file__), '--worker',
+                                         spec_path, out_path])
+                _, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                row = dict(detector=det['name'], kind=run['kind'], images=run['images'],
+                           T=run['T'], max_sites=max_sites, wall_s=time.perf_counter() - t0,
+                           peak_rss_gib=usage.ru_maxrss / (1 << 20),
+                           date=time.strftime('%Y-%m-%d'))
+                if proc.returncode == 0 and osp.isfile(out_path):
+                    row.update(json.load(open(out_path)))
+                else:
+                    row['error'] = f'exit code {proc.returncode}'
+            res['rows'] = [r for r in res['rows'] if _row_key(r) != _row_key(row)] + [row]
+            res['rows'].sort(key=lambda r: (r['detector'], r['kind'], r['T'], r['images']))
+            write_text_atomic(json.dumps(res, indent=1) + '\n', res_path)
+            write_text_atomic(_markdown(res), osp.join(out_dir, 'results.md'))
+            print(f"[scale]   peak RSS {row['peak_rss_gib']:.2f} GiB, {row['wall_s']:.0f} s",
+                  flush=True)
+    print(f'wrote {res_path}')
+
+
+if __name__ == '__main__':
+    main()
