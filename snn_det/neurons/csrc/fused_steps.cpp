@@ -22,18 +22,13 @@
 #include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
+#include "common.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 namespace {
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define SNN_DET_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define SNN_DET_CLONES
-#endif
-#define SNN_DET_INLINE inline __attribute__((always_inline))
 
 // 32-byte vectors (GCC/Clang vector extensions: lane-wise IEEE operations, lowered to
 // two 16-byte halves where AVX is not available)

@@ -23,20 +23,16 @@
 #include <ATen/ops/empty.h>
 #include <torch/library.h>
 
+#include "common.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 namespace {
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define SNN_DET_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define SNN_DET_CLONES
-#endif
-
 template <int MODE>
-inline __attribute__((always_inline)) float quantize(float x, float theta, float Tf,
+SNN_DET_INLINE float quantize(float x, float theta, float Tf,
                                                      float scale, float slope) {
   if (MODE <= 1) {
     float a = x * Tf / theta;
