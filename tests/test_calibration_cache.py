@@ -141,3 +141,29 @@ def test_frontier_boundaries_are_spike_codes_at_every_segment(name):
             ref = net.advance(x, 8, 4, 0, seg)
             for c, chunk in enumerate(f.snn):
                 assert bitwise_equal(chunk, ref[c])
+
+
+def test_calibration_images_in_the_cache_spill_and_give_the_same_conversion(tmp_path):
+    """convert_model keeps the calibration images in the cache too (CachedImages): with
+    a zero budget they live in files, RAM holds none of them, and the converted network
+    is bit for bit the one from images held in a list."""
+    from snn_det.calibration.frontier import CachedImages
+    from snn_det.conversion import ConversionConfig
+    torch.manual_seed(0)
+    xs = [torch.rand(2, 3, 40, 40) for _ in range(3)]
+    cfg = ConversionConfig(threshold='max', calib=['bias', 'potential'])
+    states = []
+    for cached in (False, True):
+        torch.manual_seed(1)                 # the same initial weights both times
+        bb = tiny_spiking('resnet18', conversion=dict(threshold='max'))
+        with CalibrationCache(0, str(tmp_path / 'spill')) as cache:
+            batches = CachedImages(cache, xs) if cached else xs
+            if cached:
+                assert cache.stats()['peak_ram_bytes'] == 0
+                assert all(bitwise_equal(batches[i], xs[i]) for i in range(3))
+            from snn_det.conversion import convert_backbone
+            convert_backbone(bb, batches, [8], cfg, 4, progress=False, cache=cache)
+        states.append(bb.spiking_net(8).state_dict())
+    for k in states[0]:
+        assert bitwise_equal(states[0][k], states[1][k]), k
+    assert not (tmp_path / 'spill').exists()

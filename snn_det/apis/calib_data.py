@@ -64,11 +64,13 @@ def check_calib_batch(x: Tensor, where: str = 'calibration batch', shapes=None) 
 
 
 @torch.no_grad()
-def collect_calib_batches(model, dataloader, num_images: int) -> List[Tensor]:
-    """Preprocessed image batches totalling ``num_images`` images (last batch trimmed)."""
+def collect_calib_batches(model, dataloader, num_images: int, into=None) -> List[Tensor]:
+    """Preprocessed image batches totalling ``num_images`` images (last batch trimmed),
+    appended to ``into`` (e.g. a :class:`~snn_det.calibration.frontier.CachedImages`,
+    which keeps them within a memory budget) or to a new list."""
     if int(num_images) < 1:
         raise ValueError(f'--calib-images must be at least 1, got {num_images}')
-    batches, n = [], 0
+    batches, n = (into if into is not None else []), 0
     for data in dataloader:
         out = model.data_preprocessor(data, False)
         inputs = out['inputs']
@@ -88,7 +90,7 @@ def collect_calib_batches(model, dataloader, num_images: int) -> List[Tensor]:
 
 
 def build_calib_batches(cfg: Config, model, num_images: int, batch_size: int = 8,
-                        seed: int = 0) -> List[Tensor]:
+                        seed: int = 0, into=None) -> List[Tensor]:
     """Build the calibration dataloader from ``cfg`` and collect its batches.
 
     Under a distributed launcher the ``num_images`` are split across the ranks:
@@ -111,4 +113,4 @@ def build_calib_batches(cfg: Config, model, num_images: int, batch_size: int = 8
         where = ' '.join(str(ds.get(k)) for k in ('data_root', 'ann_file') if ds.get(k))
         raise RuntimeError(f'the calibration set is empty: {where or ds.get("type")} holds no '
                            'images') from None
-    return collect_calib_batches(model, loader, per_rank)
+    return collect_calib_batches(model, loader, per_rank, into)

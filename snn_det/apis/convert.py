@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from ..calibration.cache import CalibrationCache
+from ..calibration.frontier import CachedImages
 from ..conversion.config import ConversionConfig
 from ..conversion.converter import convert_backbone
 from ..utils.checkpoint import save_checkpoint_atomic, to_plain, write_text_atomic
@@ -87,24 +88,25 @@ def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: Convers
     Calibration keeps its per-batch tensors (spike trains in bits) in RAM up to
     ``cache_budget`` bytes (``'4G'`` etc.; ``None``: no limit) and spills the rest to
     a temporary directory under ``cache_dir``, removed when this returns or fails.
-    Returns timings and the cache's peak use; the calibration batches are under
-    ``'batches'``."""
+    Returns timings and the cache's peak use; the first two calibration batches are
+    under ``'batches'``."""
     model = unwrap(model)
     model.eval()
-    t0 = time.perf_counter()
-    if batches is None:
-        batches = build_calib_batches(cfg, model, calib_images, calib_batch_size,
-                                      conversion.seed)
-    t_data = time.perf_counter() - t0
     with CalibrationCache(cache_budget, cache_dir) as cache:
+        t0 = time.perf_counter()
+        if batches is None:     # the images too are kept in the cache, within its budget
+            batches = build_calib_batches(cfg, model, calib_images, calib_batch_size,
+                                          conversion.seed, into=CachedImages(cache))
+        t_data = time.perf_counter() - t0
         timings = convert_backbone(model.backbone, batches, T_list, conversion, chunk_size,
                                    progress, cache)
         timings['cache'] = cache.stats()
+        timings['calib_images'] = sum(batches[i].shape[0] for i in range(len(batches)))
+        first = [batches[i] for i in range(min(2, len(batches)))]
     if progress:
         print_log(cache.describe(), logger='current')
     timings['data'] = t_data
-    timings['calib_images'] = sum(b.shape[0] for b in batches)
-    timings['batches'] = batches
+    timings['batches'] = first      # the first two batches (firing rates, energy)
     return timings
 
 

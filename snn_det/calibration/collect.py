@@ -59,7 +59,8 @@ def snn_site(net, x: Tensor, site: str, T: int, chunk_size: Optional[int] = None
     owner = net.graph.site(site).owner
     rec = _SiteRecorder(site, owner, keep_steps)
     if isinstance(x, Frontier):
-        net.simulate(x.image, T, chunk_size, recorder=rec, start=x.segment, inputs=x.snn)
+        net.simulate(x.image if x.segment == 0 else None, T, chunk_size, recorder=rec,
+                     start=x.segment, inputs=x.snn)
     else:
         net.simulate(x, T, chunk_size, recorder=rec)
     return rec.result(T)

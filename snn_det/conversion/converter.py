@@ -123,7 +123,11 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
     cache = cache if cache is not None else CalibrationCache()
     sites = graph.sites if max_sites is None else graph.sites[:max_sites]
     bar = ProgressBar(len(sites)) if progress else None
-    frontiers = [Frontier(x, cache) for x in batches]     # each segment runs once per step
+    if hasattr(batches, 'stored'):       # CachedImages: the frontiers share its handles
+        frontiers = [Frontier(batches.stored(i), cache, batches.items[i][1])
+                     for i in range(len(batches))]
+    else:
+        frontiers = [Frontier(x, cache) for x in batches]  # each segment runs once per step
     for site in sites:
         seg = graph.segment_of(site.name)
         t0 = time.perf_counter()
