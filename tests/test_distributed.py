@@ -91,3 +91,30 @@ def test_two_process_evaluation_gives_the_same_map_as_one(data, tmp_path):
     keys = ('AP', 'AP50', 'AP75')
     assert [[r[k] for k in keys] for r in res[1]] == [[r[k] for k in keys] for r in res[2]]
     assert res[1][0]['AP'] > 0.1          # the ANN row: real detections, not zeros
+
+
+def test_two_process_benchmark_writes_the_rows_of_one(data, tmp_path):
+    """tools/benchmark.py --launcher pytorch with 2 gloo processes: rank 0 writes the same
+    rows (ANN and SNN metrics) as one process."""
+    root, data_root = data
+    opts = {'train_dataloader.dataset.data_root': data_root,
+            'test_dataloader.dataset.data_root': data_root,
+            'test_evaluator.ann_file': data_root + 'annotations/instances_val.json',
+            'test_dataloader.num_workers': 0, 'test_dataloader.persistent_workers': False,
+            'test_dataloader.batch_size': 1,
+            'test_dataloader.dataset.pipeline.1.keep_ratio': False}
+    cfg = tmp_path / 'dist_bench.py'
+    cfg.write_text(
+        f"benchmark = dict(name='dist_bench', seed=0, T=[4], calib_images=4,\n"
+        f"    calib_batch_size=2, val_images=8,\n"
+        f"    detectors=[dict(name='RetinaNet', config={CFG!r}, checkpoint={CKPT!r},\n"
+        f"                    cfg_options={opts!r})],\n"
+        f"    methods=[dict(name='Baseline', conversion=dict(threshold='max'))])\n")
+    rows = {}
+    for n in (1, 2):
+        out = tmp_path / f'out{n}'
+        _torchrun(n, ['tools/benchmark.py', str(cfg), '--out-root', str(out), '--no-data',
+                      '--launcher', 'pytorch'])
+        res = json.load(open(out / 'dist_bench' / 'results.json'))
+        rows[n] = [(r['method'], r['T'], r['AP'], r['AP50']) for r in res['results']]
+    assert rows[1] == rows[2] and len(rows[1]) == 2 and rows[1][0][2] > 0.1
