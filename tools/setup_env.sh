@@ -43,8 +43,8 @@ REQ="$ROOT/requirements"
 CONSTRAINTS=(-c "$REQ/constraints.txt")
 log "installing torch + torchvision ($(grep -E '^torch(vision)?==' "$REQ/constraints.txt" | tr '\n' ' '))"
 pip_install "${CONSTRAINTS[@]}" torch torchvision
-# mmcv's build imports torch, numpy and pkg_resources (setuptools < 81)
-pip_install "${CONSTRAINTS[@]}" setuptools "numpy>=1.24" wheel ninja
+# mmcv's build imports torch, numpy and pkg_resources (setuptools < 81); mmengine is its dependency
+pip_install "${CONSTRAINTS[@]}" setuptools "numpy>=1.24" wheel ninja mmengine
 
 have_mmcv() { "$VENV/bin/python" - <<'PY' 2>/dev/null
 import mmcv, mmcv.ops  # noqa: F401
