@@ -91,6 +91,9 @@ def main_job_summary(result: dict) -> str:
         ann_text = f'ANN {100 * ann:.1f}' if ann is not None else 'ANN not run'
         lines.append(f'{det}: {ann_text}; ' + '; '.join(parts) + '.')
     cmd = result.get('command', 'python tools/run_default.py')
+    if result.get('wall_seconds'):
+        lines.append(f"It took {result['wall_seconds']:.0f} s on this 2-core machine "
+                     '(dataset already generated).')
     return (f'The main job (`{cmd}`, main metric in %): ' + ' '.join(lines)
             + ' [Details](docs/results/README.md#benchmark-main_job).\n\n')
 
@@ -164,6 +167,19 @@ def speed_summary(res: dict) -> str:
         parts.append(part)
     if not parts:
         return ''
+    checks = []
+    for det in dict.fromkeys(r['detector'] for r in res.get('rows', [])):
+        ratios = [r['snn']['32']['over_T_ann'] for r in res['rows']
+                  if r['detector'] == det and '32' in r.get('snn', {})]
+        if ratios:
+            checks.append(f"{det} {max(ratios):.2f}x T ANN at T=32 "
+                          f"({'met' if max(ratios) <= 1.0 else 'missed'}: <= 1.0)")
+    sj = [x['throughput_ratio'] for r in res.get('rows', [])
+          for x in r.get('spikingjelly', {}).get('rows', {}).values()]
+    if sj:
+        checks.append(f"SpikingJelly throughput ratio {min(sj):.2f}x to {max(sj):.2f}x "
+                      f"({'met' if min(sj) >= 2.0 else 'missed'}: >= 2x)")
+    parts.append('targets of issue 17: ' + ', '.join(checks))
     return ('Simulation speed ([simulation_speed](docs/results/simulation_speed/results.md)): '
             + '; '.join(parts) + '.\n\n')
 

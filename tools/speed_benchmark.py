@@ -122,7 +122,7 @@ def measure(det: dict, bench: dict, threads: int) -> dict:
                fused=fused_available(), chunk_size=chunk)
     with torch.no_grad():
         bb.set_mode('ann')
-        out['ann_s'] = _median_time(lambda: bb(x), reps)
+        out['ann_s'] = _median_time(lambda: bb(x), max(10, reps))   # short: more runs
         convert_backbone(bb, calib, [max(T_list)],
                          ConversionConfig.from_dict(bench['conversion']), chunk, progress=False)
         net = bb.spiking_net(max(T_list))
