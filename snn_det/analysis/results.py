@@ -263,6 +263,18 @@ def _ordered(result, det, methods, T):
     return vals, all(b >= a - TIE for a, b in zip(vals, vals[1:]))
 
 
+def _per_T_text(det: str, yes: list, no: list, missing: list) -> str:
+    """'<det>: yes at T=..; no at ..; T=.. not run' of a check made at every T."""
+    text = det + ':'
+    if yes:
+        text += ' yes at T=' + ', '.join(map(str, yes))
+    if no:
+        text += '; no at ' + ', '.join(no)
+    if missing:
+        text += '; T=' + ', '.join(map(str, missing)) + ' not run'
+    return text
+
+
 def _order_at_every_T(methods: Sequence[str]):
     def check(result):
         parts, oks = [], []
@@ -276,14 +288,7 @@ def _order_at_every_T(methods: Sequence[str]):
                     yes.append(T)
                 else:
                     no.append(f'T={T} ' + ' / '.join(fmt(v) for v in vals))
-            text = det + ':'
-            if yes:
-                text += ' yes at T=' + ', '.join(map(str, yes))
-            if no:
-                text += '; no at ' + ', '.join(no)
-            if missing:
-                text += '; T=' + ', '.join(map(str, missing)) + ' not run'
-            parts.append(text)
+            parts.append(_per_T_text(det, yes, no, missing))
             oks += [True] * len(yes) + [False] * len(no)
         return '; '.join(parts), _all(oks)
     return check
@@ -377,14 +382,7 @@ def _highest_at_every_T(method: str):
                               ', '.join(f'{m} {fmt(v)}' for m, v in better) + ')')
                 else:
                     yes.append(T)
-            text = det + ':'
-            if yes:
-                text += ' yes at T=' + ', '.join(map(str, yes))
-            if no:
-                text += '; no at ' + ', '.join(no)
-            if missing:
-                text += '; T=' + ', '.join(map(str, missing)) + ' not run'
-            parts.append(text)
+            parts.append(_per_T_text(det, yes, no, missing))
             oks += [True] * len(yes) + [False] * len(no)
         return '; '.join(parts), _all(oks)
     return check
