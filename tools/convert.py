@@ -78,7 +78,8 @@ def main(argv=None):
             return _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard)
     except KeyboardInterrupt:
         sys.exit('interrupted: nothing was written')
-    except (ValueError, KeyError, RuntimeError, MemoryError, OSError, AssertionError) as e:
+    except (ValueError, KeyError, TypeError, RuntimeError, MemoryError, OSError,
+            AssertionError) as e:
         if os.environ.get('SNN_DET_DEBUG'):
             raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -86,7 +87,7 @@ def main(argv=None):
 
 
 def _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard):
-    wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size)
+    wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size, args.scope)
     cfg.work_dir = osp.join(work_dir, 'logs')
     cfg.load_from = args.checkpoint
     cfg.resume = False
@@ -122,8 +123,8 @@ def _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard)
     print(summarize(runner.model))
     for T, f in firing.items():
         mean_rate = sum(f['rates'].values()) / max(len(f['rates']), 1)
-        print(f'T={T}: mean firing rate {mean_rate:.3f} spikes/neuron/step; backbone per image: '
-              f'{f["macs_per_image"] / 1e6:.1f} M MACs (analog first layer) + '
+        print(f'T={T}: mean firing rate {mean_rate:.3f} spikes/neuron/step; spiking scope per '
+              f'image: {f["macs_per_image"] / 1e6:.1f} M MACs (layers with analog input) + '
               f'{f["sops_per_image"] / 1e6:.1f} M SOPs = {f["energy_mJ_per_image"]:.3f} mJ '
               '(4.6 pJ/MAC, 0.9 pJ/SOP, 45 nm; memory traffic not counted)')
     print(f'firing rates plotted in {png}')

@@ -22,7 +22,7 @@ from mmengine.runner import Runner  # noqa: E402
 import snn_det  # noqa: F401,E402
 from snn_det.apis import check_T_list, convert_model, is_spiking_cfg, wrap_backbone_cfg  # noqa
 from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
-from snn_det.apis.convert import ensure_custom_imports, unwrap  # noqa: E402
+from snn_det.apis.convert import config_scope, ensure_custom_imports, unwrap  # noqa: E402
 from snn_det.apis.dist import prepare_launcher  # noqa: E402
 from snn_det.apis.evaluate import (evaluate_per_T, format_table, main_metric,  # noqa: E402
                                    plot_metric_vs_T, save_rows)
@@ -72,6 +72,10 @@ def main(argv=None):
         if bb is None:
             raise KeyError("config has no 'model.backbone'")
         converted = is_spiking_cfg(bb) and bool(bb.get('converted_T'))
+        if converted and args.scope and args.scope != config_scope(cfg):
+            raise ValueError(f'this converted config has scope {config_scope(cfg)!r}; '
+                             f'--scope {args.scope} needs a conversion with that scope '
+                             '(tools/convert.py --scope, or test the ANN config)')
         conversion = None if converted else build_conversion(bb.get('conversion') or {}
                                                              if is_spiking_cfg(bb) else {}, args)
         prepare_launcher(cfg, args.launcher)
@@ -83,7 +87,7 @@ def main(argv=None):
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if not converted:
-        wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size)
+        wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size, args.scope)
     elif args.chunk_size:
         cfg.model.backbone.chunk_size = args.chunk_size
     cfg.load_from = args.checkpoint

@@ -14,14 +14,32 @@ from torch import Tensor
 E_MAC_PJ, E_AC_PJ = 4.6, 0.9
 
 
+#: unit paths of the parts after the backbone (neck / head graphs)
+PART_PREFIXES = ('neck', 'bbox_head')
+
+
+def is_spike_train(t: Tensor, channel_dim: int = 1) -> bool:
+    """Every element is 0 or +-theta_c of its channel (one IF / signed spike train)."""
+    a = t.abs()
+    dims = [d for d in range(t.dim()) if d != channel_dim]
+    theta = a.amax(dim=dims, keepdim=True)
+    return bool(((a == 0) | (a == theta)).all())
+
+
 @torch.no_grad()
 def measure_firing(net, batches: List[Tensor], T: int, chunk_size=None) -> dict:
-    """Firing rate of every site, and MACs / SOPs / energy of the backbone per image."""
+    """Firing rate of every site, and MACs / SOPs / energy of the spiking scope per image.
+
+    A convolution whose input is a spike train costs synaptic operations (its dense
+    operations x the share of inputs that spike); one whose input is analog costs
+    MACs: the first layer once (direct encoding), and in a neck / head every layer fed
+    by linear layers (e.g. RetinaHead's first convolution on FPN's currents) at every step.
+    """
     graph = net.graph
     for n in net.neurons.values():
         n.record = True
         n.reset_stats()
-    sops, analog = {}, {}
+    sops, analog, dense = {}, {}, {}
 
     def rec(kind, name, t, steps):
         if kind == 'conv_in':
@@ -37,6 +55,10 @@ def measure_firing(net, batches: List[Tensor], T: int, chunk_size=None) -> dict:
             if steps is None:      # analog input, computed once per simulation
                 analog[name] = ops
                 return
+            if '.' in name and name.split('.')[0] in PART_PREFIXES and \
+                    not is_spike_train(t):   # analog currents at every step: MACs
+                dense[name] = dense.get(name, 0) + ops * steps
+                return
             # this call's dense operations over its steps x the share of inputs that spike
             sops[name] = sops.get(name, 0.0) + ops * steps * float((t != 0).float().mean())
 
@@ -50,7 +72,7 @@ def measure_firing(net, batches: List[Tensor], T: int, chunk_size=None) -> dict:
              for s in graph.sites}
     for n in net.neurons.values():
         n.record = False
-    macs, sops = macs / images, sum(sops.values()) / images
+    macs, sops = (macs + sum(dense.values())) / images, sum(sops.values()) / images
     return dict(rates=rates, macs_per_image=macs, sops_per_image=sops,
                 energy_mJ_per_image=(E_MAC_PJ * macs + E_AC_PJ * sops) * 1e-9)
 

@@ -49,14 +49,15 @@ from .convert import check_T_list, unwrap, wrap_backbone_cfg
 from .evaluate import main_metric, restrict_metrics_to_dataset, simplify_metrics
 
 
-def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=None) -> tuple:
+def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=None,
+                  scope: str = 'backbone') -> tuple:
     cfg = Config.fromfile(det['config'])
     prepare_launcher(cfg, bench.get('launcher', 'none'))
     if det.get('cfg_options'):              # e.g. another data_root for this detector
         cfg.merge_from_dict(det['cfg_options'])
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    wrap_backbone_cfg(cfg, T0, {}, bench.get('chunk_size'))
+    wrap_backbone_cfg(cfg, T0, {}, bench.get('chunk_size'), scope)
     cfg.work_dir = osp.join(work_dir, 'logs', det['name'].replace(' ', '_'))
     cfg.load_from = det['checkpoint']
     cfg.resume = False
@@ -143,7 +144,7 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
         ann, secs = _test(runner, 'ann')
         rows.append(dict(detector=det['name'], method='ANN', T=None, seconds=round(secs, 1),
                          **ann))
-        nets, source_runners = {}, {}
+        nets, source_runners, ann_rows = {}, {}, set()
         for method in bench['methods']:
             if only_methods and method['name'] not in only_methods:
                 continue
@@ -154,17 +155,23 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
             if only_T:
                 m_T = [t for t in m_T if t in only_T]
             conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
+            scope = method.get('scope', bench.get('scope', 'backbone'))
             for src, src_T in _sources_by_T(method, det, m_T):
                 m_runner, m_bb, m_batches = runner, bb, batches
-                if src is not None:            # another trained model of this detector
-                    key = (src['config'], src['checkpoint'])
+                if src is not None or scope != 'backbone':
+                    # another trained model of this detector, or another spiking scope
+                    model_src = src if src is not None else det
+                    key = (model_src['config'], model_src['checkpoint'], scope)
                     if key not in source_runners:
-                        _, src_runner = _build_runner(src, bench, work_dir, T_list[0])
+                        _, src_runner = _build_runner(model_src, bench, work_dir, T_list[0],
+                                                      scope=scope)
                         unwrap(src_runner.model).eval()
-                        m_ann, secs = _test(src_runner, 'ann')
-                        rows.append(dict(detector=det['name'],
-                                         method=f'{osp.basename(src["config"])} (its ANN)',
-                                         T=None, seconds=round(secs, 1), **m_ann))
+                        if src is not None and key[:2] not in ann_rows:
+                            m_ann, secs = _test(src_runner, 'ann')
+                            rows.append(dict(detector=det['name'],
+                                             method=f'{osp.basename(src["config"])} (its ANN)',
+                                             T=None, seconds=round(secs, 1), **m_ann))
+                            ann_rows.add(key[:2])
                         source_runners[key] = src_runner
                     m_runner = source_runners[key]
                     m_bb = unwrap(m_runner.model).backbone

@@ -49,6 +49,10 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
                         'conversion ends or fails (default: 4G)')
     g.add_argument('--calib-cache-dir', default=None, metavar='DIR',
                    help='where calibration spills beyond its budget (default: the work dir)')
+    g.add_argument('--scope', choices=('backbone', 'neck', 'full'), default=None,
+                   help='what becomes spiking: the backbone (default; seed 001), backbone + '
+                        'neck, or the whole detector up to its prediction convolutions '
+                        '(full; seed 003); default: the config\'s')
     g.add_argument('--seed', type=int, default=0)
 
 

@@ -18,6 +18,7 @@ from ..utils.checkpoint import save_checkpoint_atomic, to_plain, write_text_atom
 from .calib_data import build_calib_batches
 
 SPIKING_TYPES = ('SpikingBackbone', 'snn_det.SpikingBackbone')
+DETECTOR_TYPES = ('SpikingDetector', 'snn_det.SpikingDetector')
 
 
 def check_T_list(T_list: Sequence) -> List[int]:
@@ -51,10 +52,35 @@ def is_spiking_cfg(backbone_cfg) -> bool:
     return backbone_cfg.get('type') in SPIKING_TYPES
 
 
+def set_scope_cfg(cfg: Config, scope: Optional[str]) -> None:
+    """Set the spiking scope (``backbone`` / ``neck`` / ``full``) of a config whose
+    ``model.backbone`` is a SpikingBackbone: beyond the backbone the model is built as
+    ``SpikingDetector`` around the detector's own type."""
+    from ..conversion.graphs.detector import check_scope
+    bb = cfg.model.backbone
+    scope = check_scope(scope if scope is not None else bb.get('scope', 'backbone'))
+    bb.scope = scope
+    is_wrapped = cfg.model.get('type') in DETECTOR_TYPES
+    if scope != 'backbone' and not is_wrapped:
+        if cfg.model.get('neck') is None:
+            raise ValueError(f"--scope {scope} needs a model with a neck; "
+                             f"{cfg.model.get('type')} has none")
+        cfg.model.detector_type = cfg.model.type
+        cfg.model.type = 'SpikingDetector'
+    elif scope == 'backbone' and is_wrapped:
+        cfg.model.type = cfg.model.pop('detector_type')
+
+
+def config_scope(cfg: Config) -> str:
+    bb = cfg.model.get('backbone') or {}
+    return bb.get('scope', 'backbone') if is_spiking_cfg(bb) else 'backbone'
+
+
 def wrap_backbone_cfg(cfg: Config, T: int, conversion: Optional[dict] = None,
-                      chunk_size: Optional[int] = None) -> None:
+                      chunk_size: Optional[int] = None, scope: Optional[str] = None) -> None:
     """Put ``cfg.model.backbone`` (or ``cfg.model.backbone`` of a classifier) into a
-    SpikingBackbone, or update the options of one that is already there."""
+    SpikingBackbone, or update the options of one that is already there; ``scope``
+    (default: the config's, else ``backbone``) says how far the spiking part reaches."""
     bb = cfg.model.get('backbone')
     if bb is None:
         raise KeyError("config has no 'model.backbone' to convert")
@@ -71,6 +97,7 @@ def wrap_backbone_cfg(cfg: Config, T: int, conversion: Optional[dict] = None,
     if chunk_size:
         new.chunk_size = chunk_size
     cfg.model.backbone = new
+    set_scope_cfg(cfg, scope)
     ensure_custom_imports(cfg)
 
 
@@ -150,10 +177,32 @@ def save_converted(model, cfg: Config, work_dir: str, name: str, meta: dict) -> 
     return ckpt_path, cfg_path
 
 
+def scope_report(model) -> str:
+    """Which parts spike, what is read out as a time average and what stays analog."""
+    model = unwrap(model)
+    bb = model.backbone
+    graph = bb.graph
+    spiking = getattr(graph, 'spiking_parts', ['backbone'])
+    analog = [f'{name} ({type(getattr(model, name)).__name__})'
+              for name in ('neck', 'rpn_head', 'roi_head', 'bbox_head', 'head')
+              if getattr(model, name, None) is not None and name not in spiking]
+    if bb.scope == 'full':
+        head = graph.parts[-1]
+        preds = sorted({u.split('@')[0] for u in head.units
+                        if not any(s.owner == u for s in head.sites)})
+        readout = f'prediction convolutions {", ".join(preds)} (per level)'
+    elif bb.scope == 'neck':
+        readout = 'the neck\'s outputs'
+    else:
+        readout = 'the backbone\'s outputs'
+    return (f'scope={bb.scope}: spiking {", ".join(spiking)}; time-averaged readout: '
+            f'{readout}; analog (ANN on the readout): {", ".join(analog) or "nothing"}')
+
+
 def summarize(model) -> str:
-    """Neurons per stage and threshold statistics of every converted T."""
+    """Spiking scope, neurons per stage and threshold statistics of every converted T."""
     bb = unwrap(model).backbone
-    lines = []
+    lines = [scope_report(model)]
     stages = {}
     for s in bb.graph.sites:
         stages.setdefault(s.stage, []).append(s)

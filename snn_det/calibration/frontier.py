@@ -24,6 +24,43 @@ from .cache import CalibrationCache
 from .spike_codes import Encoded, encode, store
 
 
+def _decode(stored, device):
+    """A stored segment input: one tensor, or a named state (dict) of them."""
+    if isinstance(stored, dict):
+        return {k: e.decode(device) for k, e in stored.items()}
+    return stored.decode(device)
+
+
+def _nbytes(stored) -> int:
+    if isinstance(stored, dict):
+        return sum(e.nbytes for e in {id(e): e for e in stored.values()}.values())
+    return stored.nbytes
+
+
+def _store_state(cache, value, prev=None, prev_value=None, last=None, spikes=True):
+    """Store a segment input exactly: a tensor, or a named state whose entries are stored
+    one by one.  An entry that is the very tensor decoded from ``prev`` (passed through
+    the segment untouched) keeps its stored code, and one tensor under two names is
+    stored once.  ``spikes=False`` stores as it is (the ANN's analog tensors)."""
+    if not isinstance(value, dict):
+        if not spikes:
+            return store(cache, value)
+        return encode(cache, value, last, prev, prev_value)
+    prev = prev if isinstance(prev, dict) else {}
+    prev_value = prev_value if isinstance(prev_value, dict) else {}
+    out, done = {}, {}
+    for k, v in value.items():
+        if id(v) in done:
+            out[k] = done[id(v)]
+            continue
+        p = next((prev[j] for j, pv in prev_value.items() if pv is v and j in prev), None)
+        if p is None:
+            p = (encode(cache, v, last, prev.get(k), prev_value.get(k)) if spikes
+                 else store(cache, v))
+        out[k] = done[id(v)] = p
+    return out
+
+
 class _DecodedChunks(Sequence):
     """The per-chunk spike inputs of a segment, decoded when a chunk is used."""
 
@@ -37,7 +74,7 @@ class _DecodedChunks(Sequence):
     def __getitem__(self, c: int) -> Tensor:
         if self.last[0] == c:
             return self.last[1]
-        t = self.chunks[c].decode(self.device)
+        t = _decode(self.chunks[c], self.device)
         self.last = (c, t)
         return t
 
@@ -109,7 +146,10 @@ class Frontier:
 
     @property
     def ann(self) -> Tensor:
-        return self.image if self._ann is None else self._ann.decode(self.device)
+        """The (QC-)ANN's input of ``segment``: a tensor, or a named state of them."""
+        if self._ann is None:
+            return self.image
+        return _decode(self._ann, self.device)
 
     @property
     def snn(self) -> Optional[Sequence[Tensor]]:
@@ -119,8 +159,8 @@ class Frontier:
     @property
     def nbytes(self) -> int:
         """Bytes this frontier holds in its cache (RAM or disk)."""
-        n = self._ann.nbytes if self._ann is not None else 0
-        return n + sum(e.nbytes for e in (self._snn or []))
+        n = _nbytes(self._ann) if self._ann is not None else 0
+        return n + sum(_nbytes(e) for e in (self._snn or []))
 
     def advance(self, graph, net, segment: int, T: int, chunk_size: Optional[int],
                 acts=None) -> None:
@@ -134,9 +174,10 @@ class Frontier:
                              f'{self.segment} to {segment}')
         if segment == self.segment:
             return
-        ann = graph.forward(self.ann, AnnOps(graph, acts), self.segment, segment)
-        self._ann = store(self.cache, ann)
-        del ann
+        ann_in = self.ann
+        ann = graph.forward(ann_in, AnnOps(graph, acts), self.segment, segment)
+        self._ann = _store_state(self.cache, ann, self._ann, ann_in, spikes=False)
+        del ann, ann_in
         prev, inputs = self._snn, self.snn
         last = _LastSiteOut()
         chunks = []
@@ -144,8 +185,8 @@ class Frontier:
         for c, (_, out) in enumerate(net.iter_chunks(image, T, chunk_size, last,
                                                      self.segment, segment, inputs)):
             prev_value = inputs[c] if inputs is not None else None
-            chunks.append(encode(self.cache, out, last.out, prev[c] if prev else None,
-                                 prev_value))
+            chunks.append(_store_state(self.cache, out, prev[c] if prev else None,
+                                       prev_value, last.out))
             last.out = None
         self._snn = chunks
         self.segment = segment

@@ -21,8 +21,9 @@ from .ops import AnnOps, SnnOps, StopForward
 
 
 def site_key(path: str) -> str:
-    """Module-dict key of a dotted path (``layer1.0.conv1`` -> ``layer1_0_conv1``)."""
-    return path.replace('.', '_')
+    """Module-dict key of a dotted path (``layer1.0.conv1`` -> ``layer1_0_conv1``; a call
+    of a shared module ``bbox_head.cls_convs.0.conv@2`` -> ``bbox_head_cls_convs_0_conv_2``)."""
+    return path.replace('.', '_').replace('@', '_')
 
 
 class SpikingNet(nn.Module):

@@ -1,5 +1,7 @@
 from .classifier import ResNetCIFAR
 from .darknet import ScaledDarknet
-from .spiking_backbone import SpikingBackbone
+from .spiking_backbone import HeadOutputs, SpikingBackbone
+from .spiking_detector import SpikingDetector, attach_scope
 
-__all__ = ['SpikingBackbone', 'ScaledDarknet', 'ResNetCIFAR']
+__all__ = ['SpikingBackbone', 'SpikingDetector', 'HeadOutputs', 'attach_scope',
+           'ScaledDarknet', 'ResNetCIFAR']

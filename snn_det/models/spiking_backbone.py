@@ -10,7 +10,14 @@ Config::
         conversion=dict(threshold='mmse', channel_wise=True, shift='potential',
                         calib=['bias']),               # see ConversionConfig
         converted_T=[32],                              # set by tools/convert.py
+        scope='backbone',                              # or 'neck', 'full' (issue 13)
     )
+
+``scope='neck'`` / ``'full'`` make the detector's neck (and head, up to its
+prediction convolutions) spiking as well: the model is then built as
+``type='SpikingDetector'`` (:mod:`snn_det.models.spiking_detector`), which
+attaches the neck and head to this wrapper (:meth:`SpikingBackbone.attach`);
+one graph, one spiking net per T and one simulation then cover the whole scope.
 
 The wrapped backbone's modules are adopted under their own names, so the state
 dict keys stay ``backbone.conv1.weight`` etc. and model-zoo / ANN checkpoints
@@ -33,9 +40,16 @@ from mmdet.registry import MODELS
 
 from ..conversion.config import ConversionConfig
 from ..conversion.errors import ConversionStateError
+from ..conversion.errors import UnsupportedModuleError
 from ..conversion.graphs import build_graph
+from ..conversion.graphs.detector import check_scope
 from ..conversion.ops import AnnOps
-from ..conversion.spiking_net import SpikingNet
+from ..conversion.spiking_net import SpikingNet, site_key
+
+
+class HeadOutputs(tuple):
+    """A head's forward output computed by a fully spiking scope; the detector's
+    patched head returns it as its own forward output (``SpikingDetector``)."""
 
 
 @MODELS.register_module()
@@ -45,29 +59,55 @@ class SpikingBackbone(BaseModule):
     def __init__(self, backbone: dict, T: int = 32, conversion: Optional[dict] = None,
                  converted_T: Sequence[int] = (), chunk_size: Optional[int] = None,
                  mode: Optional[str] = None, act_cfg: Optional[dict] = None,
-                 init_cfg=None):
+                 scope: str = 'backbone', init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         ann = MODELS.build(backbone)
         # adopt the ANN's children: state-dict keys stay those of the ANN
         for name, child in ann.named_children():
             self.add_module(name, child)
         self.__dict__['_ann'] = ann          # not a registered child (no duplicate keys)
-        self.graph = build_graph(ann)
+        self.backbone_graph = self.graph = build_graph(ann)
+        self.scope = check_scope(scope)
+        self.attached = self.scope == 'backbone'   # neck / head given by attach()
         self.conversion = ConversionConfig.from_dict(conversion or {})
         self.T = self._check_T(T)
         self.chunk_size = chunk_size
+        self._converted_T = [self._check_T(t) for t in converted_T]
+        self._act_cfg = act_cfg
         self.snn = nn.ModuleDict()
-        for t in converted_T:   # placeholders, filled from the converted checkpoint
-            self.snn[f'T{int(t)}'] = SpikingNet(self.graph, self._check_T(t),
-                                                self.conversion.channel_wise,
-                                                self.conversion.rounding, fold=False)
         self.site_acts = nn.ModuleDict()
-        if act_cfg is not None:
+        self._build_placeholders()
+        self.mode = mode or ('snn' if len(self.snn) else 'ann')
+
+    def _build_placeholders(self) -> None:
+        """Converted nets to be filled from a checkpoint, and QC activations, per site of
+        the current graph (rebuilt when :meth:`attach` extends the graph)."""
+        for t in self._converted_T:
+            self.snn[f'T{t}'] = SpikingNet(self.graph, t, self.conversion.channel_wise,
+                                           self.conversion.rounding, fold=False)
+        if self._act_cfg is not None:
             from ..neurons.qc import build_site_activation
             for site in self.graph.sites:
-                self.site_acts[site.name.replace('.', '_')] = build_site_activation(
-                    act_cfg, site, T)
-        self.mode = mode or ('snn' if len(self.snn) else 'ann')
+                key = site_key(site.name)
+                if key not in self.site_acts:
+                    self.site_acts[key] = build_site_activation(self._act_cfg, site, self.T)
+
+    def attach(self, neck: Optional[nn.Module], head: Optional[nn.Module] = None) -> None:
+        """Extend the spiking scope past the backbone: to ``neck`` (``scope='neck'``) and
+        to ``head`` (``'full'``).  Called by ``SpikingDetector`` once the detector exists;
+        the modules stay the detector's (their state-dict keys are unchanged)."""
+        from ..conversion.graphs.detector import DetectorGraph, build_part_graph
+        if self.scope == 'backbone':
+            raise ValueError("scope='backbone' has nothing to attach")
+        if neck is None:
+            raise UnsupportedModuleError('neck', 'None', f"scope='{self.scope}' needs a neck")
+        parts = [build_part_graph(neck, 'neck')]
+        if self.scope == 'full':
+            parts.append(build_part_graph(head, 'bbox_head'))
+        self.graph = DetectorGraph(self.backbone_graph, parts, self.scope)
+        self.snn = nn.ModuleDict()
+        self._build_placeholders()
+        self.attached = True
 
     # -- helpers ---------------------------------------------------------
     @staticmethod
@@ -110,8 +150,8 @@ class SpikingBackbone(BaseModule):
         self.snn[f'T{net.num_steps}'] = net
 
     def site_activations(self) -> Dict[str, nn.Module]:
-        return {s.name: self.site_acts[s.name.replace('.', '_')]
-                for s in self.graph.sites if s.name.replace('.', '_') in self.site_acts}
+        return {s.name: self.site_acts[site_key(s.name)]
+                for s in self.graph.sites if site_key(s.name) in self.site_acts}
 
     # -- forward ---------------------------------------------------------
     def share_readouts(self, T_list: Optional[Sequence[int]]) -> None:
@@ -136,6 +176,17 @@ class SpikingBackbone(BaseModule):
         self._readouts = {}
 
     def forward(self, x: Tensor) -> tuple:
+        """The backbone's outputs (``scope='backbone'``), the neck's (``'neck'``) or the
+        head's forward output (``'full'``, see :class:`HeadOutputs`): of the ANN, or
+        time-averaged over ``T`` steps of the SNN."""
+        if not self.attached:
+            raise ConversionStateError(
+                f"scope='{self.scope}' makes the neck/head spiking: build the model as "
+                "type='SpikingDetector' (tools/convert.py --scope does) so that they are "
+                'attached to the backbone')
+        return self.format_outputs(self._forward(x))
+
+    def _forward(self, x: Tensor) -> tuple:
         if self.mode == 'snn':
             shared = getattr(self, '_shared_T', None)
             if shared and self.T in shared:
@@ -144,9 +195,14 @@ class SpikingBackbone(BaseModule):
                         x, shared, self.chunk_size)
                 return self._readouts[self.T]
             return self.spiking_net(self.T).simulate(x, self.T, self.chunk_size)
-        if len(self.site_acts):
+        if len(self.site_acts) or self.scope != 'backbone':
             return self.graph.forward(x, AnnOps(self.graph, self.site_activations()))
         return self._ann(x)
+
+    def format_outputs(self, outs: tuple):
+        if self.scope == 'full':
+            return HeadOutputs(self.graph.format_outputs(outs))
+        return outs
 
     def init_weights(self) -> None:
         # a parent's init_weights() keeps its bookkeeping in _params_init_info; the
@@ -176,10 +232,18 @@ class SpikingBackbone(BaseModule):
                            if k.startswith(prefix + 'snn.T')})
             raise ConversionStateError(
                 f'checkpoint lacks the converted state of {len(missing)} buffers/parameters '
-                f'for T={self.converted_T} (first: {missing[0]}; it has '
+                f'for T={self.converted_T}, scope={self.scope!r} (first: {missing[0]}; it has '
                 f'{", ".join(have) or "no converted T"}); load a checkpoint written by '
                 'tools/convert.py for these T, or drop converted_T from the config to '
                 'convert anew')
+        known, own_T = set(expected), {f'T{t}' for t in self.converted_T}
+        extra = [k for k in state_dict if k.startswith(prefix + 'snn.') and k not in known
+                 and k[len(prefix) + 4:].split('.')[0] in own_T]
+        if extra:
+            raise ConversionStateError(
+                f'checkpoint has converted state this config (scope={self.scope!r}) does not '
+                f'have (first: {extra[0]}): it was converted with another --scope; use the '
+                'config written with it')
         if len(self.snn):   # a converted checkpoint must be of this very backbone
             for key, value in self.state_dict(prefix=prefix, keep_vars=True).items():
                 if key.startswith(prefix + 'site_acts.'):

@@ -1,0 +1,249 @@
+"""Whole-detector conversion (issue 13): spiking neck and head.
+
+Tiny RetinaNet (ResNet-18 + FPN + RetinaHead) and YOLOv3 (Darknet + YOLOV3Neck +
+YOLOV3Head) built through ``SpikingDetector``.  What is checked: the graph's ANN
+is mmdet's own forward bit for bit; every activation of the scope is a neuron of
+the right kind; the SNN's head outputs converge to the ANN's as T grows (rate
+coding, seed 001 Eq. 8); the frontier reproduces from-the-image calibration on
+named multi-tensor states; mmdet's own predict runs on the readout; checkpoints
+of one scope are refused by another; unsupported parts fail naming the module.
+"""
+import copy
+
+import pytest
+import torch
+
+from helpers import randomize_bn
+from mmdet.registry import MODELS
+from snn_det.calibration.bias import calibrate_bias
+from snn_det.calibration.collect import ann_site, snn_site
+from snn_det.calibration.frontier import Frontier
+from snn_det.conversion import UnsupportedModuleError
+from snn_det.conversion.config import ConversionConfig
+from snn_det.conversion.converter import build_spiking_net, calibrate, observe
+from snn_det.conversion.errors import ConversionStateError
+
+RETINA = dict(
+    type='RetinaNet',
+    data_preprocessor=dict(type='DetDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]),
+    backbone=dict(type='ResNet', depth=18, base_channels=8, out_indices=(1, 2, 3),
+                  norm_eval=True, frozen_stages=-1),
+    neck=dict(type='FPN', in_channels=[16, 32, 64], out_channels=16, start_level=0,
+              add_extra_convs='on_input', num_outs=5),
+    bbox_head=dict(type='RetinaHead', num_classes=3, in_channels=16, feat_channels=16,
+                   stacked_convs=2,
+                   anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
+                                         scales_per_octave=1, ratios=[1.0],
+                                         strides=[8, 16, 32, 64, 128]),
+                   bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4,
+                                   target_stds=[1.0] * 4),
+                   loss_cls=dict(type='FocalLoss', use_sigmoid=True, loss_weight=1.0),
+                   loss_bbox=dict(type='L1Loss', loss_weight=1.0)),
+    test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05,
+                  nms=dict(type='nms', iou_threshold=0.5), max_per_img=20))
+
+YOLO = dict(
+    type='YOLOV3',
+    data_preprocessor=dict(type='DetDataPreprocessor', mean=[0, 0, 0], std=[1, 1, 1]),
+    backbone=dict(type='ScaledDarknet', widen_factor=0.125, stage_blocks=(1, 1, 2, 2, 1),
+                  out_indices=(3, 4, 5)),
+    neck=dict(type='YOLOV3Neck', num_scales=3, in_channels=[128, 64, 32],
+              out_channels=[32, 16, 8]),
+    bbox_head=dict(type='YOLOV3Head', num_classes=3, in_channels=[32, 16, 8],
+                   out_channels=[64, 32, 16],
+                   anchor_generator=dict(type='YOLOAnchorGenerator',
+                                         base_sizes=[[(40, 30)], [(20, 16)], [(8, 10)]],
+                                         strides=[32, 16, 8])),
+    test_cfg=dict(nms_pre=100, min_bbox_size=0, score_thr=0.05, conf_thr=0.005,
+                  nms=dict(type='nms', iou_threshold=0.45), max_per_img=20))
+
+DETECTORS = {'retinanet': RETINA, 'yolov3': YOLO}
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_scope():
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+
+
+def build(name, scope='full', T=16, **bb_kw):
+    """The ANN detector and the same weights in a SpikingDetector of ``scope``."""
+    from mmengine.config import ConfigDict
+    ann = MODELS.build(ConfigDict(copy.deepcopy(DETECTORS[name])))
+    randomize_bn(ann).eval()
+    cfg = copy.deepcopy(DETECTORS[name])
+    cfg['backbone'] = dict(type='SpikingBackbone', backbone=cfg['backbone'], T=T, scope=scope,
+                           conversion=dict(threshold='mmse', channel_wise=True), **bb_kw)
+    cfg['detector_type'], cfg['type'] = cfg['type'], 'SpikingDetector'
+    snn = MODELS.build(ConfigDict(cfg))
+    if not bb_kw.get('converted_T'):      # a converted config loads a converted checkpoint
+        snn.load_state_dict(ann.state_dict())
+    return ann.eval(), snn.eval()
+
+
+def flat(outs):
+    return [t for o in outs for t in (o if isinstance(o, (list, tuple)) else [o])]
+
+
+def head_outputs(model, x, scope):
+    with torch.no_grad():
+        feats = model.extract_feat(x)
+        return flat(model.bbox_head(feats)) if scope == 'full' else list(feats)
+
+
+@pytest.mark.parametrize('name', ['retinanet', 'yolov3'])
+@pytest.mark.parametrize('scope', ['neck', 'full'])
+def test_graph_ann_is_mmdets_own_forward(name, scope):
+    ann, snn = build(name, scope)
+    x = torch.rand(2, 3, 64, 96)
+    ref = head_outputs(ann, x, scope)
+    got = head_outputs(snn, x, scope)
+    assert len(ref) == len(got)
+    for a, b in zip(ref, got):
+        assert torch.equal(a, b)
+
+
+def test_every_activation_of_the_scope_is_a_neuron():
+    _, retina = build('retinanet', 'full')
+    g = retina.backbone.graph
+    head_sites = [s for s in g.sites if s.name.startswith('bbox_head.')]
+    assert len(head_sites) == 2 * 2 * 5          # 2 branches x 2 convs x 5 FPN levels
+    assert not any(s.signed for s in head_sites)  # ReLU: IF neurons
+    assert not [s for s in g.sites if s.name.startswith('neck.')]   # FPN is linear
+    # each call of a shared head conv is its own unit (folded copy) and neuron
+    assert 'bbox_head.cls_convs.0.conv@4' in g.units and 'bbox_head.retina_cls@0' in g.units
+    _, yolo = build('yolov3', 'full')
+    g = yolo.backbone.graph
+    neck = [s for s in g.sites if s.name.startswith('neck.')]
+    head = [s for s in g.sites if s.name.startswith('bbox_head.')]
+    assert len(neck) == 3 * 5 + 2 and len(head) == 3   # DetectionBlocks, conv1/2, bridges
+    assert all(s.signed and s.negative_slope == 0.1 for s in neck + head)   # Eq. 22
+    _, yolo_neck = build('yolov3', 'neck')
+    assert len(yolo_neck.backbone.graph.sites) == len(g.sites) - 3
+
+
+def _convert(snn, batches, T, calib=()):
+    bb = snn.backbone
+    obs = observe(bb.graph, batches)
+    cfg = ConversionConfig.from_dict(dict(threshold='max', channel_wise=True, calib=list(calib)))
+    net = build_spiking_net(bb.graph, obs, T, cfg)
+    if calib:
+        calibrate(bb.graph, net, batches, cfg, progress=False)
+    bb.add_spiking_net(net)
+    return net
+
+
+@pytest.mark.parametrize('name', ['retinanet', 'yolov3'])
+def test_spiking_head_outputs_approach_the_ann_as_T_grows(name):
+    """Rate coding (seed 001 Eq. 8): the SNN's time-averaged prediction maps converge to
+    the ANN's; the error at T=128 is well below the error at T=8."""
+    ann, snn = build(name, 'full')
+    x = torch.rand(2, 3, 64, 64)
+    ref = head_outputs(ann, x, 'full')
+    errs = {}
+    for T in (8, 128):
+        _convert(snn, [x], T)
+        snn.backbone.set_mode('snn', T)
+        got = head_outputs(snn, x, 'full')
+        errs[T] = sum(float((a - b).pow(2).sum()) for a, b in zip(ref, got)) / \
+            sum(float(a.pow(2).sum()) for a in ref)
+    assert errs[128] < 0.35 * errs[8], errs
+
+
+@pytest.mark.parametrize('name', ['retinanet', 'yolov3'])
+def test_frontier_on_named_states_matches_runs_from_the_image(name):
+    """Layer-by-layer calibration across backbone -> neck -> head keeps named multi-tensor
+    states at the boundaries (spike trains in bits); site inputs/outputs from the frontier
+    equal those run from the image, and LCP gives the same biases either way."""
+    _, snn = build(name, 'full')
+    graph = snn.backbone.graph
+    batches = [torch.rand(2, 3, 64, 64)]
+    obs = observe(graph, batches)
+    cfg = ConversionConfig.from_dict(dict(threshold='max', calib='lcp'))
+    T, chunk = 6, 4
+    net = build_spiking_net(graph, obs, T, cfg)
+    ref_net = build_spiking_net(graph, obs, T, cfg)
+    f = Frontier(batches[0])
+    for site in graph.sites[::3]:
+        f.advance(graph, net, graph.segment_of(site.name), T, chunk)
+        a, b = snn_site(net, f, site.name, T, chunk), snn_site(net, batches[0], site.name, T,
+                                                                chunk)
+        for k in ('site_in', 'site_out'):
+            assert torch.equal(a[k], b[k]), (site.name, k)
+        assert torch.equal(ann_site(graph, f, site.name)['site_out'],
+                           ann_site(graph, batches[0], site.name)['site_out'])
+    # past the backbone the boundary is a dict of named spike trains, stored in bits
+    assert isinstance(f._snn[0], dict) and all(e.is_spikes for e in f._snn[0].values())
+    calibrate(graph, net, batches, cfg, chunk, progress=False)
+    for site in graph.sites:
+        calibrate_bias(graph, ref_net, batches, site.name, T, chunk)
+    for key, conv in net.convs.items():
+        assert torch.allclose(conv.bias, ref_net.convs[key].bias, atol=1e-5), key
+
+
+def test_calibration_of_the_head_lowers_its_error():
+    ann, snn = build('retinanet', 'full')
+    x = torch.rand(4, 3, 64, 64)
+    ref = head_outputs(ann, x, 'full')
+    errs = {}
+    for calib in ((), ('bias',)):
+        _convert(snn, [x], 8, calib)
+        snn.backbone.set_mode('snn', 8)
+        got = head_outputs(snn, x, 'full')
+        errs[calib] = sum(float((a - b).pow(2).sum()) for a, b in zip(ref, got))
+    assert errs[('bias',)] < errs[()]
+
+
+def test_mmdet_predict_runs_on_the_spiking_readout_and_checkpoints_know_their_scope():
+    from mmdet.structures import DetDataSample
+    ann, snn = build('retinanet', 'full', T=8)
+    x = torch.rand(1, 3, 64, 64)
+    _convert(snn, [x], 8)
+    snn.backbone.set_mode('snn', 8)
+    sample = DetDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64),
+                                         scale_factor=(1.0, 1.0), pad_shape=(64, 64)))
+    with torch.no_grad():
+        res = snn.predict(x, [sample])
+    assert res[0].pred_instances.bboxes.shape[1] == 4
+    state = snn.state_dict()
+    assert 'bbox_head.cls_convs.0.conv.weight' in state          # ANN keys unchanged
+    assert 'backbone.snn.T8.convs.bbox_head_cls_convs_0_conv_3.weight' in state
+    # a backbone-scope config refuses the full-scope checkpoint, and the other way round
+    _, other = build('retinanet', 'backbone', converted_T=[8])
+    with pytest.raises(ConversionStateError, match='another --scope'):
+        other.load_state_dict(state)
+    _, full = build('retinanet', 'full', converted_T=[8])
+    full.load_state_dict(state)
+    full.backbone.set_mode('snn', 8)
+    for a, b in zip(head_outputs(full, x, 'full'), head_outputs(snn, x, 'full')):
+        assert torch.equal(a, b)
+    backbone_state = {k: v for k, v in state.items()
+                      if not any(f'.{kind}.{part}' in k for kind in ('convs', 'neurons')
+                                 for part in ('bbox_head_', 'neck_'))}
+    with pytest.raises(ConversionStateError, match="scope='full'"):
+        full.load_state_dict(backbone_state)
+
+
+def test_unsupported_parts_fail_naming_the_module():
+    cfg = copy.deepcopy(RETINA)
+    cfg['neck'] = dict(type='PAFPN', in_channels=[16, 32, 64], out_channels=16, num_outs=5)
+    cfg['backbone'] = dict(type='SpikingBackbone', backbone=cfg['backbone'], scope='full')
+    cfg['detector_type'], cfg['type'] = cfg['type'], 'SpikingDetector'
+    with pytest.raises(UnsupportedModuleError, match="'neck' of type PAFPN"):
+        MODELS.build(cfg)
+    from mmengine.config import Config
+    det = Config.fromfile('configs/synth/faster-rcnn_r18n_fpn_8e_synth.py').model
+    frcnn = dict(det, type='SpikingDetector', detector_type='FasterRCNN')
+    frcnn['backbone'] = dict(type='SpikingBackbone', backbone=det.backbone, scope='full')
+    with pytest.raises(UnsupportedModuleError, match="'roi_head'.*--scope neck"):
+        MODELS.build(frcnn)
+    frcnn['backbone']['scope'] = 'neck'               # the neck can spike
+    model = MODELS.build(frcnn)
+    assert model.backbone.graph.spiking_parts == ['backbone', 'neck']
+    with pytest.raises(ValueError, match='scope must be one of'):
+        MODELS.build(dict(frcnn, backbone=dict(frcnn['backbone'], scope='head')))
+    # a scope beyond the backbone without SpikingDetector: a clear error, not a silent ANN
+    plain = MODELS.build(dict(type='SpikingBackbone', backbone=RETINA['backbone'],
+                              scope='full'))
+    with pytest.raises(ConversionStateError, match='SpikingDetector'):
+        plain(torch.rand(1, 3, 32, 32))
