@@ -7,7 +7,7 @@ from snn_det.calibration.bias import calibrate_bias
 from snn_det.calibration.collect import ann_site, snn_site
 from snn_det.calibration.potential import calibrate_potential
 from snn_det.calibration.weights import calibrate_weights
-from snn_det.conversion import build_spiking_net, convert_backbone, observe
+from snn_det.pipeline import build_spiking_net, convert_backbone, observe
 from mmdet.registry import MODELS
 
 
@@ -121,7 +121,7 @@ def test_frontier_runs_each_segment_once_with_the_same_result_as_from_the_image(
     quadratic schedule (every site run from the image) exactly: same site inputs and
     outputs at every site, and the same LCP biases after the whole pipeline."""
     from snn_det.calibration.frontier import Frontier
-    from snn_det.conversion.converter import calibrate
+    from snn_det.pipeline import calibrate
     from snn_det.conversion.config import ConversionConfig
     bb, net, batches = _setup(name)
     T, chunk = 8, 3                        # uneven chunks: 3 + 3 + 2 steps

@@ -11,7 +11,8 @@ from mmengine.runner import Runner, load_checkpoint
 
 from helpers import randomize_bn
 from snn_det.apis import save_converted, wrap_backbone_cfg
-from snn_det.conversion import ConversionConfig, convert_backbone
+from snn_det.conversion import ConversionConfig
+from snn_det.pipeline import convert_backbone
 from snn_det.conversion.ops import AnnOps
 from snn_det.datasets import SYNTH_CLASSES, generate_classification_dataset
 from mmdet.registry import MODELS

@@ -5,8 +5,8 @@ from torch import nn
 
 from helpers import rel_error, tiny_spiking
 from snn_det.conversion import (ActivationObserver, ConversionConfig, ConversionStateError,
-                                UnsupportedModuleError, choose_threshold, convert_backbone,
-                                fold_conv_bn)
+                                UnsupportedModuleError, choose_threshold, fold_conv_bn)
+from snn_det.pipeline import convert_backbone
 from snn_det.conversion.ops import AnnOps
 from snn_det.neurons.quantizers import clip_round
 from mmdet.registry import MODELS

@@ -127,7 +127,8 @@ def test_a_simulation_that_cannot_fit_is_refused_with_the_chunk_size_that_fits(m
     """T so large that one chunk of all T steps would not fit: refused before the first
     step, naming the chunk size that fits; with that chunk size the run goes through."""
     import snn_det.utils.memory as memory
-    from snn_det.conversion import ConversionConfig, convert_backbone
+    from snn_det.conversion import ConversionConfig
+    from snn_det.pipeline import convert_backbone
     from snn_det.conversion.errors import InsufficientMemoryError
     bb = tiny_spiking('resnet18', T=8)
     x = torch.rand(2, 3, 32, 32)
@@ -148,7 +149,8 @@ def test_a_converted_checkpoint_of_another_T_or_backbone_is_refused(tmp_path):
 
     from mmdet.registry import MODELS
     from snn_det.apis import save_converted, wrap_backbone_cfg
-    from snn_det.conversion import ConversionConfig, convert_backbone
+    from snn_det.conversion import ConversionConfig
+    from snn_det.pipeline import convert_backbone
     from snn_det.conversion.errors import ConversionStateError
     init_default_scope('mmdet')
     cfg = Config.fromfile(CFG)

@@ -16,7 +16,8 @@ from mmengine.runner import Runner, load_checkpoint
 from torch import nn
 
 from helpers import ann_site_outputs, module_outputs, randomize_bn, snn_site_rates, tiny_spiking
-from snn_det.conversion import ConversionConfig, build_spiking_net, convert_backbone, observe
+from snn_det.conversion import ConversionConfig
+from snn_det.pipeline import build_spiking_net, convert_backbone, observe
 from mmdet.registry import MODELS
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))

@@ -12,7 +12,8 @@ from mmengine.runner import Runner
 
 import snn_det  # noqa: F401
 from mmdet.registry import MODELS
-from snn_det.conversion import ConversionConfig, convert_backbone
+from snn_det.conversion import ConversionConfig
+from snn_det.pipeline import convert_backbone
 from snn_det.datasets import generate_detection_dataset
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))

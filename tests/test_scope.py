@@ -20,7 +20,7 @@ from snn_det.calibration.collect import ann_site, snn_site
 from snn_det.calibration.frontier import Frontier
 from snn_det.conversion import UnsupportedModuleError
 from snn_det.conversion.config import ConversionConfig
-from snn_det.conversion.converter import build_spiking_net, calibrate, observe
+from snn_det.pipeline import build_spiking_net, calibrate, observe
 from snn_det.conversion.errors import ConversionStateError
 
 RETINA = dict(

@@ -10,7 +10,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from helpers import tiny_spiking
-from snn_det.conversion import ConversionConfig, convert_backbone
+from snn_det.conversion import ConversionConfig
+from snn_det.pipeline import convert_backbone
 from snn_det.neurons import IFNeuron, SignedIFNeuron, fused_available
 from snn_det.neurons import if_neuron
 

@@ -5,7 +5,8 @@ import torch
 from helpers import module_outputs, snn_site_rates, tiny_spiking
 from snn_det.calibration.bptt import calibrate_bptt
 from snn_det.calibration.potential import calibrate_potential
-from snn_det.conversion import ConversionConfig, build_spiking_net, observe, targets_at
+from snn_det.conversion import ConversionConfig
+from snn_det.pipeline import build_spiking_net, observe, targets_at
 from snn_det.neurons import IFNeuron
 from snn_det.neurons.qc import QCFS, QCActivation, qcfs
 

@@ -70,7 +70,8 @@ def _worker(spec_path: str, out_path: str) -> None:
     import snn_det  # noqa: F401
     from snn_det.apis.calib_data import build_calib_batches, calib_dataloader_cfg
     from snn_det.calibration.cache import CalibrationCache
-    from snn_det.conversion import ConversionConfig, convert_backbone
+    from snn_det.conversion import ConversionConfig
+    from snn_det.pipeline import convert_backbone
     register_all_modules()
     spec = json.load(open(spec_path))
     det, run, bench = spec['detector'], spec['run'], spec['bench']

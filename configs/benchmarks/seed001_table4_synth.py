@@ -22,6 +22,17 @@ benchmark = dict(
         # (the paper: 5000 on 1024 images; with 16 images more iterations overfit)
         dict(name='+ACP', conversion=dict(**_base, calib='lcp+acp', weight_iters=200,
                                           weight_lr=1e-5, weight_batch=8), T=_T),
+        # issue 13: the whole RetinaNet spiking (backbone, FPN, RetinaHead up to its
+        # prediction convolutions).  Faster R-CNN has no 'full' conversion (its RoI head reads
+        # proposals known only after the RPN's readout; tools refuse it), and its 'neck'
+        # scope equals 'backbone' here (FPN is linear: no neuron), so it has no extra rows.
+        dict(name='Baseline (full)', scope='full', conversion=dict(**_base),
+             detectors=['RetinaNet R18n']),
+        dict(name='+LCP (full)', scope='full', conversion=dict(**_base, calib='lcp'),
+             detectors=['RetinaNet R18n']),
+        dict(name='+ACP (full)', scope='full',
+             conversion=dict(**_base, calib='lcp+acp', weight_iters=200, weight_lr=1e-5,
+                             weight_batch=8), detectors=['RetinaNet R18n']),
     ],
     error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
     rescaled=dict(scale=(256, 256), T=[32], methods=['Baseline', '+LCP', '+ACP']),

@@ -24,6 +24,18 @@ _stage1 = {
     'YOLOv3 D53n': {T: _qc('yolov3_d53n', min(T, 32), '.pth.gz') for T in _Ts},
     'RetinaNet R18n': {T: _qc('retinanet_r18n_fpn', min(T, 32), '.pth') for T in _Ts},
 }
+# Fully spiking detectors (issue 13, scope='full'): every activation of the backbone, neck
+# and head is a neuron (YOLOv3: signed, Eq. 22) and only the prediction convolutions are
+# read out as time averages, as in seed 003 Table X / Spiking-YOLO.  Rows without "(full)"
+# convert the backbone only (scope='backbone': neck and head run as an ANN on its rates).
+# Stage I (full) fine-tunes QC activations on every site of the full scope
+# (configs/two_stage/*_qc-ft-T<T>_full_synth.py); trained here for the T listed.
+_full_T = {'YOLOv3 D53n': [4, 8, 16, 32], 'RetinaNet R18n': [4, 8, 16, 32, 64]}
+_stage1_full = {
+    'RetinaNet R18n': {T: dict(config=f'configs/two_stage/retinanet_r18n_fpn_qc-ft-T{T}_full_synth.py',
+                               checkpoint=f'checkpoints/retinanet_r18n_fpn_qc-ft-T{T}_full_synth.pth')
+                       for T in (8, 16)},
+}
 benchmark = dict(
     name='seed003_tableX_synth',
     seed=0,
@@ -43,5 +55,12 @@ benchmark = dict(
              sources={'RetinaNet R18n': dict(
                  config='configs/two_stage/retinanet_r18n_fpn_qcfs-L8_synth.py',
                  checkpoint='checkpoints/retinanet_r18n_fpn_qcfs-L8_synth.pth')}),
+        dict(name='Baseline (full)', scope='full', conversion=dict(**_base)),
+        dict(name='Stage II only (full)', scope='full',
+             conversion=dict(**_base, calib='cc+fc', **_fc), T=_full_T),
+        dict(name='Stage I only (full)', scope='full', conversion=dict(**_base),
+             sources=_stage1_full),
+        dict(name='Stage I + II (full)', scope='full',
+             conversion=dict(**_base, calib='cc+fc', **_fc), sources=_stage1_full),
     ],
 )

@@ -8,6 +8,8 @@
 # kernel, the peak memory of the simulation against T, and the same converted network
 # simulated with SpikingJelly's multi-step IFNode (soft reset; layer-wise thresholds,
 # the only ones its IFNode takes as a scalar), its outputs checked identical.
+# For the single-stage detectors also the fully spiking detector (backbone, neck and head,
+# issue 13) against mmdet's ANN detector forward.
 # Results: docs/results/simulation_speed/results.{json,md}.
 _base_ = ['./_synth_detectors.py']
 simulation_speed = dict(
@@ -22,6 +24,8 @@ simulation_speed = dict(
     python_loop_T=32,             # the Python step loop is timed at this T
     conversion=dict(threshold='max', channel_wise=True, shift='potential', calib=[]),
     calib_images=4,
+    # issue 13: the fully spiking detector (scope full) against mmdet's ANN detector forward
+    full_scope=dict(detectors=['RetinaNet R18n', 'YOLOv3 D53n'], T=[8, 32]),
     spikingjelly=dict(T=[8, 32], conversion=dict(threshold='max', channel_wise=False,
                                                  shift='potential', calib=[])),
 )

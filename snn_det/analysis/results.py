@@ -275,10 +275,10 @@ def _per_T_text(det: str, yes: list, no: list, missing: list) -> str:
     return text
 
 
-def _order_at_every_T(methods: Sequence[str]):
+def _order_at_every_T(methods: Sequence[str], dets: Optional[Sequence[str]] = None):
     def check(result):
         parts, oks = [], []
-        for det in detectors(result):
+        for det in dets or detectors(result):
             yes, no, missing = [], [], []
             for T in result['T']:
                 vals, ok = _ordered(result, det, methods, T)
@@ -376,7 +376,8 @@ def _highest_at_every_T(method: str):
                     continue
                 better = [(m, v) for r in result['results'] if r['detector'] == det
                           and r['T'] == T and (m := r['method']) != method
-                          and '(rescaled' not in m and (v := main_metric(r)) > mine]
+                          and '(rescaled' not in m and _same_scope(m, method)
+                          and (v := main_metric(r)) > mine]
                 if better:
                     no.append(f'T={T} ({method} {fmt(mine)}, ' +
                               ', '.join(f'{m} {fmt(v)}' for m, v in better) + ')')
@@ -388,6 +389,37 @@ def _highest_at_every_T(method: str):
     return check
 
 
+def _same_scope(a: str, b: str) -> bool:
+    """Rows of fully spiking detectors ("(full)") are compared among themselves."""
+    return (FULL in a) == (FULL in b)
+
+
+def _best_full_ratios(bounds: Dict[int, float]):
+    """The best fully spiking row ("(full)" methods) at each T against the ANN."""
+    def check(result):
+        parts, oks = [], []
+        for det in detectors(result):
+            ann = metric(result, det, 'ANN')
+            cells = []
+            for T, bound in bounds.items():
+                rows = sorted(((main_metric(r), r['method']) for r in result['results']
+                               if r['detector'] == det and r['T'] == T
+                               and FULL in r['method']), reverse=True)
+                if not rows or not ann:
+                    continue
+                v, m = rows[0]
+                cells.append(f'T={T} {m} {fmt(v)} ({fmt_pct(v / ann, bound)})')
+                oks.append(v / ann >= bound)
+            if cells:
+                parts.append(f'{det}: ' + ', '.join(cells))
+            else:
+                parts.append(f'{det} not run')
+                oks.append(None)
+        return '; '.join(parts), _all(oks)
+    return check
+
+
+FULL = '(full)'
 TABLE4 = ('Baseline', '+LCP', '+ACP')
 TARGETS = [
     Target('baseline_synth', 'Baseline (MMSE/channel + shift), every detector, T=128',
@@ -408,6 +440,12 @@ TARGETS = [
            '>= 95% / >= 85% of the ANN', _ratios_at('Stage I + II', {16: 0.95, 8: 0.85})),
     Target('seed003_tableX_synth', 'seed 003 Table X: Stage I + II the best row',
            'every T', _highest_at_every_T('Stage I + II')),
+    Target('seed003_tableX_synth', 'issue 13, fully spiking detectors (scope full): best '
+           'method at T=16 / T=8 / T=64', '>= 90% / >= 80% / >= 98% of the ANN',
+           _best_full_ratios({16: 0.90, 8: 0.80, 64: 0.98})),
+    Target('seed001_table4_synth', 'issue 13, fully spiking RetinaNet: +ACP >= +LCP >= '
+           'Baseline (full)', 'every T (ties < 0.5)',
+           _order_at_every_T([m + ' (full)' for m in TABLE4], ['RetinaNet R18n'])),
 ]
 
 

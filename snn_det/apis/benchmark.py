@@ -40,7 +40,7 @@ from mmengine.runner import Runner
 
 from ..analysis.results import write_result_files
 from ..conversion.config import ConversionConfig
-from ..conversion.converter import convert_backbone
+from ..pipeline import convert_backbone
 from ..utils.checkpoint import write_text_atomic
 from ..utils.provenance import provenance, repo_relative
 from .calib_data import build_calib_batches
@@ -150,6 +150,8 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                 continue
             if method.get('sources') is not None and det['name'] not in method['sources']:
                 continue                       # this method does not apply to this detector
+            if method.get('detectors') is not None and det['name'] not in method['detectors']:
+                continue
             m_T = method.get('T', T_list)     # a method may skip some T (per detector)
             m_T = check_T_list(m_T.get(det['name'], T_list) if isinstance(m_T, dict) else m_T)
             if only_T:

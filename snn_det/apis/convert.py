@@ -13,7 +13,7 @@ from mmengine.model import is_model_wrapper
 from ..calibration.cache import CalibrationCache
 from ..calibration.frontier import CachedImages
 from ..conversion.config import ConversionConfig
-from ..conversion.converter import convert_backbone
+from ..pipeline import convert_backbone
 from ..utils.checkpoint import save_checkpoint_atomic, to_plain, write_text_atomic
 from .calib_data import build_calib_batches
 

@@ -37,28 +37,43 @@ def _nbytes(stored) -> int:
     return stored.nbytes
 
 
+def _as_items(stored, value) -> list:
+    """``[(tensor, its stored code), ...]`` of a stored segment input and its decoding."""
+    if stored is None or value is None:
+        return []
+    if isinstance(stored, dict):
+        return [(value[k], e) for k, e in stored.items() if isinstance(value, dict) and k in value]
+    return [(value, stored)]
+
+
 def _store_state(cache, value, prev=None, prev_value=None, last=None, spikes=True):
     """Store a segment input exactly: a tensor, or a named state whose entries are stored
     one by one.  An entry that is the very tensor decoded from ``prev`` (passed through
     the segment untouched) keeps its stored code, and one tensor under two names is
-    stored once.  ``spikes=False`` stores as it is (the ANN's analog tensors)."""
-    if not isinstance(value, dict):
+    stored once.  A residual stream (``x + s``) is stored as ``s`` plus the code of
+    ``x`` (``prev``'s running tensor ``'x'`` when the segment input was a named state).
+    ``spikes=False`` stores as it is (the ANN's analog tensors)."""
+    known = {id(v): e for v, e in _as_items(prev, prev_value)}
+
+    def one(v, p, pv):
+        if id(v) in known:
+            return known[id(v)]
         if not spikes:
-            return store(cache, value)
-        return encode(cache, value, last, prev, prev_value)
-    prev = prev if isinstance(prev, dict) else {}
-    prev_value = prev_value if isinstance(prev_value, dict) else {}
-    out, done = {}, {}
-    for k, v in value.items():
-        if id(v) in done:
-            out[k] = done[id(v)]
-            continue
-        p = next((prev[j] for j, pv in prev_value.items() if pv is v and j in prev), None)
-        if p is None:
-            p = (encode(cache, v, last, prev.get(k), prev_value.get(k)) if spikes
-                 else store(cache, v))
-        out[k] = done[id(v)] = p
-    return out
+            e = store(cache, v)
+        else:
+            if isinstance(p, dict):          # the block input of a named state
+                p, pv = p.get('x'), pv.get('x') if isinstance(pv, dict) else None
+            e = encode(cache, v, last, p, pv)
+        known[id(v)] = e
+        return e
+
+    if not isinstance(value, dict):
+        return one(value, prev, prev_value)
+    prev_d = prev if isinstance(prev, dict) else {}
+    pv_d = prev_value if isinstance(prev_value, dict) else {}
+    if not isinstance(prev, dict) and prev is not None:
+        prev_d, pv_d = {'x': prev}, {'x': prev_value}
+    return {k: one(v, prev_d.get(k), pv_d.get(k)) for k, v in value.items()}
 
 
 class _DecodedChunks(Sequence):

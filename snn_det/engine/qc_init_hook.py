@@ -12,7 +12,7 @@ from mmengine.model import is_model_wrapper
 
 from mmdet.registry import HOOKS
 
-from ..conversion.converter import observe
+from ..pipeline import observe
 from ..conversion.thresholds import choose_threshold
 
 

@@ -8,12 +8,15 @@ as the BN-folded spiking network (:class:`~snn_det.conversion.ops.SnnOps`) and
 under calibration recorders, with one neuron per call site (mmdet's ResNet
 reuses one ``nn.ReLU`` 2-3 times per block; here each call is its own site).
 
-The forward is cut into *segments* (the stem, each residual block, each plain
-convolution module) that pass exactly one tensor from one to the next.
+The forward is cut into *segments*, one per activation site or a little more
+(the stem, each part of a residual block, each plain convolution module), that
+pass one tensor from one to the next, or inside a residual block a small named
+state (``{'x': block input, 'y': main branch}``).
 ``forward(x, ops, start, stop)`` runs a range of segments, so layer-by-layer
-calibration can keep each calibration batch's tensor at the boundary it has
+calibration can keep each calibration batch's state at the boundary it has
 reached and run only the segment being calibrated: the total cost is linear in
-depth instead of one forward up to every layer (quadratic).
+depth instead of one forward up to every layer (quadratic), and each site's
+statistics cost its own convolution.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple

@@ -3,7 +3,9 @@
 Every ConvModule's activation is a site; Leaky-ReLU sites become signed neurons
 (seed 003 Eq. 22).  A ResBlock adds its input to ``conv2``'s output *without*
 an activation, so the stage output is a sum of two spike trains: it is passed
-on linearly (the next convolution is linear in it) and read out as a rate.
+on linearly (the next convolution is linear in it) and read out as a rate.  A
+ResBlock is two segments (one per site; in between the state is
+``{'x': block input, 'y': conv1's spikes}``).
 """
 from mmcv.cnn import ConvModule
 from mmdet.models.backbones.darknet import Darknet, ResBlock
@@ -45,10 +47,12 @@ class DarknetGraph(BackboneGraph):
                     self.segment_fns.append(('conv', path))
                     self._add_conv_module(path, child, name)
                     convs.append(path)
-                elif isinstance(child, ResBlock):
+                elif isinstance(child, ResBlock):     # one segment per site
                     self.start_segment()
-                    self.segment_fns.append(('res', path))
+                    self.segment_fns.append(('res1', path))
                     self._add_conv_module(f'{path}.conv1', child.conv1, name)
+                    self.start_segment()
+                    self.segment_fns.append(('res2', path))
                     self._add_conv_module(f'{path}.conv2', child.conv2, name)
                     res.append(path)
                 else:
@@ -85,6 +89,8 @@ class DarknetGraph(BackboneGraph):
             if i == 0:
                 x = ops.encode(x)       # direct encoding: the first conv sees the image
             return ops.act(f'{path}.activate', x)
-        out = ops.act(f'{path}.conv1.activate', ops.conv(f'{path}.conv1.conv', x))
-        out = ops.act(f'{path}.conv2.activate', ops.conv(f'{path}.conv2.conv', out))
-        return out + x
+        if kind == 'res1':        # inside a ResBlock the state is {'x': input, 'y': branch}
+            return {'x': x, 'y': ops.act(f'{path}.conv1.activate',
+                                         ops.conv(f'{path}.conv1.conv', x))}
+        out = ops.act(f'{path}.conv2.activate', ops.conv(f'{path}.conv2.conv', x['y']))
+        return out + x['x']

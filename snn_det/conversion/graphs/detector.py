@@ -10,7 +10,8 @@ as time averages (with ``'full'`` the prediction convolutions', seed 003 /
 Spiking-YOLO's fully spiking detector).
 
 Between segments the state is a dict of named tensors (``x``: the backbone's
-running tensor, ``c<k>``: its k-th output, then the part graphs' names).
+running tensor, with ``y`` inside a residual block; ``c<k>``: its k-th output,
+then the part graphs' names).
 Segments without a neuron (FPN, the prediction convolutions) are merged into
 the next segment (the last: into the one before), so a frontier never stores
 the analog currents they produce.
@@ -59,6 +60,7 @@ class DetectorGraph(BackboneGraph):
         self.units = dict(backbone_graph.units)
         self.sites = list(backbone_graph.sites)
         self._bb_out = {seg: k for k, seg in enumerate(backbone_graph.out_segments)}
+        self._out_names = {f'c{k}' for k in self._bb_out.values()}
         n_bb = len(backbone_graph.segments)
         raw: List[Tuple[Optional[int], int, List[str]]] = [
             (None, i, names) for i, names in enumerate(backbone_graph.segments)]
@@ -94,11 +96,16 @@ class DetectorGraph(BackboneGraph):
     def run_segment(self, i: int, state, ops):
         bb = self.backbone_graph
         for part, local in self.plan[i]:
-            if part is None:
-                x = state if local == 0 else state['x']
+            if part is None:      # the backbone's own state (tensor or dict) + outputs
+                if local == 0:
+                    x, outs = state, {}
+                else:
+                    outs = {k: v for k, v in state.items() if k in self._out_names}
+                    own = {k: v for k, v in state.items() if k not in self._out_names}
+                    x = own['x'] if list(own) == ['x'] else own
                 y = bb.run_segment(local, x, ops)
-                state = {} if local == 0 else dict(state)
-                state['x'] = y
+                state = dict(y) if isinstance(y, dict) else {'x': y}
+                state.update(outs)
                 if local in self._bb_out:
                     state[f'c{self._bb_out[local]}'] = y
                 if local == len(bb.segments) - 1:

@@ -10,7 +10,10 @@ stem the pool still precedes the last stem neuron; there its input changes
 over time and pooling currents is an approximation.)
 
 Blocks: each ``relu`` call is its own site (``act1``, ``act2``, ``act_out``); the
-last fires on ``main + shortcut`` after the residual add.
+last fires on ``main + shortcut`` after the residual add.  A block is cut into one
+segment per site: inside it the state is ``{'x': block input, 'y': main branch}``,
+so layer-by-layer calibration runs each site's own convolution only, not the block's
+prefix up to it (issue 12).
 """
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
@@ -30,13 +33,16 @@ class ResNetGraph(BackboneGraph):
         if not isinstance(backbone.maxpool, nn.MaxPool2d):
             raise UnsupportedModuleError('maxpool', backbone.maxpool)
         self._build_stem(backbone)
-        self.blocks = []   # (stage index, block prefix, kind)
+        self.blocks = []   # (stage index, block prefix, block, convs, downsample conv)
+        self.segment_fns = [None]   # per segment: None (stem) or (block index, part)
         for i, layer_name in enumerate(backbone.res_layers):
             for j, block in enumerate(getattr(backbone, layer_name)):
                 self._build_block(f'{layer_name}.{j}', block, i)
-        # segment 0 is the stem, segment 1 + k is block k
+        # segment 0 is the stem; block k's last part is its output
+        last_part = {k: i for i, fn in enumerate(self.segment_fns) if fn is not None
+                     for k in [fn[0]]}
         self.out_segments = tuple(
-            1 + k for k, (stage, *_) in enumerate(self.blocks)
+            last_part[k] for k, (stage, *_) in enumerate(self.blocks)
             if stage in self.out_indices
             and (k + 1 == len(self.blocks) or self.blocks[k + 1][0] != stage))
 
@@ -66,8 +72,8 @@ class ResNetGraph(BackboneGraph):
         if getattr(block, 'with_plugins', False):
             raise UnsupportedModuleError(prefix, block, 'blocks with plugins are not supported')
         n = 2 if isinstance(block, BasicBlock) else 3
-        self.start_segment()
         stage_name = f'layer{stage + 1}'
+        index = len(self.blocks)
         for k in range(1, n + 1):
             conv = check_conv(f'{prefix}.conv{k}', getattr(block, f'conv{k}'))
             norm_name = getattr(block, f'norm{k}_name')
@@ -75,6 +81,8 @@ class ResNetGraph(BackboneGraph):
                           check_norm(f'{prefix}.{norm_name}', getattr(block, norm_name)),
                           f'{prefix}.{norm_name}')
             if k < n:
+                self.start_segment()
+                self.segment_fns.append((index, k - 1))
                 self.add_site(Site(f'{prefix}.act{k}', conv.out_channels, f'{prefix}.conv{k}',
                                    stage=stage_name))
         ds = block.downsample
@@ -92,6 +100,8 @@ class ResNetGraph(BackboneGraph):
                           check_norm(f'{prefix}.downsample.{off + 1}', mods[off + 1]),
                           f'{prefix}.downsample.{off + 1}')
         out_ch = getattr(block, f'conv{n}').out_channels
+        self.start_segment()
+        self.segment_fns.append((index, n - 1))
         self.add_site(Site(f'{prefix}.act_out', out_ch, f'{prefix}.conv{n}', residual=True,
                            stage=stage_name))
         self.blocks.append((stage, prefix, block, n, ds_conv))
@@ -100,10 +110,12 @@ class ResNetGraph(BackboneGraph):
     def run_segment(self, i: int, x, ops):
         if i == 0:
             return self._stem(x, ops)
-        stage, prefix, block, n, ds_conv = self.blocks[i - 1]
-        identity = out = x
-        for k in range(1, n):
-            out = ops.act(f'{prefix}.act{k}', ops.conv(f'{prefix}.conv{k}', out))
+        k, part = self.segment_fns[i]
+        stage, prefix, block, n, ds_conv = self.blocks[k]
+        identity, out = (x, x) if part == 0 else (x['x'], x['y'])
+        if part < n - 1:             # act1 (act2): one convolution of the main branch
+            out = ops.act(f'{prefix}.act{part + 1}', ops.conv(f'{prefix}.conv{part + 1}', out))
+            return {'x': identity, 'y': out}
         out = ops.conv(f'{prefix}.conv{n}', out)
         if ds_conv is not None:
             if isinstance(block.downsample[0], nn.AvgPool2d):

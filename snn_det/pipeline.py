@@ -1,4 +1,8 @@
-"""The conversion flow: fold BN, insert neurons, choose thresholds, calibrate.
+"""The conversion flow: observe, fold BN, insert neurons, choose thresholds, calibrate.
+
+It sits above both packages it drives: :mod:`snn_det.conversion` (graphs, ops,
+the spiking net, thresholds) and :mod:`snn_det.calibration` (which itself only
+uses conversion's ops), so neither imports the other back.
 
 ``convert_backbone`` implements seed 001 Algo. 2 (and the Stage-II steps of
 seed 003 Algorithm 1) for a :class:`~snn_det.models.SpikingBackbone`:
@@ -22,16 +26,16 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import Tensor
 
-from ..calibration.bias import calibrate_bias
-from ..calibration.cache import CalibrationCache
-from ..calibration.frontier import Frontier
-from ..calibration.memory import check_calibration_fits
-from ..calibration.potential import calibrate_potential
-from ..calibration.weights import calibrate_weights
-from .config import ConversionConfig
-from .ops import AnnOps
-from .spiking_net import SpikingNet
-from .thresholds import ActivationObserver, choose_threshold
+from .calibration.bias import calibrate_bias
+from .calibration.cache import CalibrationCache
+from .calibration.frontier import Frontier
+from .calibration.memory import check_calibration_fits
+from .calibration.potential import calibrate_potential
+from .calibration.weights import calibrate_weights
+from .conversion.config import ConversionConfig
+from .conversion.ops import AnnOps
+from .conversion.spiking_net import SpikingNet
+from .conversion.thresholds import ActivationObserver, choose_threshold
 
 
 @torch.no_grad()
@@ -146,7 +150,7 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
                                   cfg.weight_iters, cfg.weight_lr, cfg.weight_momentum,
                                   cfg.weight_batch, cfg.seed, cache=cache)
             elif step == 'fc':
-                from ..calibration.bptt import calibrate_bptt
+                from .calibration.bptt import calibrate_bptt
                 calibrate_bptt(graph, net, frontiers, site.name, T, chunk_size, acts, cfg,
                                cache=cache)
             report[step] += time.perf_counter() - t0
