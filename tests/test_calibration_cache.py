@@ -176,3 +176,43 @@ def test_calibration_images_in_the_cache_spill_and_give_the_same_conversion(tmp_
     for k in states[0]:
         assert bitwise_equal(states[0][k], states[1][k]), k
     assert not (tmp_path / 'spill').exists()
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_compiled_spike_codes_equal_the_python_codes(dtype, monkeypatch):
+    """The C++ encoder / decoder give the Python path's codes (theta, bit planes) and
+    decode to the very bits of the train, for IF and signed trains, any channel dim and
+    rows that do not end on a byte; non-trains (a value off {0, +-theta}, NaN) refuse."""
+    import torch.nn.functional  # noqa: F401
+    from snn_det.calibration import spike_codes as sc
+    from snn_det.neurons import fused_available
+    if not (fused_available() and hasattr(torch.ops.snn_det, 'spike_encode')):
+        pytest.skip('compiled kernels not built')
+    g = torch.Generator().manual_seed(0)
+    with CalibrationCache() as cache:
+        for cd, shape in [(1, (6, 5, 7, 9)), (2, (3, 2, 5, 4, 3)), (1, (4, 3, 1, 1))]:
+            view = [1] * len(shape)
+            view[cd] = shape[cd]
+            theta = (torch.rand(shape[cd], generator=g, dtype=dtype) + 0.1).reshape(view)
+            theta.view(-1)[0] = 0.0                       # a silent channel
+            q = torch.randint(-1, 2, shape, generator=g).to(dtype)
+            for x in (q.clamp(min=0) * theta + 0.0, q * theta + 0.0):   # no -0.0
+                monkeypatch.setenv('SNN_DET_FUSED', '1')
+                a = sc.spike_term(cache, x, cd)
+                monkeypatch.setenv('SNN_DET_FUSED', '0')
+                b = sc.spike_term(cache, x, cd)
+                assert torch.equal(a.theta, b.theta)
+                assert torch.equal(a.pos.load('cpu'), b.pos.load('cpu'))
+                assert (a.neg is None) == (b.neg is None)
+                if a.neg is not None:
+                    assert torch.equal(a.neg.load('cpu'), b.neg.load('cpu'))
+                for fused in ('1', '0'):
+                    monkeypatch.setenv('SNN_DET_FUSED', fused)
+                    assert bitwise_equal(a.decode(dtype, 'cpu'), x)
+                monkeypatch.setenv('SNN_DET_FUSED', '1')
+                off = x.clone()
+                off.view(-1)[-1] = 0.37
+                assert sc.spike_term(cache, off, cd) is None
+                nan = x.clone()
+                nan.view(-1)[0] = float('nan')
+                assert sc.spike_term(cache, nan, cd) is None

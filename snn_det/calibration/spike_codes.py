@@ -12,6 +12,11 @@ Every encoding is checked by decoding it and comparing the bits with the
 original; a tensor that is not such a train (an analog input, NaN/Inf, a sum
 whose terms would take more bits than float) is stored as it is.  Decoding
 therefore always returns exactly the tensor that was encoded.
+
+On the CPU both directions run as compiled kernels (``torch.ops.snn_det.spike_encode``
+/ ``spike_decode``: one pass to decode, two to encode and check, instead of ~10 tensor
+operations); ``SNN_DET_FUSED=0`` or a build without them uses the torch / numpy code
+below, which gives the same codes and the same decoded bits (tested).
 """
 from typing import List, Optional
 
@@ -19,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..neurons.if_neuron import fused_available
 from .cache import CalibrationCache, Stored
 
 _INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64,
@@ -44,12 +50,18 @@ def _unpack(packed: Tensor, numel: int, shape, dtype, device) -> Tensor:
     return torch.from_numpy(bits).reshape(shape).to(device=device, dtype=dtype)
 
 
+def _kernels(x: Tensor) -> bool:
+    return (x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64)
+            and fused_available() and hasattr(torch.ops.snn_det, 'spike_encode'))
+
+
 class SpikeTerm:
     """``theta (pos - neg)`` with ``pos`` / ``neg`` as packed bit planes in a cache."""
 
-    def __init__(self, theta: Tensor, pos: Stored, neg: Optional[Stored], shape, numel: int):
+    def __init__(self, theta: Tensor, pos: Stored, neg: Optional[Stored], shape, numel: int,
+                 channel_dim: int = 1):
         self.theta, self.pos, self.neg = theta, pos, neg
-        self.shape, self.numel = shape, numel
+        self.shape, self.numel, self.channel_dim = shape, numel, channel_dim
 
     @property
     def nbytes(self) -> int:
@@ -57,6 +69,11 @@ class SpikeTerm:
 
     def decode(self, dtype, device) -> Tensor:
         # the same operations as the neurons: mul(fired, theta) / (pos - neg) * theta
+        probe = torch.empty(0, dtype=dtype)
+        if torch.device(device).type == 'cpu' and _kernels(probe) and self.theta.dtype == dtype:
+            return torch.ops.snn_det.spike_decode(
+                self.pos.load('cpu'), self.neg.load('cpu') if self.neg is not None else None,
+                self.theta.reshape(-1), list(self.shape), self.channel_dim)
         theta = self.theta.to(device)
         p = _unpack(self.pos.load('cpu'), self.numel, self.shape, dtype, device)
         if self.neg is not None:
@@ -75,6 +92,16 @@ def spike_term(cache: CalibrationCache, x: Tensor, channel_dim: int = 1) -> Opti
     or return ``None`` if it is not one."""
     if x.dim() <= channel_dim or x.dtype not in _INT_VIEW or x.numel() == 0:
         return None
+    if _kernels(x):
+        theta, pos, neg, has_neg, ok = torch.ops.snn_det.spike_encode(x.contiguous(),
+                                                                      channel_dim)
+        if not ok:
+            return None
+        shape = [1] * x.dim()
+        shape[channel_dim] = x.shape[channel_dim]
+        return SpikeTerm(theta.reshape(shape), cache.put(pos),
+                         cache.put(neg) if has_neg else None, tuple(x.shape), x.numel(),
+                         channel_dim)
     dims = [d for d in range(x.dim()) if d != channel_dim]
     parts = _slices(x)
     theta = None
@@ -94,7 +121,7 @@ def spike_term(cache: CalibrationCache, x: Tensor, channel_dim: int = 1) -> Opti
     del decoded
     return SpikeTerm(theta.detach().cpu(), cache.put_array(_pack(pos)),
                      cache.put_array(_pack(neg)) if has_neg else None,
-                     tuple(x.shape), x.numel())
+                     tuple(x.shape), x.numel(), channel_dim)
 
 
 class Encoded:

@@ -1,0 +1,202 @@
+// Spike trains to bit planes and back, in one pass each (snn_det/calibration/spike_codes.py).
+//
+// A tensor x (float32 / float64, contiguous, viewed as [outer, C, inner] around its
+// channel dimension) is a spike train if every element is +0.0, +theta_c or -theta_c
+// bit for bit, with theta_c = max |x| over the channel.  spike_encode returns
+// (theta [C], pos, neg, has_neg, ok): pos / neg pack one bit per element, eight to a
+// byte, little bit order (numpy.packbits(bitorder='little') of x > 0 / x < 0); ok is
+// false when x is not such a train (then the other outputs are meaningless).
+// spike_decode computes (pos - neg) * theta_c with the same float operations as the
+// Python decoder (and the neurons), so it returns x bit for bit.
+//
+// The Python path takes ~10 passes over the tensor (abs, amax, comparisons, a decode
+// to check, numpy packing, a float conversion to unpack); these take two and one.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include "common.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+#include <vector>
+
+namespace {
+
+constexpr int64_t GRAIN = 1 << 14;   // ~bytes (x 8 elements) per parallel task
+
+template <typename scalar_t>
+struct Bits;
+template <>
+struct Bits<float> { using type = uint32_t; };
+template <>
+struct Bits<double> { using type = uint64_t; };
+
+template <typename scalar_t>
+SNN_DET_INLINE typename Bits<scalar_t>::type bits_of(scalar_t v) {
+  typename Bits<scalar_t>::type b;
+  std::memcpy(&b, &v, sizeof(v));
+  return b;
+}
+
+template <typename scalar_t>
+SNN_DET_CLONES bool encode_impl(const scalar_t* __restrict x, int64_t outer, int64_t C,
+                                int64_t inner, scalar_t* __restrict theta,
+                                uint8_t* __restrict pos, uint8_t* __restrict neg,
+                                bool* has_neg) {
+  const int64_t rows = outer * C;
+  // pass 1: per-row maxima of |x|, then per channel
+  std::vector<scalar_t> row_max(rows);
+  at::parallel_for(0, rows, std::max<int64_t>(1, GRAIN / std::max<int64_t>(inner, 1)),
+                   [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const scalar_t* p = x + r * inner;
+      scalar_t m = 0;
+      for (int64_t k = 0; k < inner; ++k) {
+        const scalar_t a = std::fabs(p[k]);
+        m = a > m ? a : m;
+        if (a != a) m = a;                 // NaN propagates (then not a train)
+      }
+      row_max[r] = m;
+    }
+  });
+  for (int64_t c = 0; c < C; ++c) theta[c] = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t c = r % C;
+    const scalar_t m = row_max[r];
+    if (m != m || !std::isfinite(m)) return false;
+    theta[c] = m > theta[c] ? m : theta[c];
+  }
+  // pass 2: classify and pack, row by row (a row: one channel, ``inner`` elements).  Bytes
+  // inside a row are written by that row alone; the first and last byte of a row may be
+  // shared with its neighbours (inner % 8 != 0) and are OR-ed atomically.
+  using B = typename Bits<scalar_t>::type;
+  const B zero = bits_of<scalar_t>(scalar_t(0));
+  std::atomic<bool> ok{true}, any_neg{false};
+  at::parallel_for(0, rows, std::max<int64_t>(1, GRAIN * 8 / std::max<int64_t>(inner, 1)),
+                   [&](int64_t r0, int64_t r1) {
+    bool good = true, negs = false;
+    for (int64_t r = r0; r < r1; ++r) {
+      const scalar_t th = theta[r % C];
+      const B tp = bits_of<scalar_t>(th), tn = bits_of<scalar_t>(-th);
+      const int64_t i_begin = r * inner, i_end = i_begin + inner;
+      int64_t i = i_begin;
+      while (i < i_end) {
+        const int64_t b = i >> 3;
+        const int64_t stop = std::min<int64_t>(i_end, (b + 1) << 3);
+        uint8_t pb = 0, nb = 0;
+        for (; i < stop; ++i) {
+          const B v = bits_of<scalar_t>(x[i]);
+          const bool is_p = (v == tp) & (v != zero), is_n = (v == tn) & (v != zero) & !is_p;
+          good &= (v == zero) | is_p | is_n;
+          pb |= uint8_t(is_p) << (i & 7);
+          nb |= uint8_t(is_n) << (i & 7);
+        }
+        negs |= nb != 0;
+        const bool shared = (b << 3) < i_begin || stop == i_end;
+        if (shared) {
+          std::atomic_ref<uint8_t>(pos[b]).fetch_or(pb, std::memory_order_relaxed);
+          std::atomic_ref<uint8_t>(neg[b]).fetch_or(nb, std::memory_order_relaxed);
+        } else {
+          pos[b] = pb;
+          neg[b] = nb;
+        }
+      }
+    }
+    if (!good) ok.store(false, std::memory_order_relaxed);
+    if (negs) any_neg.store(true, std::memory_order_relaxed);
+  });
+  *has_neg = any_neg.load();
+  return ok.load();
+}
+
+template <typename scalar_t>
+SNN_DET_CLONES void decode_impl(const uint8_t* __restrict pos, const uint8_t* __restrict neg,
+                                const scalar_t* __restrict theta, int64_t rows, int64_t C,
+                                int64_t inner, scalar_t* __restrict out) {
+  at::parallel_for(0, rows, std::max<int64_t>(1, GRAIN * 8 / std::max<int64_t>(inner, 1)),
+                   [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const scalar_t th = theta[r % C];
+      const int64_t i_begin = r * inner, i_end = i_begin + inner;
+      // as the Python decoder: p = float(pos); p -= float(neg); p *= theta
+      if (neg == nullptr) {
+        for (int64_t i = i_begin; i < i_end; ++i)
+          out[i] = scalar_t((pos[i >> 3] >> (i & 7)) & 1u) * th;
+      } else {
+        for (int64_t i = i_begin; i < i_end; ++i)
+          out[i] = (scalar_t((pos[i >> 3] >> (i & 7)) & 1u) -
+                    scalar_t((neg[i >> 3] >> (i & 7)) & 1u)) * th;
+      }
+    }
+  });
+}
+
+void split_dims(const at::Tensor& x, int64_t channel_dim, int64_t* outer, int64_t* C,
+                int64_t* inner) {
+  TORCH_CHECK(channel_dim >= 0 && channel_dim < x.dim(), "spike codes: bad channel dim");
+  *outer = 1;
+  *inner = 1;
+  for (int64_t d = 0; d < channel_dim; ++d) *outer *= x.size(d);
+  *C = x.size(channel_dim);
+  for (int64_t d = channel_dim + 1; d < x.dim(); ++d) *inner *= x.size(d);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, bool, bool> spike_encode(const at::Tensor& x,
+                                                                        int64_t channel_dim) {
+  TORCH_CHECK(x.device().is_cpu() && x.is_contiguous(), "spike_encode: a contiguous CPU tensor");
+  int64_t outer, C, inner;
+  split_dims(x, channel_dim, &outer, &C, &inner);
+  const int64_t n = x.numel(), nbytes = (n + 7) / 8;
+  auto theta = at::empty({C}, x.options());
+  auto pos = at::zeros({nbytes}, x.options().dtype(at::kByte));
+  auto neg = at::zeros({nbytes}, x.options().dtype(at::kByte));
+  bool has_neg = false, ok = false;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spike_encode", [&] {
+    ok = encode_impl<scalar_t>(x.data_ptr<scalar_t>(), outer, C, inner,
+                               theta.data_ptr<scalar_t>(), pos.data_ptr<uint8_t>(),
+                               neg.data_ptr<uint8_t>(), &has_neg);
+  });
+  return {theta, pos, neg, has_neg, ok};
+}
+
+at::Tensor spike_decode(const at::Tensor& pos, const c10::optional<at::Tensor>& neg,
+                        const at::Tensor& theta, at::IntArrayRef shape, int64_t channel_dim) {
+  TORCH_CHECK(pos.is_contiguous() && pos.scalar_type() == at::kByte, "spike_decode: pos");
+  auto out = at::empty(shape, theta.options());
+  int64_t outer, C, inner;
+  split_dims(out, channel_dim, &outer, &C, &inner);
+  TORCH_CHECK(theta.numel() == C, "spike_decode: one theta per channel");
+  const uint8_t* nptr = nullptr;
+  at::Tensor neg_c;
+  if (neg.has_value() && neg->defined()) {
+    neg_c = neg->contiguous();
+    nptr = neg_c.data_ptr<uint8_t>();
+  }
+  auto th = theta.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "spike_decode", [&] {
+    decode_impl<scalar_t>(pos.data_ptr<uint8_t>(), nptr, th.data_ptr<scalar_t>(),
+                          outer * C, C, inner, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(snn_det, m) {
+  m.def("spike_encode(Tensor x, int channel_dim) -> (Tensor, Tensor, Tensor, bool, bool)");
+  m.def("spike_decode(Tensor pos, Tensor? neg, Tensor theta, int[] shape, int channel_dim) "
+        "-> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(snn_det, CPU, m) {
+  m.impl("spike_encode", &spike_encode);
+  m.impl("spike_decode", &spike_decode);
+}
