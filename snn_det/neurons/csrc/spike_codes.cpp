@@ -117,24 +117,52 @@ SNN_DET_CLONES bool encode_impl(const scalar_t* __restrict x, int64_t outer, int
   return ok.load();
 }
 
+// LUT[b][j] = bit j of byte b, as 0 / 1 in scalar_t: a byte expands to 8 values with one
+// vector load, so decoding is a load, a multiply (and a subtract) per 8 elements.
+template <typename scalar_t>
+struct ByteLUT {
+  alignas(64) scalar_t v[256][8];
+  ByteLUT() {
+    for (int b = 0; b < 256; ++b)
+      for (int j = 0; j < 8; ++j) v[b][j] = scalar_t((b >> j) & 1);
+  }
+};
+
 template <typename scalar_t>
 SNN_DET_CLONES void decode_impl(const uint8_t* __restrict pos, const uint8_t* __restrict neg,
                                 const scalar_t* __restrict theta, int64_t rows, int64_t C,
                                 int64_t inner, scalar_t* __restrict out) {
+  static const ByteLUT<scalar_t> lut;
   at::parallel_for(0, rows, std::max<int64_t>(1, GRAIN * 8 / std::max<int64_t>(inner, 1)),
                    [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const scalar_t th = theta[r % C];
       const int64_t i_begin = r * inner, i_end = i_begin + inner;
       // as the Python decoder: p = float(pos); p -= float(neg); p *= theta
+      auto one = [&](int64_t i) {
+        scalar_t p = scalar_t((pos[i >> 3] >> (i & 7)) & 1u);
+        if (neg != nullptr) p = p - scalar_t((neg[i >> 3] >> (i & 7)) & 1u);
+        out[i] = p * th;
+      };
+      int64_t i = i_begin;
+      const int64_t a = std::min<int64_t>(i_end, (i_begin + 7) & ~int64_t(7));
+      for (; i < a; ++i) one(i);                      // up to the first whole byte
+      const int64_t z = i_end & ~int64_t(7);
       if (neg == nullptr) {
-        for (int64_t i = i_begin; i < i_end; ++i)
-          out[i] = scalar_t((pos[i >> 3] >> (i & 7)) & 1u) * th;
+        for (; i < z; i += 8) {
+          const scalar_t* l = lut.v[pos[i >> 3]];
+          scalar_t* o = out + i;
+          for (int j = 0; j < 8; ++j) o[j] = l[j] * th;
+        }
       } else {
-        for (int64_t i = i_begin; i < i_end; ++i)
-          out[i] = (scalar_t((pos[i >> 3] >> (i & 7)) & 1u) -
-                    scalar_t((neg[i >> 3] >> (i & 7)) & 1u)) * th;
+        for (; i < z; i += 8) {
+          const scalar_t* lp = lut.v[pos[i >> 3]];
+          const scalar_t* ln = lut.v[neg[i >> 3]];
+          scalar_t* o = out + i;
+          for (int j = 0; j < 8; ++j) o[j] = (lp[j] - ln[j]) * th;
+        }
       }
+      for (; i < i_end; ++i) one(i);                  // the last partial byte
     }
   });
 }
