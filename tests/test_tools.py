@@ -69,6 +69,33 @@ def test_convert_then_test_prints_a_table_and_saves_json(tiny):
     assert (root / 'test' / 'snn_metric_vs_T.png').exists()
 
 
+def test_convert_and_test_a_fully_spiking_detector(tiny):
+    """--scope full: the written config builds a SpikingDetector whose head spikes, the
+    summary says what is read out and that nothing stays analog, tools/test.py evaluates
+    it, and asking it for another scope is one clear line."""
+    root, ckpt, opts = tiny
+    work = root / 'full'
+    r = _run(['tools/convert.py', CFG, str(ckpt), '--T', '4', '--scope', 'full',
+              '--calib', 'lcp', '--calib-images', '2', '--calib-batch-size', '2',
+              '--work-dir', str(work)] + opts, ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'scope=full: spiking backbone, neck, bbox_head' in r.stdout
+    assert 'analog (ANN on the readout): nothing' in r.stdout
+    name = 'retinanet_r18n_fpn_12e_synth_snn'
+    text = (work / f'{name}.py').read_text()
+    assert "type='SpikingDetector'" in text and "detector_type='RetinaNet'" in text
+    ck = torch.load(work / f'{name}.pth', weights_only=True)
+    assert any(k.startswith('backbone.snn.T4.neurons.bbox_head_cls_convs_0')
+               for k in ck['state_dict'])
+    r = _run(['tools/test.py', str(work / f'{name}.py'), str(work / f'{name}.pth'), '--T', '4',
+              '--no-ann', '--work-dir', str(root / 'full_test')] + opts, ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '| SNN | 4 |' in r.stdout
+    r = _run(['tools/test.py', str(work / f'{name}.py'), str(work / f'{name}.pth'), '--T', '4',
+              '--scope', 'backbone'] + opts, ROOT)
+    assert r.returncode != 0 and "has scope 'full'" in r.stderr.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize('args,msg', [
     (['--T', '0'], 'T must be a positive'),
     (['--T', '8', '--threshold', 'max', '--calib', 'magic'], "unknown calibration 'magic'"),
