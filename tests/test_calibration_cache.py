@@ -183,7 +183,6 @@ def test_compiled_spike_codes_equal_the_python_codes(dtype, monkeypatch):
     """The C++ encoder / decoder give the Python path's codes (theta, bit planes) and
     decode to the very bits of the train, for IF and signed trains, any channel dim and
     rows that do not end on a byte; non-trains (a value off {0, +-theta}, NaN) refuse."""
-    import torch.nn.functional  # noqa: F401
     from snn_det.calibration import spike_codes as sc
     from snn_det.neurons import fused_available
     if not (fused_available() and hasattr(torch.ops.snn_det, 'spike_encode')):

@@ -46,7 +46,6 @@ class RetinaHeadGraph(PartGraph):
 
     def run_segment(self, i: int, state: dict, ops) -> dict:
         new = dict(state)
-        L = self.levels
         if i < len(self.tower):
             for lvl, (c, r) in enumerate(self.tower[i]):
                 if i == 0:
