@@ -139,6 +139,11 @@ def scale_summary(res: dict) -> str:
                          if p8 else ''))
     if p256 is not None:
         checks.append(f"8 images at T=256 {'<=' if p256 <= 6 else '>'} 6 GiB")
+    full = [r for r in conv if r['calibrated_sites'] == r['sites']]
+    if full:
+        worst = max(r['thresholds_lcp_over_floor'] for r in full)
+        checks.append(f"thresholds + LCP {'<=' if worst <= 2 else '>'} 2x the floor "
+                      f"({worst:.1f}x: {'met' if worst <= 2 else 'missed'})")
     s32, s256 = peak('simulate', None, 32), peak('simulate', None, 256)
     if s32 and s256:
         checks.append(f"simulation peak at T=256 {100 * (s256 / s32 - 1):+.0f}% against T=32 "
