@@ -178,11 +178,13 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                     m_runner = source_runners[key]
                     m_bb = unwrap(m_runner.model).backbone
                 m_bb.snn.clear()
-                tim = convert_backbone(m_bb, m_batches, src_T, conv, bench.get('chunk_size'),
-                                       progress=False)
-                if m_bb is bb:
-                    nets[method['name']] = {T: bb.snn[f'T{T}'] for T in src_T}
                 for T in src_T:
+                    # one T at a time, evaluated at once: a row is on disk as soon as its
+                    # T is done (the observation is seeded: the same thresholds every time)
+                    tim = convert_backbone(m_bb, m_batches, [T], conv, bench.get('chunk_size'),
+                                           progress=False)
+                    if m_bb is bb:
+                        nets.setdefault(method['name'], {})[T] = bb.snn[f'T{T}']
                     conv_time = tim['observe'] + tim['per_T'][T]['total']
                     times.append(dict(detector=det['name'], method=method['name'], T=T,
                                       seconds=round(conv_time, 2),
