@@ -30,9 +30,11 @@ benchmark = dict(
              detectors=['RetinaNet R18n']),
         dict(name='+LCP (full)', scope='full', conversion=dict(**_base, calib='lcp'),
              detectors=['RetinaNet R18n']),
+        # (+ACP stops at T=64: at T=128 each of the 37 sites' statistics run 128 steps of
+        # the whole head, and one evaluation takes ~13 CPU-minutes here)
         dict(name='+ACP (full)', scope='full',
              conversion=dict(**_base, calib='lcp+acp', weight_iters=200, weight_lr=1e-5,
-                             weight_batch=8), detectors=['RetinaNet R18n']),
+                             weight_batch=8), detectors=['RetinaNet R18n'], T=[16, 32, 64]),
     ],
     error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
     rescaled=dict(scale=(256, 256), T=[32], methods=['Baseline', '+LCP', '+ACP']),
