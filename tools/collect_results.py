@@ -185,6 +185,14 @@ def speed_summary(res: dict) -> str:
         checks.append(f"SpikingJelly throughput ratio {min(sj):.2f}x to {max(sj):.2f}x "
                       f"({'met' if min(sj) >= 2.0 else 'missed'}: >= 2x)")
     parts.append('targets of issue 17: ' + ', '.join(checks))
+    full = [(r['detector'], r['threads'], T, x['over_T_ann']) for r in res.get('rows', [])
+            for T, x in r.get('full_scope', {}).get('rows', {}).items()]
+    if full:
+        worst = max(f[3] for f in full)
+        parts.append('fully spiking detectors (scope full) against T x the ANN detector '
+                     'forward: ' + ', '.join(f'{d} ({n} thread{"s" if n > 1 else ""}) T={T} '
+                                             f'{v:.2f}x' for d, n, T, v in full)
+                     + f"; target of issue 13: <= 1.5x ({'met' if worst <= 1.5 else 'missed'})")
     return ('Simulation speed ([simulation_speed](docs/results/simulation_speed/results.md)): '
             + '; '.join(parts) + '.\n\n')
 

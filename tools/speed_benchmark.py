@@ -152,6 +152,17 @@ def measure(det: dict, bench: dict, threads: int) -> dict:
     return out
 
 
+def measure_full_scope(det: dict, bench: dict, threads: int) -> dict:
+    """Only the fully spiking detector's rows (``--full-scope-only``)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(bench.get('seed', 0))
+    cfg, model = _build(det)
+    x = _batch(cfg, model, bench['batch_size'], bench.get('seed', 0))
+    calib = [_batch(cfg, model, bench['calib_images'], bench.get('seed', 0), 'train')]
+    with torch.no_grad():
+        return _full_scope(det, model, x, calib, bench, bench['chunk_size'], bench['repeats'])
+
+
 def _full_scope(det, model, x, calib, bench, chunk, reps) -> dict:
     """The fully spiking detector (issue 13: backbone, neck and head up to the prediction
     convolutions) against mmdet's own ANN detector forward (``_forward``: backbone, neck,
@@ -265,6 +276,9 @@ def main(argv=None):
     p.add_argument('--detectors', nargs='+', help='only these detector names')
     p.add_argument('--threads', nargs='+', type=int, help='only these thread counts')
     p.add_argument('--out-root', default=osp.join(ROOT, 'docs', 'results'))
+    p.add_argument('--full-scope-only', action='store_true',
+                   help='measure only the fully spiking detectors (issue 13); the other '
+                        'columns of their rows are kept from the results file')
     args = p.parse_args(argv)
     if not osp.isfile(args.config):
         sys.exit(f"error: benchmark config '{args.config}' does not exist")
@@ -299,9 +313,21 @@ def main(argv=None):
         for threads in bench['threads']:
             if args.threads and threads not in args.threads:
                 continue
-            print(f"[speed] {det['name']}, {threads} thread(s)", flush=True)
-            row = json.loads(json.dumps(measure(det, bench, threads)))   # str keys
-            row['date'] = time.strftime('%Y-%m-%d')
+            if args.full_scope_only:
+                if det['name'] not in bench.get('full_scope', {}).get('detectors', []):
+                    continue
+                row = next((r for r in res['rows']
+                            if (r['detector'], r['threads']) == (det['name'], threads)), None)
+                if row is None:
+                    continue
+                print(f"[speed] {det['name']}, {threads} thread(s), full scope", flush=True)
+                row = dict(row, full_scope=json.loads(json.dumps(
+                    measure_full_scope(det, bench, threads))))
+                row['full_scope']['date'] = time.strftime('%Y-%m-%d')
+            else:
+                print(f"[speed] {det['name']}, {threads} thread(s)", flush=True)
+                row = json.loads(json.dumps(measure(det, bench, threads)))   # str keys
+            row.setdefault('date', time.strftime('%Y-%m-%d'))
             res['rows'] = [r for r in res['rows']
                            if (r['detector'], r['threads']) != (det['name'], threads)] + [row]
             order = [d['name'] for d in bench['detectors']]
