@@ -38,6 +38,8 @@ benchmark = dict(
              conversion=dict(**_base, calib='lcp+acp', weight_iters=200, weight_lr=1e-5,
                              weight_batch=8), detectors=['RetinaNet R18n'], T=[16, 32, 64]),
     ],
-    error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
+    # per-layer error (seed 001 Fig. 2 layout); the fully spiking methods get their own plot
+    error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP', 'Baseline (full)',
+                                   '+LCP (full)', '+ACP (full)'], images=8),
     rescaled=dict(scale=(256, 256), T=[32], methods=['Baseline', '+LCP', '+ACP']),
 )

@@ -121,6 +121,11 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
         has_series = any(r['T'] for r in drows if r['method'] in methods)
         if has_series and (plot_dir is None or osp.isfile(osp.join(plot_dir, png))):
             lines += [f'![{det}]({image_prefix}{png})', '']
+        if plot_dir is not None:        # per-layer relative error (seed 001 Fig. 2 layout)
+            import glob
+            for f in sorted(glob.glob(osp.join(plot_dir, f'{_slug(det)}_layer_error_T*.png'))):
+                name = osp.basename(f)
+                lines += [f'Per-layer relative error: ![{name}]({image_prefix}{name})', '']
     lines += [f'{h2} Conversion time (s)', '',
               '| detector | method | T | total | thresholds | calibration steps |',
               '|---|---|---|---|---|---|']

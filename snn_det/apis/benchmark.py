@@ -183,8 +183,8 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                     # T is done (the observation is seeded: the same thresholds every time)
                     tim = convert_backbone(m_bb, m_batches, [T], conv, bench.get('chunk_size'),
                                            progress=False)
-                    if m_bb is bb:
-                        nets.setdefault(method['name'], {})[T] = bb.snn[f'T{T}']
+                    if src is None:            # this detector's own model, any scope
+                        nets.setdefault(method['name'], {})[T] = m_bb.snn[f'T{T}']
                     conv_time = tim['observe'] + tim['per_T'][T]['total']
                     times.append(dict(detector=det['name'], method=method['name'], T=T,
                                       seconds=round(conv_time, 2),
@@ -264,23 +264,31 @@ def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
     if ep:
         T = ep.get('T', T_list[0])
         imgs = [b for b in batches][:max(1, ep.get('images', 8) // batches[0].shape[0])]
-        stem = osp.join(work_dir, f'{det["name"].replace(" ", "_")}_layer_error_T{T}')
-        errs = {}
-        if osp.isfile(stem + '.json'):
-            errs = {m: {k: torch.tensor(v) for k, v in e.items()}
-                    for m, e in json.load(open(stem + '.json')).items()}
-        new = False
-        for mname in ep.get('methods', list(nets)):
-            if mname in nets and T in nets[mname]:
-                errs[mname] = relative_errors(bb.graph, nets[mname][T], imgs, T)
-                new = True
-        errs = {m: errs[m] for m in ep.get('methods', list(errs)) if m in errs}
-        from mmengine.dist import get_rank
-        if new and errs and get_rank() == 0:
-            write_text_atomic(json.dumps({m: {k: v.tolist() for k, v in e.items()}
-                                          for m, e in errs.items()}), stem + '.json')
-            plot_relative_errors(errs, stem + '.png',
-                                 f'{det["name"]}: per-layer relative error, T={T}')
+        # one plot per scope: the fully spiking methods ("(full)") have the neck / head sites
+        for suffix, in_plot in (('', lambda m: '(full)' not in m),
+                                ('_full', lambda m: '(full)' in m)):
+            methods = [m for m in ep.get('methods', list(nets)) if in_plot(m)]
+            if not methods:
+                continue
+            stem = osp.join(work_dir, f'{det["name"].replace(" ", "_")}_layer_error_T{T}'
+                                      f'{suffix}')
+            errs = {}
+            if osp.isfile(stem + '.json'):
+                errs = {m: {k: torch.tensor(v) for k, v in e.items()}
+                        for m, e in json.load(open(stem + '.json')).items()}
+            new = False
+            for mname in methods:
+                if mname in nets and T in nets[mname]:
+                    net = nets[mname][T]
+                    errs[mname] = relative_errors(net.graph, net, imgs, T)
+                    new = True
+            errs = {m: errs[m] for m in methods if m in errs}
+            from mmengine.dist import get_rank
+            if new and errs and get_rank() == 0:
+                write_text_atomic(json.dumps({m: {k: v.tolist() for k, v in e.items()}
+                                              for m, e in errs.items()}), stem + '.json')
+                plot_relative_errors(errs, stem + '.png', f'{det["name"]}: per-layer relative '
+                                     f'error, T={T}{" (fully spiking)" if suffix else ""}')
     rs = bench.get('rescaled')
     todo = [(m, T) for m in (rs or {}).get('methods', list(nets))
             for T in (rs or {}).get('T', T_list) if T in nets.get(m, {})]
