@@ -265,6 +265,10 @@ def collect(root: str = ROOT, fresh_root: str = None, only=None, replace: bool =
             write_plots(merged, out)
         copies += [(f, osp.join(out, osp.basename(f)))
                    for f in sorted(glob.glob(osp.join(osp.dirname(path), '*_layer_error_*')))]
+    if not check:                   # plots in place before the tables that link them
+        for src, dst in copies:
+            _copy_atomic(src, dst)
+        copies = []
     results = dict(sorted(results.items()))
     for name, result in results.items():
         out = osp.join(docs, name)
