@@ -50,8 +50,9 @@ def _unpack(packed: Tensor, numel: int, shape, dtype, device) -> Tensor:
     return torch.from_numpy(bits).reshape(shape).to(device=device, dtype=dtype)
 
 
-def _kernels(x: Tensor) -> bool:
-    return (x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64)
+def _kernels(dtype, device) -> bool:
+    """Whether the compiled encoder / decoder handle this dtype on this device."""
+    return (torch.device(device).type == 'cpu' and dtype in (torch.float32, torch.float64)
             and fused_available() and hasattr(torch.ops.snn_det, 'spike_encode'))
 
 
@@ -69,8 +70,7 @@ class SpikeTerm:
 
     def decode(self, dtype, device) -> Tensor:
         # the same operations as the neurons: mul(fired, theta) / (pos - neg) * theta
-        probe = torch.empty(0, dtype=dtype)
-        if torch.device(device).type == 'cpu' and _kernels(probe) and self.theta.dtype == dtype:
+        if _kernels(dtype, device) and self.theta.dtype == dtype:
             return torch.ops.snn_det.spike_decode(
                 self.pos.load('cpu'), self.neg.load('cpu') if self.neg is not None else None,
                 self.theta.reshape(-1), list(self.shape), self.channel_dim)
@@ -92,7 +92,7 @@ def spike_term(cache: CalibrationCache, x: Tensor, channel_dim: int = 1) -> Opti
     or return ``None`` if it is not one."""
     if x.dim() <= channel_dim or x.dtype not in _INT_VIEW or x.numel() == 0:
         return None
-    if _kernels(x):
+    if _kernels(x.dtype, x.device):
         theta, pos, neg, has_neg, ok = torch.ops.snn_det.spike_encode(x.contiguous(),
                                                                       channel_dim)
         if not ok:
