@@ -188,3 +188,39 @@ def test_fused_mmse_search_picks_the_thresholds_of_the_torch_search(slope, round
                                for g in grid])
             best = float(grid[int(err.argmin())])
             assert float(picked['1'].reshape(-1)[c]) == pytest.approx(best, rel=1e-6), c
+
+
+def _faults_of_large_allocations(n: int = 3, mb: int = 64) -> int:
+    import resource
+    r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        t = torch.ones(mb << 18)          # mb MiB of float32, every page written
+        del t
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0
+
+
+def test_simulation_buffers_come_back_from_the_heap():
+    """Inside ``heap_reuse`` a freed simulation-size tensor's memory serves the next one:
+    three 64 MiB tensors in a row fault their pages in once, not three times (glibc)."""
+    from snn_det.utils import heap
+    if not heap.available():
+        pytest.skip('not glibc, or turned off')
+    pages = (64 << 20) // 4096
+    assert _faults_of_large_allocations() > 2.5 * pages      # fresh mmap regions each time
+    with heap.heap_reuse():
+        with heap.heap_reuse():                              # nested: still on
+            assert _faults_of_large_allocations() < 1.5 * pages
+    assert heap._depth == 0
+
+
+def test_heap_reuse_changes_no_number(monkeypatch):
+    """A simulation with heap reuse gives the same readouts bit for bit as without."""
+    torch.manual_seed(0)
+    bb = tiny_spiking('darknet')
+    x = torch.rand(2, 3, 32, 32)
+    convert_backbone(bb, [x], [8], ConversionConfig(threshold='max'), 4, progress=False)
+    net = bb.spiking_net(8)
+    with_reuse = net.simulate(x, 8, 4)
+    monkeypatch.setenv('SNN_DET_HEAP_REUSE', '0')
+    without = net.simulate(x, 8, 4)
+    assert all(torch.equal(a, b) for a, b in zip(with_reuse, without))

@@ -8,6 +8,7 @@ into the batch), neurons carry their membranes from chunk to chunk, so peak
 memory is bounded by the chunk length K, not by T.  The readout of each stage
 in ``out_indices`` is its time-averaged output (rate x threshold).
 """
+from contextlib import nullcontext
 from typing import Callable, List, Optional
 
 import torch
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 from ..neurons import IFNeuron, SignedIFNeuron
 from .fold_bn import fold_conv_bn
 from .graphs import BackboneGraph
+from ..utils.heap import heap_reuse
 from ..utils.memory import check_simulation_fits
 from .ops import AnnOps, SnnOps, StopForward
 
@@ -84,12 +86,15 @@ class SpikingNet(nn.Module):
         """
         T = self._check_T(T)
         acc, stopped = None, False
-        for steps, outs in self.iter_chunks(x, T, chunk_size, recorder, start, None, inputs):
-            if outs is None:          # stopped by the recorder; it still sees every chunk
-                stopped = True
-                continue
-            sums = [o.reshape(steps, -1, *o.shape[1:]).sum(0) for o in outs]
-            acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
+        # a plain simulation (not calibration's, see snn_det.utils.heap) reuses freed buffers
+        with heap_reuse() if recorder is None and inputs is None else nullcontext():
+            for steps, outs in self.iter_chunks(x, T, chunk_size, recorder, start, None,
+                                                inputs):
+                if outs is None:      # stopped by the recorder; it still sees every chunk
+                    stopped = True
+                    continue
+                sums = [o.reshape(steps, -1, *o.shape[1:]).sum(0) for o in outs]
+                acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
         return tuple() if stopped or acc is None else tuple(a / T for a in acc)
 
     @torch.no_grad()
@@ -107,12 +112,13 @@ class SpikingNet(nn.Module):
         T_max = T_list[-1]
         spans = self._spans(T_max, chunk_size, T_list)
         acc, out, done = None, {}, 0
-        for steps, outs in self.iter_chunks(x, T_max, chunk_size, spans=spans):
-            sums = [o.reshape(steps, -1, *o.shape[1:]).sum(0) for o in outs]
-            acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
-            done += steps
-            if done in T_list:
-                out[done] = tuple(a / done for a in acc)
+        with heap_reuse():
+            for steps, outs in self.iter_chunks(x, T_max, chunk_size, spans=spans):
+                sums = [o.reshape(steps, -1, *o.shape[1:]).sum(0) for o in outs]
+                acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
+                done += steps
+                if done in T_list:
+                    out[done] = tuple(a / done for a in acc)
         return out
 
     @staticmethod

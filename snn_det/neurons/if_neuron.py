@@ -234,6 +234,7 @@ class IFNeuron(nn.Module):
         self.register_buffer('threshold', torch.ones(1, c, 1, 1))
         self.register_buffer('v0', torch.zeros(1, 1, 1, 1))
         self.v: Optional[Tensor] = None
+        self._owned = ()
         #: set to a float to make the spike function differentiable (BPTT)
         self.surrogate_alpha: Optional[float] = None
         self.record = False
@@ -243,6 +244,16 @@ class IFNeuron(nn.Module):
     def reset(self) -> None:
         """Forget the membrane potential (called before every simulation)."""
         self.v = None
+        self._owned = ()          # state tensors this neuron made and may step in place
+
+    def _own_state(self, *state: Tensor) -> tuple:
+        """The state to step in place: the tensors themselves when this neuron made them
+        (its initial potential, or its previous no-grad step), else copies, so that a
+        state someone assigned (BPTT calibration) or an autograd output is never
+        written over.  Saves a full-size copy per neuron and time chunk."""
+        mine = len(state) == len(self._owned) and all(
+            a is b for a, b in zip(state, self._owned))
+        return state if mine else tuple(t.clone() for t in state)
 
     def reset_stats(self) -> None:
         """Zero the spike counters used for firing rates and SOPs."""
@@ -270,14 +281,16 @@ class IFNeuron(nn.Module):
         """Run K steps. ``x``: input currents ``[K, B, C, H, W]``; returns ``s * theta``."""
         if self.v is None:
             self.v = self.initial_potential(x[0])
+            self._owned = (self.v,)
         theta = self.threshold.to(x.dtype)
         if self._bptt():
             out, self.v = IFSteps.apply(x, self.v, theta, float(self.surrogate_alpha))
         else:
             with torch.no_grad():
-                v = self.v.clone()
+                v, = self._own_state(self.v)
                 out = _if_steps(x, v, theta)
             self.v = v
+            self._owned = (v,)
         return self._record(out)
 
     def _record(self, out: Tensor) -> Tensor:
@@ -346,6 +359,7 @@ class SignedIFNeuron(IFNeuron):
         if self.v is None:
             self.v = self.initial_potential(x[0])
             self.n = torch.zeros_like(self.v)
+            self._owned = (self.v, self.n)
         theta = self.threshold.to(x.dtype)
         h = 0.5 if self.rounding else 1.0
         if self._bptt():
@@ -354,9 +368,10 @@ class SignedIFNeuron(IFNeuron):
                                                       float(self.negative_slope), h)
         else:
             with torch.no_grad():
-                v, n = self.v.clone(), self.n.clone()
+                v, n = self._own_state(self.v, self.n)
                 out = _signed_steps(x, v, n, theta, self.negative_slope, h)
             self.v, self.n = v, n
+            self._owned = (v, n)
         return self._record(out)
 
     def extra_repr(self) -> str:
