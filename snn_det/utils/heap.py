@@ -7,20 +7,24 @@ its mmap threshold (at most 32 MB) with fresh ``mmap`` regions and unmaps them o
 free, so every such tensor costs the kernel a page fault and a zeroing pass per
 4 KiB page: about 460,000 faults in one T=16 simulation of that backbone, and on a
 quiet 2-core machine (one thread) that simulation at T=32 in chunks of 8 steps took
-3.45 s with them and 1.92 s without (an ad-hoc measurement; the speed benchmark,
+3.34 s with them and 2.11 s without (an ad-hoc A/B; the speed benchmark,
 docs/results/simulation_speed, runs with this on).
 
 :func:`heap_reuse` turns mmap off for the duration of a simulation
 (``mallopt(M_MMAP_MAX, 0)``) and keeps freed memory in the process
 (``M_TRIM_THRESHOLD``), so the buffers freed by one layer or chunk serve the next.
-The numbers computed are the same; peak memory is that of the simulation as before
-(freed blocks are reused, not added).  On leaving, mmap is allowed again; the heap
-keeps up to :data:`TRIM_AFTER` of free memory for the next simulation (a test loop
-simulates every batch) and glibc returns the rest at its next trim.
+The numbers computed are the same.  On leaving, mmap is allowed again and the
+free heap is returned to the system (``malloc_trim``): what comes after (the next
+phase, or the next batch's simulation) starts from the same memory as without it, so
+the peak RSS is not raised by memory kept for reuse.
 
-Calibration does not use it: its cache keeps encoded spike trains in RAM between the
-transient buffers, and with mmap off the holes they leave could grow the heap past
-the peak the memory budget promises.  Without glibc (``mallopt`` not
+Calibration does not use it.  Tried over its site loop (YOLOv3 D53n, LCP, 8 images,
+T=32; ad hoc), it cut the CPU time by a quarter but raised the peak RSS by a quarter
+to two fifths, even with the heap trimmed after every site: buffers of many sizes
+freed into one heap do not all serve the next request, and calibration's targets are
+on memory first.  Where glibc has moved the calling thread to a
+secondary arena (after heavy multi-threaded allocation), blocks above its 64 MB heaps
+are mmap'd regardless and this changes nothing.  Without glibc (``mallopt`` not
 found) it does nothing.  ``SNN_DET_HEAP_REUSE=0`` turns it off.
 """
 import ctypes
@@ -33,8 +37,8 @@ from contextlib import contextmanager
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 DEFAULT_MMAP_MAX = 65536
-#: free memory the heap may keep between simulations (the next one reuses it)
-TRIM_AFTER = 2 << 30
+#: glibc's default trim threshold, restored on leaving
+TRIM_AFTER = 128 << 10
 _KEEP = (1 << 31) - 1          # int max: never trim while simulating
 
 _lock = threading.Lock()
@@ -80,3 +84,4 @@ def heap_reuse():
             if _depth == 0:
                 libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
                 libc.mallopt(M_TRIM_THRESHOLD, TRIM_AFTER)
+                libc.malloc_trim(0)
