@@ -206,7 +206,9 @@ assert heap.available()
 assert faults() > 2.5 * pages, 'without: a fresh mmap region each time'
 with heap.heap_reuse():
     with heap.heap_reuse():               # nested: still on
-        assert faults() < 1.5 * pages, 'inside: the first tensor pages serve the others'
+        # at least one of the three reuses a freed block (all of them, unless the heap
+        # could not grow in place and glibc mapped a block as its fallback)
+        assert faults() < 2.5 * pages, 'inside: freed pages serve the next tensor'
 assert heap._depth == 0
 assert faults() > 2.5 * pages, 'after: mmap again, the heap trimmed'
 print('ok')
@@ -215,7 +217,8 @@ print('ok')
 
 def test_simulation_buffers_come_back_from_the_heap():
     """Inside ``heap_reuse`` a freed simulation-size tensor's memory serves the next one:
-    three 64 MiB tensors in a row fault their pages in once, not three times (glibc).
+    three 64 MiB tensors in a row fault their pages in once or twice, not three times
+    (glibc; twice where the heap could not grow in place and one block was mapped).
     Checked in a fresh process: in one whose main thread glibc has moved to a secondary
     arena (after contention), large blocks are mmap'd regardless and nothing changes."""
     import subprocess

@@ -22,7 +22,9 @@ Calibration does not use it.  Tried over its site loop (YOLOv3 D53n, LCP, 8 imag
 T=32; ad hoc), it cut the CPU time by a quarter but raised the peak RSS by a quarter
 to two fifths, even with the heap trimmed after every site: buffers of many sizes
 freed into one heap do not all serve the next request, and calibration's targets are
-on memory first.  Where glibc has moved the calling thread to a
+on memory first.  Where the heap cannot grow in place (another
+mapping right above it; it depends on the address layout of the run), glibc maps that
+block as its fallback and it is not reused.  Where glibc has moved the calling thread to a
 secondary arena (after heavy multi-threaded allocation), blocks above its 64 MB heaps
 are mmap'd regardless and this changes nothing.  Without glibc (``mallopt`` not
 found) it does nothing.  ``SNN_DET_HEAP_REUSE=0`` turns it off.
