@@ -26,7 +26,10 @@ def _torchrun(nproc, args, cwd=ROOT):
     cmd = [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={nproc}',
            '--master_addr=127.0.0.1', f'--master_port={_free_port()}'] + args
     r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-4000:])
+    # torchrun's summary ends stderr; what a rank printed before it died comes first
+    died = [ln for ln in r.stderr.splitlines()
+            if any(w in ln for w in ('terminate', 'Error', 'error:', 'Abort', 'what()'))]
+    assert r.returncode == 0, (r.stdout[-2000:], died[-20:], r.stderr[-6000:])
     return r
 
 

@@ -14,6 +14,7 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import snn_det  # noqa: F401,E402
 from snn_det.apis.benchmark import run_benchmark  # noqa: E402
+from snn_det.apis.dist import finish_launcher  # noqa: E402
 from snn_det.datasets import build_synthetic_data  # noqa: E402
 
 
@@ -42,7 +43,9 @@ def main(argv=None):
     except (KeyError, ValueError) as e:
         sys.exit(f'error: {e.args[0]}')
     from mmengine.dist import get_rank
-    if get_rank() != 0:
+    rank = get_rank()
+    finish_launcher()
+    if rank != 0:
         return
     out = osp.join(args.out_root, result['name'], 'results.md')
     print(open(out).read())

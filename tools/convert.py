@@ -27,7 +27,7 @@ from snn_det.apis import (check_T_list, convert_model, save_converted, summarize
                           wrap_backbone_cfg)
 from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
 from snn_det.apis.convert import unwrap  # noqa: E402
-from snn_det.apis.dist import prepare_launcher  # noqa: E402
+from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 from snn_det.analysis.firing import measure_firing, plot_firing_rates  # noqa: E402
 from snn_det.calibration.cache import parse_bytes  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
@@ -75,7 +75,7 @@ def main(argv=None):
     guard = OutputGuard(work_dir)
     try:
         with guard:
-            return _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard)
+            result = _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard)
     except KeyboardInterrupt:
         sys.exit('interrupted: nothing was written')
     except (ValueError, KeyError, TypeError, RuntimeError, MemoryError, OSError,
@@ -84,6 +84,8 @@ def main(argv=None):
             raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         sys.exit(f'error: {msg} (nothing was written)')
+    finish_launcher()
+    return result
 
 
 def _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard):

@@ -23,7 +23,7 @@ import snn_det  # noqa: F401,E402
 from snn_det.apis import check_T_list, convert_model, is_spiking_cfg, wrap_backbone_cfg  # noqa
 from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
 from snn_det.apis.convert import config_scope, ensure_custom_imports, unwrap  # noqa: E402
-from snn_det.apis.dist import prepare_launcher  # noqa: E402
+from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 from snn_det.apis.evaluate import (evaluate_per_T, format_table, main_metric,  # noqa: E402
                                    plot_metric_vs_T, save_rows)
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
@@ -123,6 +123,7 @@ def main(argv=None):
             plot_metric_vs_T({'SNN (' + backbone.conversion.describe() + ')': snn}, png, ann,
                              ylabel=ylabel, title=osp.basename(args.config))
             print(f'\nsaved {out_json} and {png}')
+    finish_launcher()
     return rows
 
 

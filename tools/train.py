@@ -16,7 +16,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import snn_det  # noqa: F401,E402  (registers modules, checkpoint loader)
 from snn_det.apis import ensure_custom_imports  # noqa: E402
-from snn_det.apis.dist import prepare_launcher  # noqa: E402
+from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 
 
 def parse_args():
@@ -69,6 +69,7 @@ def main():
         cfg.load_from = args.resume
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    finish_launcher()
 
 
 if __name__ == '__main__':

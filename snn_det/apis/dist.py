@@ -43,3 +43,19 @@ def prepare_launcher(cfg, launcher: str) -> None:
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
                                      broadcast_buffers=False)
+
+
+def finish_launcher() -> None:
+    """End a distributed run cleanly: wait until every rank is done (rank 0 writes the
+    results after the others have nothing left to do), then destroy the default process
+    group.
+
+    A process group left to the interpreter's exit is torn down while the peers' gloo
+    connections close under it: one such run (the CI of this project, two ranks of
+    ``tools/test.py``) ended with rank 0 killed by SIGABRT after it had printed its
+    metrics.  PyTorch asks for ``destroy_process_group`` before exit for this reason.
+    Does nothing outside a distributed run."""
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    torch_dist.barrier()
+    torch_dist.destroy_process_group()

@@ -19,7 +19,7 @@ from mmengine.runner import Runner  # noqa: E402
 import snn_det  # noqa: F401,E402
 from snn_det.apis import convert_model, wrap_backbone_cfg  # noqa: E402
 from snn_det.apis.convert import unwrap  # noqa: E402
-from snn_det.apis.dist import prepare_launcher  # noqa: E402
+from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 from snn_det.conversion import ConversionConfig  # noqa: E402
 
 
@@ -55,6 +55,7 @@ def main(data_root: str, out_dir: str) -> None:
     state = {k: v.detach().cpu() for k, v in bb.snn.state_dict().items()}
     torch.save(dict(state=state, world=get_world_size(), images=timings['calib_images']),
                osp.join(out_dir, f'rank{get_rank()}.pt'))
+    finish_launcher()
 
 
 if __name__ == '__main__':
