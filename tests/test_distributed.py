@@ -121,3 +121,19 @@ def test_two_process_benchmark_writes_the_rows_of_one(data, tmp_path):
         res = json.load(open(out / 'dist_bench' / 'results.json'))
         rows[n] = [(r['method'], r['T'], r['AP'], r['AP50']) for r in res['results']]
     assert rows[1] == rows[2] and len(rows[1]) == 2 and rows[1][0][2] > 0.1
+
+
+def test_finish_launcher_destroys_the_group_and_is_a_no_op_outside_one(tmp_path):
+    """The tools end a distributed run with finish_launcher: a barrier, then the default
+    group destroyed (none left for the interpreter's exit to tear down); without a group
+    it does nothing."""
+    import torch.distributed as dist
+
+    from snn_det.apis.dist import finish_launcher
+    finish_launcher()                                   # no group: nothing to do
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store', rank=0,
+                            world_size=1)
+    assert dist.is_initialized()
+    finish_launcher()
+    assert not dist.is_initialized()
+    finish_launcher()
