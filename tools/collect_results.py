@@ -110,11 +110,17 @@ def scale_summary(res: dict) -> str:
     conv = [r for r in rows if r['kind'] == 'convert']
     sim = [r for r in rows if r['kind'] == 'simulate']
     parts = []
-    for r in sorted(conv, key=lambda r: (r['detector'], r['T'], r['images'])):
+    default_budget = res.get('cache_budget')
+    for r in sorted(conv, key=lambda r: (r['detector'], r['T'], str(r.get('cache_budget')),
+                                         r['images'])):
+        c = r.get('cache') or {}
+        budget = (f", cache budget {r['cache_budget']} "
+                  f"({_gib(c.get('peak_disk_bytes', 0) / 2**30)} on disk)"
+                  if r.get('cache_budget') else '')
         part = (f"{r['images']} images at T={r['T']}"
                 + (f" (first {r['calibrated_sites']} of {r['sites']} sites)"
                    if r['calibrated_sites'] < r['sites'] else '')
-                + f": peak {_gib(r['peak_rss_gib'])}")
+                + budget + f": peak {_gib(r['peak_rss_gib'])}")
         if r['calibrated_sites'] == r['sites']:
             part += f", thresholds + {res.get('calib', 'calibration')} " \
                     f"{r['thresholds_lcp_over_floor']:.1f}x the floor"
@@ -127,18 +133,22 @@ def scale_summary(res: dict) -> str:
         return ''
     det = conv[0]['detector'] if conv else ''
 
-    def peak(kind, images, T, detector=det):
+    def peak(kind, images, T, detector=det, budget=None):
         r = next((r for r in rows if r['kind'] == kind and r['T'] == T and
-                  r['detector'] == detector and (images is None or r['images'] == images)),
-                 None)
+                  r['detector'] == detector and (images is None or r['images'] == images)
+                  and r.get('cache_budget') == budget), None)
         return r['peak_rss_gib'] if r else None
     checks = []
-    p8, p32, p256 = peak('convert', 8, 32), peak('convert', 32, 32), peak('convert', 8, 256)
-    if p32 is not None:
-        checks.append(f"32 images at T=32 {'<=' if p32 <= 6 else '>'} 6 GiB"
+    for budget in [None] + sorted({r['cache_budget'] for r in conv if r.get('cache_budget')}):
+        p8, p32 = peak('convert', 8, 32, budget=budget), peak('convert', 32, 32, budget=budget)
+        if p32 is None:
+            continue
+        checks.append(f"32 images at T=32 (cache budget {budget or default_budget}) "
+                      f"{'<=' if p32 <= 6 else '>'} 6 GiB"
                       + (f", {100 * (p32 / p8 - 1):+.0f}% against 8 images "
                          f"({'within' if abs(p32 / p8 - 1) <= 0.1 else 'outside'} 10%)"
                          if p8 else ''))
+    p256 = peak('convert', 8, 256)
     if p256 is not None:
         checks.append(f"8 images at T=256 {'<=' if p256 <= 6 else '>'} 6 GiB")
     full = [r for r in conv if r['calibrated_sites'] == r['sites']]

@@ -70,6 +70,7 @@ def _worker(spec_path: str, out_path: str) -> None:
     import snn_det  # noqa: F401
     from snn_det.apis.calib_data import build_calib_batches, calib_dataloader_cfg
     from snn_det.calibration.cache import CalibrationCache
+    from snn_det.calibration.frontier import CachedImages
     from snn_det.conversion import ConversionConfig
     from snn_det.pipeline import convert_backbone
     register_all_modules()
@@ -84,9 +85,16 @@ def _worker(spec_path: str, out_path: str) -> None:
     model.eval()
     bb = model.backbone
     out = dict(threads=torch.get_num_threads())
+    cache = cache_root = into = None
+    if run['kind'] == 'convert':
+        # as tools/convert.py (convert_model) does: the images too go into the cache,
+        # within its budget
+        cache_root = tempfile.mkdtemp(prefix='scale_cache_', dir=osp.join(ROOT, 'work_dirs'))
+        cache = CalibrationCache(run.get('cache_budget', bench['cache_budget']), cache_root)
+        into = CachedImages(cache)
     t0 = time.perf_counter()
     batches = build_calib_batches(cfg, model, int(run['images']), bench['calib_batch_size'],
-                                  seed)
+                                  seed, into=into)
     out['data_s'] = time.perf_counter() - t0
     out['input_shape'] = list(batches[0].shape)
     out['sites'] = len(bb.graph.sites)
@@ -95,10 +103,10 @@ def _worker(spec_path: str, out_path: str) -> None:
         conv = ConversionConfig.from_dict(bench['conversion'])
         max_sites = spec.get('max_sites')
         _reset_peak()
-        cache_root = tempfile.mkdtemp(prefix='scale_cache_', dir=osp.join(ROOT, 'work_dirs'))
-        with CalibrationCache(bench['cache_budget'], cache_root) as cache:
+        with cache:
             tim = convert_backbone(bb, batches, [T], conv, chunk, True, cache, max_sites)
             out['cache'] = cache.stats()
+            n = sum(batches.stored(i).shape[0] for i in range(len(batches)))
         os.rmdir(cache_root) if osp.isdir(cache_root) else None
         per_T = tim['per_T'][T]
         out.update(observe_s=tim['observe'], ann_forward_per_image_s=tim['ann_forward_per_image'],
@@ -107,7 +115,6 @@ def _worker(spec_path: str, out_path: str) -> None:
                    convert_total_s=tim['total'],
                    calibrated_sites=min(max_sites or out['sites'], out['sites']),
                    phase_peak_rss_gib=_peak_gib())
-        n = sum(b.shape[0] for b in batches)
         floor = n * T * out['ann_forward_per_image_s']
         frac = out['calibrated_sites'] / out['sites']
         lcp = out['calib_forward_s'] + sum(out['calib_steps_s'].values())
@@ -149,7 +156,8 @@ def _make_data(bench: dict) -> None:
 
 
 def _row_key(r: dict) -> tuple:
-    return (r['detector'], r['kind'], r['images'], r['T'], r.get('max_sites'))
+    return (r['detector'], r['kind'], r['images'], r['T'], r.get('max_sites'),
+            r.get('cache_budget'))
 
 
 def _fmt(v, nd=2):
@@ -160,18 +168,21 @@ def _markdown(res: dict) -> str:
     lines = [f"# {res['name']}: memory and time at real scale (not accuracy)", '',
              res['note'], '',
              '## Calibration (thresholds + ' + res['calib'] + ')', '',
-             '| detector | images | T | sites calibrated | peak RSS (GiB) | calibration peak '
-             '(GiB) | cache RAM / disk (GiB) | data (s) | observe (s) | thresholds (s) | '
-             'calibration (s) | floor (s) | (thresholds + calibration) / floor |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+             '| detector | images | T | threads | sites calibrated | peak RSS (GiB) | '
+             'calibration peak (GiB) | cache budget | cache RAM / disk (GiB) | data (s) | '
+             'observe (s) | thresholds (s) | calibration (s) | floor (s) | '
+             '(thresholds + calibration) / floor |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in res['rows']:
         if r['kind'] != 'convert' or 'error' in r:
             continue
         c = r.get('cache', {})
         calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
         lines.append(
-            f"| {r['detector']} | {r['images']} | {r['T']} | {r['calibrated_sites']}/"
+            f"| {r['detector']} | {r['images']} | {r['T']} | {r.get('threads', '-')} | "
+            f"{r['calibrated_sites']}/"
             f"{r['sites']} | {_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
+            f"{r.get('cache_budget') or res['cache_budget']} | "
             f"{_fmt(c.get('peak_ram_bytes', 0) / 2**30)} / "
             f"{_fmt(c.get('peak_disk_bytes', 0) / 2**30)} | {_fmt(r['data_s'], 0)} | "
             f"{_fmt(r['observe_s'], 0)} | {_fmt(r['thresholds_s'], 0)} | {_fmt(calib, 0)} | "
@@ -253,6 +264,7 @@ def main(argv=None):
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 row = dict(detector=det['name'], kind=run['kind'], images=run['images'],
                            T=run['T'], max_sites=max_sites, wall_s=time.perf_counter() - t0,
+                           cache_budget=run.get('cache_budget'),
                            peak_rss_gib=usage.ru_maxrss / (1 << 20),
                            date=time.strftime('%Y-%m-%d'))
                 if proc.returncode == 0 and osp.isfile(out_path):
@@ -260,7 +272,8 @@ def main(argv=None):
                 else:
                     row['error'] = f'exit code {proc.returncode}'
             res['rows'] = [r for r in res['rows'] if _row_key(r) != _row_key(row)] + [row]
-            res['rows'].sort(key=lambda r: (r['detector'], r['kind'], r['T'], r['images']))
+            res['rows'].sort(key=lambda r: (r['detector'], r['kind'], r['T'], r['images'],
+                                            str(r.get('cache_budget'))))
             write_text_atomic(json.dumps(res, indent=1) + '\n', res_path)
             write_text_atomic(_markdown(res), osp.join(out_dir, 'results.md'))
             print(f"[scale]   peak RSS {row['peak_rss_gib']:.2f} GiB, {row['wall_s']:.0f} s",
