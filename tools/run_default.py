@@ -29,7 +29,8 @@ from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
 from snn_det.utils.provenance import provenance  # noqa: E402
 
 NAMES = {'retinanet': 'RetinaNet R18n', 'faster-rcnn': 'Faster R-CNN R18n',
-         'yolov3': 'YOLOv3 D53n', 'retinanet-r50n': 'RetinaNet R50n'}
+         'yolov3': 'YOLOv3 D53n', 'retinanet-r50n': 'RetinaNet R50n',
+         'faster-rcnn-r50n': 'Faster R-CNN R50n'}
 DETECTORS = {
     'retinanet': ('configs/synth/retinanet_r18n_fpn_12e_synth.py',
                   'checkpoints/retinanet_r18n_fpn_12e_synth.pth'),
@@ -39,6 +40,8 @@ DETECTORS = {
     # ResNet-50 depth (49 spiking sites, seed 001 Table 4's depth)
     'retinanet-r50n': ('configs/synth/retinanet_r50n_fpn_8e_synth.py',
                        'checkpoints/retinanet_r50n_fpn_8e_synth.pth'),
+    'faster-rcnn-r50n': ('configs/synth/faster-rcnn_r50n_fpn_8e_synth.py',
+                         'checkpoints/faster-rcnn_r50n_fpn_8e_synth.pth.gz'),
 }
 
 

@@ -16,7 +16,7 @@ _fc_T = {'YOLOv3 D53n': [4, 8, 16, 32], 'RetinaNet R18n': [4, 8, 16, 32, 64],
          'RetinaNet R50n': [4, 8, 16, 32]}
 # Stage I: seed 003 fine-tunes one QC-ANN for each T.  Each detector has one per T
 # (configs/two_stage/*_qc-ft-T<T>_synth.py: lr 1e-4, noise p=1, 4 epochs; 8 for RetinaNet
-# at T=4; R50n: 4 epochs at T=4 and 8, 2 at T=16 and 32 for CPU time); T=64 uses the T=32 model.
+# at T=4; R50n: 4 epochs at T=4, 8 and 16, 2 at T=32 for CPU time); T=64 uses the T=32 model.
 def _qc(name, T, ext):
     return dict(config=f'configs/two_stage/{name}_qc-ft-T{T}_synth.py',
                 checkpoint=f'checkpoints/{name}_qc-ft-T{T}_synth{ext}')
