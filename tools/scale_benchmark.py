@@ -85,29 +85,27 @@ def _worker(spec_path: str, out_path: str) -> None:
     model.eval()
     bb = model.backbone
     out = dict(threads=torch.get_num_threads())
-    cache = cache_root = into = None
-    if run['kind'] == 'convert':
-        # as tools/convert.py (convert_model) does: the images too go into the cache,
-        # within its budget
-        cache_root = tempfile.mkdtemp(prefix='scale_cache_', dir=osp.join(ROOT, 'work_dirs'))
-        cache = CalibrationCache(run.get('cache_budget', bench['cache_budget']), cache_root)
-        into = CachedImages(cache)
-    t0 = time.perf_counter()
-    batches = build_calib_batches(cfg, model, int(run['images']), bench['calib_batch_size'],
-                                  seed, into=into)
-    out['data_s'] = time.perf_counter() - t0
-    out['input_shape'] = list(batches[0].shape)
-    out['sites'] = len(bb.graph.sites)
-    out['rss_before_gib'] = rss_gib()
+
+    def collect(into=None):
+        t0 = time.perf_counter()
+        batches = build_calib_batches(cfg, model, int(run['images']),
+                                      bench['calib_batch_size'], seed, into=into)
+        out.update(data_s=time.perf_counter() - t0, input_shape=list(batches[0].shape),
+                   sites=len(bb.graph.sites), rss_before_gib=rss_gib())
+        return batches
+
     if run['kind'] == 'convert':
         conv = ConversionConfig.from_dict(bench['conversion'])
         max_sites = spec.get('max_sites')
-        _reset_peak()
-        with cache:
+        # as tools/convert.py (convert_model) does: the images go into the cache too, within
+        # its budget; the cache's private directory under work_dirs/ goes when it closes
+        with CalibrationCache(run.get('cache_budget', bench['cache_budget']),
+                              osp.join(ROOT, 'work_dirs')) as cache:
+            batches = collect(CachedImages(cache))
+            _reset_peak()
             tim = convert_backbone(bb, batches, [T], conv, chunk, True, cache, max_sites)
             out['cache'] = cache.stats()
             n = sum(batches.stored(i).shape[0] for i in range(len(batches)))
-        os.rmdir(cache_root) if osp.isdir(cache_root) else None
         per_T = tim['per_T'][T]
         out.update(observe_s=tim['observe'], ann_forward_per_image_s=tim['ann_forward_per_image'],
                    thresholds_s=per_T['thresholds'], calib_forward_s=per_T.get('forward', 0.0),
@@ -123,6 +121,7 @@ def _worker(spec_path: str, out_path: str) -> None:
         # approximation: the stride-4 stage costs more per site than deeper ones)
         out['thresholds_lcp_over_floor'] = (out['thresholds_s'] + lcp) / (floor * frac)
     else:
+        batches = collect()
         conv = ConversionConfig.from_dict(dict(bench['conversion'], calib=[]))
         convert_backbone(bb, batches[:1], [T], conv, chunk, False)
         loader = Runner.build_dataloader(calib_dataloader_cfg(cfg, 1, seed), seed=seed)
