@@ -36,6 +36,7 @@ from .conversion.config import ConversionConfig
 from .conversion.ops import AnnOps
 from .conversion.spiking_net import SpikingNet
 from .conversion.thresholds import ActivationObserver, choose_threshold
+from .utils.heap import calibration_heap_reuse
 
 
 @torch.no_grad()
@@ -133,32 +134,48 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
     else:
         frontiers = [Frontier(x, cache) for x in batches]  # each segment runs once per step
     for site in sites:
-        seg = graph.segment_of(site.name)
-        t0 = time.perf_counter()
-        for f in frontiers:
-            f.advance(graph, net, seg, T, chunk_size, acts)
-        report['forward'] = report.get('forward', 0.0) + time.perf_counter() - t0
-        for step in cfg.calib:
-            t0 = time.perf_counter()
-            if step == 'bias':
-                calibrate_bias(graph, net, frontiers, site.name, T, chunk_size, acts)
-            elif step in ('potential', 'cc'):
-                calibrate_potential(graph, net, frontiers, site.name, T, chunk_size, acts,
-                                    cfg.potential_granularity)
-            elif step == 'weights':
-                calibrate_weights(graph, net, frontiers, site.name, T, chunk_size, acts,
-                                  cfg.weight_iters, cfg.weight_lr, cfg.weight_momentum,
-                                  cfg.weight_batch, cfg.seed, cache=cache)
-            elif step == 'fc':
-                from .calibration.bptt import calibrate_bptt
-                calibrate_bptt(graph, net, frontiers, site.name, T, chunk_size, acts, cfg,
-                               cache=cache)
-            report[step] += time.perf_counter() - t0
+        _calibrate_site(graph, net, frontiers, site.name, cfg, T, chunk_size, acts, cache,
+                        report)
         if bar is not None:
             bar.update()
     if bar is not None:
         print('', flush=True)
     return report
+
+
+def _calibrate_site(graph, net, frontiers, site: str, cfg, T, chunk_size, acts, cache,
+                    report: dict) -> None:
+    """Every step of ``cfg.calib`` at one site, after moving the frontiers to its segment.
+
+    With ``SNN_DET_CALIB_HEAP_REUSE=1`` the passes without autograd (moving the
+    frontiers, LCP / CC statistics) reuse their large short-lived buffers from the heap
+    and give it back when they end (:func:`~snn_det.utils.heap.calibration_heap_reuse`:
+    faster, at a peak RSS that depends on the run).  Weight and fine calibration
+    (autograd) allocate as usual."""
+    seg = graph.segment_of(site)
+    t0 = time.perf_counter()
+    with calibration_heap_reuse():
+        for f in frontiers:
+            f.advance(graph, net, seg, T, chunk_size, acts)
+    report['forward'] = report.get('forward', 0.0) + time.perf_counter() - t0
+    for step in cfg.calib:
+        t0 = time.perf_counter()
+        if step == 'bias':
+            with calibration_heap_reuse():
+                calibrate_bias(graph, net, frontiers, site, T, chunk_size, acts)
+        elif step in ('potential', 'cc'):
+            with calibration_heap_reuse():
+                calibrate_potential(graph, net, frontiers, site, T, chunk_size, acts,
+                                    cfg.potential_granularity)
+        elif step == 'weights':
+            calibrate_weights(graph, net, frontiers, site, T, chunk_size, acts,
+                              cfg.weight_iters, cfg.weight_lr, cfg.weight_momentum,
+                              cfg.weight_batch, cfg.seed, cache=cache)
+        elif step == 'fc':
+            from .calibration.bptt import calibrate_bptt
+            calibrate_bptt(graph, net, frontiers, site, T, chunk_size, acts, cfg,
+                           cache=cache)
+        report[step] += time.perf_counter() - t0
 
 
 def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],

@@ -136,6 +136,10 @@ def test_frontier_runs_each_segment_once_with_the_same_result_as_from_the_image(
                 snn_site(net, f, site.name, T, chunk)
             for k in ('site_in', 'site_out', 'conv_in'):
                 assert torch.allclose(got_s[k], ref_s[k], atol=1e-6), (site.name, k)
+            # LCP sums only s-bar: the same numbers, bit for bit, and nothing else
+            only = snn_site(net, f, site.name, T, chunk, keys=('site_out',))
+            assert set(only) == {'site_out'} and torch.equal(only['site_out'],
+                                                             got_s['site_out'])
             # time chunks only bound memory: one chunk of all T steps gives the same rates
             whole = snn_site(net, x, site.name, T, None)['site_out']
             assert torch.allclose(whole, ref_s['site_out'], atol=1e-5), site.name

@@ -156,7 +156,7 @@ def _make_data(bench: dict) -> None:
 
 def _row_key(r: dict) -> tuple:
     return (r['detector'], r['kind'], r['images'], r['T'], r.get('max_sites'),
-            r.get('cache_budget'))
+            r.get('cache_budget'), bool(r.get('heap_reuse')))
 
 
 def _fmt(v, nd=2):
@@ -167,11 +167,11 @@ def _markdown(res: dict) -> str:
     lines = [f"# {res['name']}: memory and time at real scale (not accuracy)", '',
              res['note'], '',
              '## Calibration (thresholds + ' + res['calib'] + ')', '',
-             '| detector | images | T | threads | sites calibrated | peak RSS (GiB) | '
-             'calibration peak (GiB) | cache budget | cache RAM / disk (GiB) | data (s) | '
-             'observe (s) | thresholds (s) | calibration (s) | floor (s) | '
-             '(thresholds + calibration) / floor |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+             '| detector | images | T | threads | heap reuse | sites calibrated | '
+             'peak RSS (GiB) | calibration peak (GiB) | cache budget | '
+             'cache RAM / disk (GiB) | data (s) | observe (s) | thresholds (s) | '
+             'calibration (s) | floor (s) | (thresholds + calibration) / floor |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in res['rows']:
         if r['kind'] != 'convert' or 'error' in r:
             continue
@@ -179,7 +179,7 @@ def _markdown(res: dict) -> str:
         calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
         lines.append(
             f"| {r['detector']} | {r['images']} | {r['T']} | {r.get('threads', '-')} | "
-            f"{r['calibrated_sites']}/"
+            f"{'on' if r.get('heap_reuse') else 'off'} | {r['calibrated_sites']}/"
             f"{r['sites']} | {_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
             f"{r.get('cache_budget') or res['cache_budget']} | "
             f"{_fmt(c.get('peak_ram_bytes', 0) / 2**30)} / "
@@ -257,14 +257,17 @@ def main(argv=None):
                 json.dump(dict(detector=det, run=run, bench=bench, max_sites=max_sites),
                           open(spec_path, 'w'))
                 t0 = time.perf_counter()
+                # heap reuse in calibration's passes is opt-in (snn_det/utils/heap.py)
+                env = dict(os.environ,
+                           SNN_DET_CALIB_HEAP_REUSE='1' if run.get('heap_reuse') else '0')
                 proc = subprocess.Popen([sys.executable, osp.abspath(__file__), '--worker',
-                                         spec_path, out_path])
+                                         spec_path, out_path], env=env)
                 _, status, usage = os.wait4(proc.pid, 0)
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 row = dict(detector=det['name'], kind=run['kind'], images=run['images'],
                            T=run['T'], max_sites=max_sites, wall_s=time.perf_counter() - t0,
                            cache_budget=run.get('cache_budget'),
-                           peak_rss_gib=usage.ru_maxrss / (1 << 20),
+                           heap_reuse=bool(run.get('heap_reuse')), peak_rss_gib=usage.ru_maxrss / (1 << 20),
                            date=time.strftime('%Y-%m-%d'))
                 if proc.returncode == 0 and osp.isfile(out_path):
                     row.update(json.load(open(out_path)))

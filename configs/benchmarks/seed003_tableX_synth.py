@@ -10,10 +10,9 @@ _fc = dict(fc_iters=40, fc_batch=2, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
 # RetinaNet.  YOLOv3's BPTT rows stop at T=32: at T=64 FC caches each layer's T-step input
 # for the 16 calibration images (Darknet's first layers run at full resolution), and the
 # kernel's OOM killer stopped the run at 12.8 GB resident (23 GB machine, another job beside).
-# RetinaNet R50n (issue 14: ResNet-50 depth, 49 sites) stops at T=32 too: fine calibration
-# of its 49 sites at T=64 would take ~30 CPU-minutes per conversion here.
+# RetinaNet R18n and R50n (issue 14: ResNet-50 depth, 49 sites) run them to T=64.
 _fc_T = {'YOLOv3 D53n': [4, 8, 16, 32], 'RetinaNet R18n': [4, 8, 16, 32, 64],
-         'RetinaNet R50n': [4, 8, 16, 32]}
+         'RetinaNet R50n': [4, 8, 16, 32, 64]}
 # Stage I: seed 003 fine-tunes one QC-ANN for each T.  Each detector has one per T
 # (configs/two_stage/*_qc-ft-T<T>_synth.py: lr 1e-4, noise p=1, 4 epochs; 8 for RetinaNet
 # at T=4; R50n: 4 epochs at T=4, 8 and 16, 2 at T=32 for CPU time); T=64 uses the T=32 model.

@@ -26,7 +26,7 @@ def site_error(graph, net, batches: List[Tensor], site: str, T: int, chunk_size=
     total, count = None, 0
     for x in batches:
         target = ann_site(graph, x, site, acts)['site_out']
-        s_bar = snn_site(net, x, site, T, chunk_size)['site_out']
+        s_bar = snn_site(net, x, site, T, chunk_size, keys=('site_out',))['site_out']
         e = target - s_bar
         if granularity == 'element':
             part, n = e.sum(0, keepdim=True), e.shape[0]

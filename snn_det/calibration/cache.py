@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils import heap
 from ..utils.memory import format_bytes  # noqa: F401  (re-exported)
 
 _UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'kb': 1 << 10, 'kib': 1 << 10, 'm': 1 << 20,
@@ -121,7 +122,10 @@ class CalibrationCache:
                 self.peak_ram_bytes = max(self.peak_ram_bytes, self.ram_bytes)
         if in_ram:
             cpu = t.cpu() if t.device.type != 'cpu' else t
-            if cpu.untyped_storage().nbytes() > nbytes or not cpu.is_contiguous():
+            if heap.active() and nbytes >= heap.OFF_HEAP_MIN:
+                # kept past this site: not on the heap that short-lived buffers reuse
+                cpu = heap.off_heap_empty(t.shape, t.dtype).copy_(cpu)
+            elif cpu.untyped_storage().nbytes() > nbytes or not cpu.is_contiguous():
                 cpu = cpu.clone()       # a view must not keep a larger tensor alive
             entry = Stored(tuple(t.shape), t.dtype, t.device, nbytes, tensor=cpu)
             weakref.finalize(entry, self._release_ram, nbytes)

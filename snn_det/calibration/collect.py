@@ -17,8 +17,10 @@ from .frontier import Frontier
 class _SiteRecorder:
     """Sums over time of a site's input/output and of its owner conv's input."""
 
-    def __init__(self, site: str, owner: Optional[str], keep_steps: bool = False):
+    def __init__(self, site: str, owner: Optional[str], keep_steps: bool = False,
+                 keys=('conv_in', 'site_in', 'site_out')):
         self.site, self.owner, self.keep_steps = site, owner, keep_steps
+        self.keys = frozenset(keys)
         self.sums: Dict[str, Tensor] = {}
         self.analog: Dict[str, Tensor] = {}
         self.steps: Dict[str, List[Tensor]] = {}
@@ -36,11 +38,14 @@ class _SiteRecorder:
 
     def __call__(self, kind: str, name: str, x: Tensor, steps: Optional[int]) -> None:
         if kind == 'conv_in' and name == self.owner:
-            self._add('conv_in', x, steps)
+            if kind in self.keys:
+                self._add('conv_in', x, steps)
         elif kind == 'site_in' and name == self.site:
-            self._add('site_in', x, steps)
+            if kind in self.keys:
+                self._add('site_in', x, steps)
         elif kind == 'site_out' and name == self.site:
-            self._add('site_out', x, steps)
+            if kind in self.keys:
+                self._add('site_out', x, steps)
             raise StopForward
 
     def result(self, T: int) -> Dict[str, Tensor]:
@@ -53,11 +58,13 @@ class _SiteRecorder:
 
 @torch.no_grad()
 def snn_site(net, x: Tensor, site: str, T: int, chunk_size: Optional[int] = None,
-             keep_steps: bool = False) -> Dict[str, Tensor]:
+             keep_steps: bool = False,
+             keys=('conv_in', 'site_in', 'site_out')) -> Dict[str, Tensor]:
     """Time averages at ``site`` of the SNN: ``site_out`` (s-bar), ``site_in`` (z-bar)
-    and ``conv_in`` (the owner convolution's input), optionally per step."""
+    and ``conv_in`` (the owner convolution's input), optionally per step; ``keys``
+    names the ones to sum (each is a pass over a T-step tensor: LCP needs only s-bar)."""
     owner = net.graph.site(site).owner
-    rec = _SiteRecorder(site, owner, keep_steps)
+    rec = _SiteRecorder(site, owner, keep_steps, keys)
     if isinstance(x, Frontier):
         net.simulate(x.image if x.segment == 0 else None, T, chunk_size, recorder=rec,
                      start=x.segment, inputs=x.snn)

@@ -18,11 +18,18 @@ free heap is returned to the system (``malloc_trim``): what comes after (the nex
 phase, or the next batch's simulation) starts from the same memory as without it, so
 the peak RSS is not raised by memory kept for reuse.
 
-Calibration does not use it.  Tried over its site loop (YOLOv3 D53n, LCP, 8 images,
-T=32; ad hoc), it cut the CPU time by a quarter but raised the peak RSS by a quarter
-to two fifths, even with the heap trimmed after every site: buffers of many sizes
-freed into one heap do not all serve the next request, and calibration's targets are
-on memory first.  Where the heap cannot grow in place (another
+Calibration keeps tensors for a long time (a frontier's codes, cached images) between
+short-lived ones of many sizes.  Put on the heap, each long-lived block pins the
+memory around it and freed buffers no longer coalesce, so inside :func:`heap_reuse`
+the calibration cache allocates what it keeps with :func:`off_heap_empty`, each block
+in its own mapping.  Even so, reuse during calibration is opt-in
+(``SNN_DET_CALIB_HEAP_REUSE=1``, :func:`calibration_heap_reuse`): over the no-grad
+passes of LCP (ResNet-50 at 400x672, 2 images, T=16, one thread; ad hoc, on a CPU
+shared with two other jobs) it cut calibration time by about a fifth, 96 s to 73-94 s,
+but the peak RSS moved from 2.49 GiB to between 2.45 and 3.22 GiB over four runs: what
+a heap of many buffer sizes keeps depends on the order of requests, and calibration's
+targets (and its memory check, which cannot foresee that) are on memory first.
+Where the heap cannot grow in place (another
 mapping right above it; it depends on the address layout of the run), glibc maps that
 block as its fallback and it is not reused.  Where glibc has moved the calling thread to a
 secondary arena (after heavy multi-threaded allocation), blocks above its 64 MB heaps
@@ -31,6 +38,7 @@ found) it does nothing.  ``SNN_DET_HEAP_REUSE=0`` turns it off.
 """
 import ctypes
 import ctypes.util
+import mmap
 import os
 import threading
 from contextlib import contextmanager
@@ -42,6 +50,9 @@ DEFAULT_MMAP_MAX = 65536
 #: glibc's default trim threshold, restored on leaving
 TRIM_AFTER = 128 << 10
 _KEEP = (1 << 31) - 1          # int max: never trim while simulating
+
+#: blocks at least this large are given their own mapping by :func:`off_heap_empty`
+OFF_HEAP_MIN = 1 << 20
 
 _lock = threading.Lock()
 _depth = 0
@@ -87,3 +98,40 @@ def heap_reuse():
                 libc.mallopt(M_MMAP_MAX, DEFAULT_MMAP_MAX)
                 libc.mallopt(M_TRIM_THRESHOLD, TRIM_AFTER)
                 libc.malloc_trim(0)
+
+
+def active() -> bool:
+    """True inside :func:`heap_reuse` (where it has effect)."""
+    return _depth > 0
+
+
+def off_heap_empty(shape, dtype) -> "torch.Tensor":
+    """An uninitialised CPU tensor in a mapping of its own (unmapped when the tensor is
+    freed), for what outlives the heap's short-lived buffers; small ones (under
+    :data:`OFF_HEAP_MIN` bytes) come from the allocator as usual."""
+    import torch
+    numel = 1
+    for d in shape:
+        numel *= int(d)
+    nbytes = numel * torch.empty((), dtype=dtype).element_size()
+    if nbytes < OFF_HEAP_MIN:
+        return torch.empty(shape, dtype=dtype)
+    buf = mmap.mmap(-1, nbytes)          # the tensor's storage keeps the mapping alive
+    return torch.frombuffer(buf, dtype=dtype, count=numel).reshape(shape)
+
+
+def calibration_reuse_enabled() -> bool:
+    """``SNN_DET_CALIB_HEAP_REUSE=1``: calibration's no-grad passes reuse the heap."""
+    return os.environ.get('SNN_DET_CALIB_HEAP_REUSE', '0') == '1'
+
+
+@contextmanager
+def calibration_heap_reuse():
+    """:func:`heap_reuse` around one no-grad pass of calibration (moving the frontiers
+    to a segment, one site's statistics) where turned on, else nothing: the heap is
+    given back when the pass ends."""
+    if calibration_reuse_enabled():
+        with heap_reuse():
+            yield
+    else:
+        yield
