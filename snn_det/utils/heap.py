@@ -23,12 +23,12 @@ short-lived ones of many sizes.  Put on the heap, each long-lived block pins the
 memory around it and freed buffers no longer coalesce, so inside :func:`heap_reuse`
 the calibration cache allocates what it keeps with :func:`off_heap_empty`, each block
 in its own mapping.  Even so, reuse during calibration is opt-in
-(``SNN_DET_CALIB_HEAP_REUSE=1``, :func:`calibration_heap_reuse`): over the no-grad
-passes of LCP (ResNet-50 at 400x672, 2 images, T=16, one thread; ad hoc, on a CPU
-shared with two other jobs) it cut calibration time by about a fifth, 96 s to 73-94 s,
-but the peak RSS moved from 2.49 GiB to between 2.45 and 3.22 GiB over four runs: what
-a heap of many buffer sizes keeps depends on the order of requests, and calibration's
-targets (and its memory check, which cannot foresee that) are on memory first.
+(``SNN_DET_CALIB_HEAP_REUSE=1``, :func:`calibration_heap_reuse`): at seed 001's scale
+(RetinaNet R50 at 800x1333, 2 images, T=32, LCP, one thread; docs/results/scale_r50_coco)
+it cut calibration from 565 s to 422 s but raised the peak RSS from 5.69 to 10.65 GiB,
+and at 400x672 (ad hoc, four runs) the peak moved by 0 to +30%: what a heap of many
+buffer sizes keeps depends on the order of requests, and calibration's targets (and its
+memory check, which cannot foresee that) are on memory first.
 Where the heap cannot grow in place (another
 mapping right above it; it depends on the address layout of the run), glibc maps that
 block as its fallback and it is not reused.  Where glibc has moved the calling thread to a
