@@ -267,7 +267,8 @@ def main(argv=None):
                 row = dict(detector=det['name'], kind=run['kind'], images=run['images'],
                            T=run['T'], max_sites=max_sites, wall_s=time.perf_counter() - t0,
                            cache_budget=run.get('cache_budget'),
-                           heap_reuse=bool(run.get('heap_reuse')), peak_rss_gib=usage.ru_maxrss / (1 << 20),
+                           heap_reuse=bool(run.get('heap_reuse')),
+                           peak_rss_gib=usage.ru_maxrss / (1 << 20),
                            date=time.strftime('%Y-%m-%d'))
                 if proc.returncode == 0 and osp.isfile(out_path):
                     row.update(json.load(open(out_path)))

@@ -10,7 +10,8 @@ _fc = dict(fc_iters=40, fc_batch=2, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
 # RetinaNet.  YOLOv3's BPTT rows stop at T=32: at T=64 FC caches each layer's T-step input
 # for the 16 calibration images (Darknet's first layers run at full resolution), and the
 # kernel's OOM killer stopped the run at 12.8 GB resident (23 GB machine, another job beside).
-# RetinaNet R18n and R50n (issue 14: ResNet-50 depth, 49 sites) run them to T=64.
+# RetinaNet R18n and R50n (issue 14: ResNet-50 depth, 49 sites) run them to T=64 (R50n's
+# fine calibration at T=64: ~32-38 CPU-minutes per conversion here; it needs ~11 GiB free).
 _fc_T = {'YOLOv3 D53n': [4, 8, 16, 32], 'RetinaNet R18n': [4, 8, 16, 32, 64],
          'RetinaNet R50n': [4, 8, 16, 32, 64]}
 # Stage I: seed 003 fine-tunes one QC-ANN for each T.  Each detector has one per T
