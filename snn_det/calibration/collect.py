@@ -37,15 +37,11 @@ class _SiteRecorder:
         self.sums[key] = self.sums[key] + s if key in self.sums else s
 
     def __call__(self, kind: str, name: str, x: Tensor, steps: Optional[int]) -> None:
-        if kind == 'conv_in' and name == self.owner:
-            if kind in self.keys:
-                self._add('conv_in', x, steps)
-        elif kind == 'site_in' and name == self.site:
-            if kind in self.keys:
-                self._add('site_in', x, steps)
-        elif kind == 'site_out' and name == self.site:
-            if kind in self.keys:
-                self._add('site_out', x, steps)
+        if name != (self.owner if kind == 'conv_in' else self.site):
+            return
+        if kind in self.keys:
+            self._add(kind, x, steps)
+        if kind == 'site_out':
             raise StopForward
 
     def result(self, T: int) -> Dict[str, Tensor]:

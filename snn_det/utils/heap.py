@@ -29,6 +29,7 @@ it cut calibration from 565 s to 422 s but raised the peak RSS from 5.69 to 10.6
 and at 400x672 (ad hoc, four runs) the peak moved by 0 to +30%: what a heap of many
 buffer sizes keeps depends on the order of requests, and calibration's targets (and its
 memory check, which cannot foresee that) are on memory first.
+
 Where the heap cannot grow in place (another
 mapping right above it; it depends on the address layout of the run), glibc maps that
 block as its fallback and it is not reused.  Where glibc has moved the calling thread to a
@@ -38,6 +39,7 @@ found) it does nothing.  ``SNN_DET_HEAP_REUSE=0`` turns it off.
 """
 import ctypes
 import ctypes.util
+import math
 import mmap
 import os
 import threading
@@ -51,7 +53,8 @@ DEFAULT_MMAP_MAX = 65536
 TRIM_AFTER = 128 << 10
 _KEEP = (1 << 31) - 1          # int max: never trim while simulating
 
-#: blocks at least this large are given their own mapping by :func:`off_heap_empty`
+#: what the calibration cache keeps inside :func:`heap_reuse` from this size on goes
+#: to :func:`off_heap_empty`
 OFF_HEAP_MIN = 1 << 20
 
 _lock = threading.Lock()
@@ -106,17 +109,13 @@ def active() -> bool:
 
 
 def off_heap_empty(shape, dtype) -> "torch.Tensor":
-    """An uninitialised CPU tensor in a mapping of its own (unmapped when the tensor is
-    freed), for what outlives the heap's short-lived buffers; small ones (under
-    :data:`OFF_HEAP_MIN` bytes) come from the allocator as usual."""
+    """An uninitialised CPU tensor in an anonymous mapping of its own, unmapped when the
+    tensor is freed: for what outlives the heap's short-lived buffers."""
     import torch
-    numel = 1
-    for d in shape:
-        numel *= int(d)
-    nbytes = numel * torch.empty((), dtype=dtype).element_size()
-    if nbytes < OFF_HEAP_MIN:
+    numel = math.prod(int(d) for d in shape)
+    if numel == 0:
         return torch.empty(shape, dtype=dtype)
-    buf = mmap.mmap(-1, nbytes)          # the tensor's storage keeps the mapping alive
+    buf = mmap.mmap(-1, numel * dtype.itemsize)      # the tensor's storage keeps it alive
     return torch.frombuffer(buf, dtype=dtype, count=numel).reshape(shape)
 
 
