@@ -87,6 +87,97 @@ def test_fused_path_is_taken_without_autograd_only(cls, monkeypatch):
     assert calls == [1]
 
 
+@pytest.mark.parametrize('cls', [IFNeuron, SignedIFNeuron])
+@pytest.mark.parametrize('channel_wise', [True, False])
+@pytest.mark.parametrize('layout', ['constant', 'channels_last', 'constant_channels_last'])
+def test_fused_steps_read_constant_and_channels_last_inputs_exactly(cls, channel_wise, layout,
+                                                                     monkeypatch):
+    """The kernels read a current repeated over the chunk as one step expanded over time
+    (stride 0: the encoded image, no K-fold copy) and channels-last steps (per-element
+    thresholds, C not a multiple of the vector block): spikes and state equal the Python
+    loop's on the same values bit for bit, the kernel is really used, and channels-last
+    outputs stay channels last."""
+    if not fused_available():
+        pytest.skip('fused kernels not built')
+    torch.manual_seed(1)
+    C, K, B = 19, 6, 3
+    n = cls(C, channel_wise=channel_wise)
+    n.threshold = torch.rand(1, C if channel_wise else 1, 1, 1) + 0.3
+    n.v0 = torch.randn(1, C, 1, 1) * 0.3
+    step = torch.randn(B, C, 5, 7) * 0.7
+    if 'channels_last' in layout:
+        step = step.contiguous(memory_format=torch.channels_last)
+    if 'constant' in layout:
+        x = step.unsqueeze(0).expand(K, *step.shape)
+        assert x.stride(0) == 0
+    else:
+        x = (torch.randn(K * B, C, 5, 7) * 0.7).contiguous(
+            memory_format=torch.channels_last).reshape(K, B, C, 5, 7)
+    name = '_fused_signed_steps' if cls.signed else '_fused_if_steps'
+    real, seen = getattr(if_neuron, name), []
+    monkeypatch.setattr(if_neuron, name,
+                        lambda x, *a: seen.append(if_neuron._kernel_input(x) is x) or real(x, *a))
+    ref, ref_state = _run(n, x.contiguous(), [K], monkeypatch, fused=False)
+    got, got_state = _run(n, x, [K], monkeypatch, fused=True)
+    assert seen == [True]                    # read as it is: no copy made for the kernel
+    assert torch.equal(got, ref) and (ref != 0).any() and (ref == 0).any()
+    for a, b in zip(got_state, ref_state):
+        assert torch.equal(a, b)
+    if 'channels_last' in layout:
+        n.reset()
+        with torch.no_grad():
+            out = n(x)
+        assert if_neuron.step_format(out[0]) == torch.channels_last
+        assert if_neuron.step_format(n.v) == torch.channels_last
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
+def test_unobserved_runs_compute_the_stem_once_and_change_no_number(name, monkeypatch):
+    """A plain simulation computes the analog stem (convolution on the constant image)
+    once per run, not once per chunk, and feeds the encoded image to the first neuron
+    without a copy; an observed run (a recorder: calibration) takes the old path.  Both
+    give the same readout bit for bit."""
+    bb = tiny_spiking(name, T=12, conversion=dict(threshold='max', channel_wise=True))
+    x = torch.rand(2, 3, 32, 48)
+    convert_backbone(bb, [x], [12], progress=False)
+    net = bb.spiking_net(12)
+    stem = next(iter(net.convs.values()))
+    calls = []
+    stem.register_forward_hook(lambda *a: calls.append(1))
+    plain = net.simulate(x, 12, 4)
+    assert len(calls) == 1                   # 3 chunks, one stem convolution
+    observed = net.simulate(x, 12, 4, recorder=lambda *a: None)
+    assert len(calls) == 1 + 3
+    for a, b in zip(plain, observed):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
+def test_channels_last_simulation_stays_in_that_layout_and_close(name):
+    """--channels-last: the image in channels-last layout carries the whole simulation
+    in it (the first neuron's spikes and the readouts come out channels last); the
+    readouts equal the default layout's up to spikes moved at ties by the convolutions'
+    summation order (a small fraction of elements, each by a multiple of theta/T)."""
+    bb = tiny_spiking(name, T=8, conversion=dict(threshold='max', channel_wise=True))
+    x = torch.rand(2, 3, 32, 48)
+    convert_backbone(bb, [x], [8], progress=False)
+    net = bb.spiking_net(8)
+    layouts = []
+    net.neurons[list(net.neurons)[0]].register_forward_hook(
+        lambda m, i, o: layouts.append(if_neuron.step_format(o[0])))
+    ref = net.simulate(x, 8, 4)
+    got = net.simulate(x.contiguous(memory_format=torch.channels_last), 8, 4)
+    assert layouts == [torch.contiguous_format] * 2 + [torch.channels_last] * 2
+    for a, b in zip(ref, got):
+        assert a.shape == b.shape
+        assert (a != b).float().mean() < 0.05
+        torch.testing.assert_close(a.mean(), b.mean(), rtol=0.02, atol=1e-3)
+    bb.channels_last, bb.chunk_size = True, 4
+    bb.set_mode('snn', 8)
+    for a, b in zip(bb(x), got):
+        assert torch.equal(a, b)
+
+
 # -- one simulation, several readouts -------------------------------------------------------
 
 

@@ -200,6 +200,34 @@ def speed_summary(res: dict) -> str:
         checks.append(f"SpikingJelly throughput ratio {min(sj):.2f}x to {max(sj):.2f}x "
                       f"({'met' if min(sj) >= 2.0 else 'missed'}: >= 2x)")
     parts.append('targets of issue 17: ' + ', '.join(checks))
+    cl = [r for r in res.get('rows', []) if '32' in r.get('channels_last', {}).get('snn', {})]
+    if cl:
+        cells = []
+        for r in cl:
+            c = r['channels_last']
+            cell = (f"{r['detector']} ({r['threads']} thread{'s' if r['threads'] > 1 else ''}) "
+                    f"{c['snn']['32']['over_T_ann']:.2f}x T default-layout ANN forwards at "
+                    f"T=32 ({c['snn']['32']['over_T_ann_channels_last']:.2f}x T channels-last "
+                    'ANN forwards)')
+            sj32 = c.get('spikingjelly', {}).get('rows', {}).get('32')
+            if sj32:
+                cell += (f", {sj32['throughput_ratio']:.1f}x SpikingJelly's "
+                         f"({'identical outputs' if sj32['identical'] else 'outputs DIFFER'})")
+            cells.append(cell)
+        worst = {}
+        for r in cl:
+            worst[r['detector']] = max(worst.get(r['detector'], 0),
+                                       r['channels_last']['snn']['32']['over_T_ann'])
+        sj_cl = [x['throughput_ratio'] for r in cl
+                 for x in r['channels_last'].get('spikingjelly', {}).get('rows', {}).values()]
+        checks = [f"{d} {v:.2f}x ({'met' if v <= 1.0 else 'missed'}: <= 1.0)"
+                  for d, v in worst.items()]
+        if sj_cl:
+            checks.append(f"SpikingJelly {min(sj_cl):.2f}x to {max(sj_cl):.2f}x "
+                          f"({'met' if min(sj_cl) >= 2.0 else 'missed'}: >= 2x)")
+        parts.append('with `--channels-last` (numbers not bit-identical to the default '
+                      'layout): ' + ', '.join(cells) + '; the same targets: '
+                      + ', '.join(checks))
     full = [(r['detector'], r['threads'], T, x['over_T_ann']) for r in res.get('rows', [])
             for T, x in r.get('full_scope', {}).get('rows', {}).items()]
     if full:

@@ -146,6 +146,8 @@ def measure(det: dict, bench: dict, threads: int) -> dict:
         out['python_loop'] = dict(T=T_py, seconds=secs, over_T_ann=secs / (T_py * out['ann_s']),
                                   fused_speedup=secs / out['snn'][T_py]['seconds'])
         out['spikingjelly'] = _spikingjelly(bb, calib, x, bench, chunk, reps)
+        if bench.get('channels_last'):
+            out['channels_last'] = _channels_last(bb, net, x, calib, bench, chunk, reps, out)
         full = bench.get('full_scope')
         if full and det['name'] in full['detectors']:
             out['full_scope'] = _full_scope(det, model, x, calib, bench, chunk, reps)
@@ -180,6 +182,22 @@ def _full_scope(det, model, x, calib, bench, chunk, reps) -> dict:
         full.backbone.set_mode('snn', T)
         secs = _median_time(lambda: full._forward(x), reps)
         res['rows'][T] = dict(seconds=secs, over_T_ann=secs / (T * ann_s))
+    return res
+
+
+def _channels_last(bb, net, x, calib, bench, chunk, reps, out) -> dict:
+    """The same nets simulated with the image in channels-last layout (``--channels-last``):
+    the ANN backbone in that layout too, the SNN at each T (with its largest difference
+    from the default layout's readout), and the SpikingJelly comparison in that layout."""
+    xc = x.contiguous(memory_format=torch.channels_last)
+    res = dict(ann_s=_median_time(lambda: bb.ann(xc), max(10, reps)), snn={})
+    for T in sorted(bench['T']):
+        secs = _median_time(lambda: net.simulate(xc, T, chunk), reps)
+        a, b = net.simulate(x, T, chunk), net.simulate(xc, T, chunk)
+        res['snn'][T] = dict(seconds=secs, over_T_ann=secs / (T * out['ann_s']),
+                             over_T_ann_channels_last=secs / (T * res['ann_s']),
+                             max_abs_diff=max(float((p - q).abs().max()) for p, q in zip(a, b)))
+    res['spikingjelly'] = _spikingjelly(bb, calib, xc, bench, chunk, reps)
     return res
 
 
@@ -248,6 +266,39 @@ def _markdown(res: dict) -> str:
             lines.append(f"| {r['detector']} | {r['threads']} | {T} | "
                          f"{'yes' if s['identical'] else '**no**'} | {s['ours_s']:.3f} | "
                          f"{s['spikingjelly_s']:.3f} | {s['throughput_ratio']:.2f}x |")
+    cl_rows = [r for r in res['rows'] if 'channels_last' in r]
+    if cl_rows:
+        lines += ['', '## Channels-last layout (`tools/test.py --channels-last`)', '',
+                  'The same converted nets simulated with the image in channels-last memory '
+                  "layout (oneDNN's faster CPU convolutions; the fused kernels read it "
+                  'directly). In brackets: the time over T x the ANN backbone in the default '
+                  'layout / over T x the ANN backbone in channels-last layout too. Not '
+                  "bit-identical to the default layout's readout (largest difference at T=32 "
+                  'given: convolutions sum in another order, so a spike may move at a tie).', '',
+                  '| detector | threads | ANN backbone, channels last (s) | ' + ' | '.join(
+                      f'T={T}: s (/ default ANN, / channels-last ANN)' for T in res['T'])
+                  + ' | largest readout difference at T=32 |',
+                  '|---|---|---|' + '---|' * len(res['T']) + '---|']
+        for r in cl_rows:
+            c = r['channels_last']
+            cells = [f"{c['snn'][str(T)]['seconds']:.3f} ({c['snn'][str(T)]['over_T_ann']:.2f}, "
+                     f"{c['snn'][str(T)]['over_T_ann_channels_last']:.2f})" for T in res['T']]
+            diff = c['snn'].get('32', {}).get('max_abs_diff')
+            lines.append(f"| {r['detector']} | {r['threads']} | {c['ann_s']:.4f} | "
+                         + ' | '.join(cells)
+                         + (f' | {diff:.3g} |' if diff is not None else ' | - |'))
+        lines += ['', 'SpikingJelly IFNode on the same network, both in channels-last layout:', '',
+                  '| detector | threads | T | outputs identical | ours (s) | SpikingJelly (s) | '
+                  'our throughput / SpikingJelly |', '|---|---|---|---|---|---|---|']
+        for r in cl_rows:
+            sj = r['channels_last']['spikingjelly']
+            if 'error' in sj:
+                lines.append(f"| {r['detector']} | {r['threads']} | - | {sj['error']} | | | |")
+                continue
+            for T, q in sj['rows'].items():
+                lines.append(f"| {r['detector']} | {r['threads']} | {T} | "
+                             f"{'yes' if q['identical'] else '**no**'} | {q['ours_s']:.3f} | "
+                             f"{q['spikingjelly_s']:.3f} | {q['throughput_ratio']:.2f}x |")
     full_rows = [r for r in res['rows'] if 'full_scope' in r]
     if full_rows:
         T_full = sorted({int(T) for r in full_rows for T in r['full_scope']['rows']})

@@ -40,6 +40,9 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='save painted predictions under work_dir/<ts>/DIR')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--no-ann', action='store_true', help='skip the ANN row')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='simulate in channels-last memory layout: faster convolutions '
+                             'on CPUs, numbers not bit-identical to the default layout')
     parser.add_argument('--separate-T', action='store_true',
                         help='simulate each T on its own; by default T that share one '
                              'converted network are read out of one simulation to the '
@@ -90,6 +93,8 @@ def main(argv=None):
         wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size, args.scope)
     elif args.chunk_size:
         cfg.model.backbone.chunk_size = args.chunk_size
+    if args.channels_last:
+        cfg.model.backbone.channels_last = True
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.show or args.show_dir:

@@ -43,6 +43,10 @@ class AnnOps:
         y = unit.conv(x)
         return unit.norm(y) if unit.norm is not None else y
 
+    def analog(self, fn: Callable, x: Tensor) -> Tensor:
+        """The analog part of the network before the encoding (``fn(x)`` on the image)."""
+        return fn(x)
+
     def encode(self, x: Tensor) -> Tensor:
         return x
 
@@ -62,35 +66,55 @@ class AnnOps:
 class SnnOps:
     """The spiking network for one time chunk of ``steps`` steps.
 
-    The stem convolution runs on the (constant) image once per chunk; ``encode``
-    repeats its output ``steps`` times (direct encoding: the analog image is the
-    input current of the first layer at every step).
+    The analog part before the encoding (the stem convolution on the constant
+    image) runs once per chunk, or once per run when the caller passes an
+    ``analog_cache`` shared by its chunks; ``encode`` repeats its output ``steps``
+    times (direct encoding: the analog image is the input current of the first
+    layer at every step), as a stride-0 view that the first neuron reads without a
+    copy unless a recorder needs the time-folded tensor.
     """
 
     time_folded = True
 
     def __init__(self, net, steps: int, recorder: Optional[Callable] = None,
-                 encoded: bool = False):
+                 encoded: bool = False, analog_cache: Optional[dict] = None):
         self.net = net
         self.steps = steps
         self.recorder = recorder
         self.encoded = encoded      # True when starting past the encoding segment
+        self.analog_cache = analog_cache
 
     def conv(self, path: str, x: Tensor) -> Tensor:
         if self.recorder is not None:
             self.recorder('conv_in', path, x, self.steps if self.encoded else None)
         return self.net.convs[self.net.key(path)](x)
 
+    def analog(self, fn: Callable, x: Tensor) -> Tensor:
+        """``fn(x)``, computed once per run when an ``analog_cache`` is shared (the
+        image, and so this current, is the same in every time chunk)."""
+        if self.analog_cache is None:
+            return fn(x)
+        if 'analog' not in self.analog_cache:
+            self.analog_cache['analog'] = fn(x)
+        return self.analog_cache['analog']
+
     def encode(self, x: Tensor) -> Tensor:
+        """``x`` at each of the chunk's steps: ``[K, B, C, H, W]``, a view (stride 0 in
+        time) without a recorder, else the time-folded copy ``[K*B, C, H, W]``."""
         self.encoded = True
-        return x.unsqueeze(0).expand(self.steps, *x.shape).reshape(-1, *x.shape[1:])
+        steps = x.unsqueeze(0).expand(self.steps, *x.shape)
+        return steps.reshape(-1, *x.shape[1:]) if self.recorder is not None else steps
 
     def act(self, name: str, x: Tensor) -> Tensor:
         k = self.steps
         if self.recorder is not None:
             self.recorder('site_in', name, x, k)
         neuron = self.net.neurons[self.net.key(name)]
-        y = neuron(x.reshape(k, -1, *x.shape[1:])).reshape(x.shape)
+        if x.dim() == 5:        # the encoded image, [K, B, C, H, W] (see encode)
+            y = neuron(x)
+            y = y.reshape(-1, *y.shape[2:])
+        else:
+            y = neuron(x.reshape(k, -1, *x.shape[1:])).reshape(x.shape)
         if self.recorder is not None:
             self.recorder('site_out', name, y, k)
         return y

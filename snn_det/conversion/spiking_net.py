@@ -172,10 +172,12 @@ class SpikingNet(nn.Module):
         if inputs is not None and len(inputs) != len(spans):
             raise ValueError(f'{len(inputs)} cached input chunks for {len(spans)} time chunks '
                              f'(T={T}, chunk {chunk_size}): the chunking must not change')
+        # unobserved runs from the image compute the analog stem once, not once per chunk
+        analog = {} if recorder is None and start == 0 else None
         self.reset()
         try:
             for c, steps in enumerate(spans):
-                ops = SnnOps(self, steps, recorder, encoded=start > 0)
+                ops = SnnOps(self, steps, recorder, encoded=start > 0, analog_cache=analog)
                 try:
                     out = self.graph.forward(x if start == 0 else inputs[c], ops, start, stop)
                 except StopForward:

@@ -11,7 +11,15 @@ Config::
                         calib=['bias']),               # see ConversionConfig
         converted_T=[32],                              # set by tools/convert.py
         scope='backbone',                              # or 'neck', 'full' (issue 13)
+        channels_last=False,                           # simulate in channels-last layout
     )
+
+``channels_last=True`` (``tools/test.py --channels-last``) simulates with the image,
+and so every convolution input and spike train, in channels-last memory layout:
+oneDNN's convolutions are faster so on CPUs (docs/results/simulation_speed), and the
+fused neuron kernels read that layout directly.  The numbers are not bit-identical to
+the default layout (the convolutions sum in another order, so a spike may move at a
+tie), and calibration always runs in the default layout.
 
 ``scope='neck'`` / ``'full'`` make the detector's neck (and head, up to its
 prediction convolutions) spiking as well: the model is then built as
@@ -33,6 +41,7 @@ image classifier.
 import numbers
 from typing import Dict, List, Optional, Sequence
 
+import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -59,7 +68,7 @@ class SpikingBackbone(BaseModule):
     def __init__(self, backbone: dict, T: int = 32, conversion: Optional[dict] = None,
                  converted_T: Sequence[int] = (), chunk_size: Optional[int] = None,
                  mode: Optional[str] = None, act_cfg: Optional[dict] = None,
-                 scope: str = 'backbone', init_cfg=None):
+                 scope: str = 'backbone', channels_last: bool = False, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         ann = MODELS.build(backbone)
         # adopt the ANN's children: state-dict keys stay those of the ANN
@@ -72,6 +81,7 @@ class SpikingBackbone(BaseModule):
         self.conversion = ConversionConfig.from_dict(conversion or {})
         self.T = self._check_T(T)
         self.chunk_size = chunk_size
+        self.channels_last = bool(channels_last)
         self._converted_T = [self._check_T(t) for t in converted_T]
         self._act_cfg = act_cfg
         self.snn = nn.ModuleDict()
@@ -188,6 +198,8 @@ class SpikingBackbone(BaseModule):
 
     def _forward(self, x: Tensor) -> tuple:
         if self.mode == 'snn':
+            if self.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             shared = getattr(self, '_shared_T', None)
             if shared and self.T in shared:
                 if not self._readouts:

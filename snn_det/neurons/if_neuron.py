@@ -51,15 +51,44 @@ def _flat_theta(theta: Tensor, x: Tensor) -> Tensor:
     return theta.reshape(-1).to(x.dtype).contiguous()
 
 
+def step_format(t: Tensor) -> torch.memory_format:
+    """Memory format of one time step ``t`` (``[B, C, H, W]`` or any rank):
+    ``torch.channels_last`` when it is laid out so (and not also contiguous),
+    else ``torch.contiguous_format``.  State tensors follow their input's steps."""
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(
+            memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _kernel_input(x: Tensor) -> Tensor:
+    """``x`` as the kernels read it: K steps one after the other, each contiguous or
+    channels last, or one such step expanded over time (stride 0: a constant current,
+    e.g. the direct encoding of the image, read K times instead of copied); anything
+    else is made contiguous."""
+    step = x[0]
+    fmt = step_format(step)
+    if step.is_contiguous(memory_format=fmt) and (
+            x.shape[0] == 1 or x.stride(0) in (0, step.numel())):
+        return x
+    return x.contiguous()
+
+
+def _state_fits(x: Tensor, *state: Tensor) -> bool:
+    """Whether the state tensors have the shape and the layout of one step of ``x``."""
+    fmt = step_format(x[0])
+    return all(s.shape == x.shape[1:] and s.is_contiguous(memory_format=fmt) for s in state)
+
+
 def _fused_if_steps(x: Tensor, v: Tensor, theta: Tensor) -> Tensor:
     """The C++ kernel of :func:`_if_steps` (``v`` updated in place)."""
-    return torch.ops.snn_det.if_steps_(x.contiguous(), v, _flat_theta(theta, x))
+    return torch.ops.snn_det.if_steps_(_kernel_input(x), v, _flat_theta(theta, x))
 
 
 def _fused_signed_steps(x: Tensor, v: Tensor, n: Tensor, theta: Tensor, slope: float,
                         h: float) -> Tensor:
     """The C++ kernel of :func:`_signed_steps` (``v``, ``n`` updated in place)."""
-    return torch.ops.snn_det.signed_steps_(x.contiguous(), v, n, _flat_theta(theta, x),
+    return torch.ops.snn_det.signed_steps_(_kernel_input(x), v, n, _flat_theta(theta, x),
                                            float(slope), float(h))
 
 
@@ -82,7 +111,7 @@ def _if_steps(x: Tensor, v: Tensor, theta: Tensor, u_all: Optional[Tensor] = Non
     the surrogate's ``(u - theta) >= 0`` exactly in floating point.  Without
     ``u_all`` on the CPU this runs as the fused kernel (same operations, same order)."""
     if u_all is None and _fusable(x, v, theta) and theta.numel() in (1, x.shape[2]) \
-            and v.is_contiguous() and v.shape == x.shape[1:]:
+            and _state_fits(x, v):
         return _fused_if_steps(x, v, theta)
     out = torch.empty_like(x)
     fired = torch.empty(v.shape, dtype=torch.bool, device=v.device)
@@ -104,8 +133,7 @@ def _signed_steps(x: Tensor, v: Tensor, n: Tensor, theta: Tensor, slope: float, 
     ``s_all`` / ``d_all``, if given, receive every ``S`` and ``d`` (for BPTT).
     Without them on the CPU this runs as the fused kernel (same operations, same order)."""
     if s_all is None and d_all is None and _fusable(x, v, theta) \
-            and theta.numel() in (1, x.shape[2]) and v.is_contiguous() \
-            and n.is_contiguous() and v.shape == x.shape[1:] == n.shape:
+            and theta.numel() in (1, x.shape[2]) and _state_fits(x, v, n):
         return _fused_signed_steps(x, v, n, theta, slope, h)
     out = torch.empty_like(x)
     d = torch.empty_like(v)
@@ -269,7 +297,7 @@ class IFNeuron(nn.Module):
                 f'for {v0.shape[-2]}x{v0.shape[-1]} inputs but this input is '
                 f'{like.shape[-2]}x{like.shape[-1]}; calibrate with '
                 "potential granularity 'channel' for inputs of varying size")
-        return v0.to(like.dtype).expand_as(like).clone()
+        return v0.to(like.dtype).expand_as(like).clone(memory_format=step_format(like))
 
     # -- dynamics --------------------------------------------------------
     def _bptt(self) -> bool:

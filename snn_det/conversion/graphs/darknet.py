@@ -85,9 +85,10 @@ class DarknetGraph(BackboneGraph):
     def run_segment(self, i: int, x, ops):
         kind, path = self.segment_fns[i]
         if kind == 'conv':
-            x = ops.conv(f'{path}.conv', x)
-            if i == 0:
-                x = ops.encode(x)       # direct encoding: the first conv sees the image
+            if i == 0:                  # direct encoding: the first conv sees the image
+                x = ops.encode(ops.analog(lambda img: ops.conv(f'{path}.conv', img), x))
+            else:
+                x = ops.conv(f'{path}.conv', x)
             return ops.act(f'{path}.activate', x)
         if kind == 'res1':        # inside a ResBlock the state is {'x': input, 'y': branch}
             return {'x': x, 'y': ops.act(f'{path}.conv1.activate',

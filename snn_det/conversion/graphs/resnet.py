@@ -126,11 +126,10 @@ class ResNetGraph(BackboneGraph):
     def _stem(self, x, ops):
         bb = self.backbone
         if self.deep_stem:
-            x = ops.conv('stem.0', x)
-            x = ops.encode(x)
+            x = ops.encode(ops.analog(lambda img: ops.conv('stem.0', img), x))
             x = ops.act('stem.2', x)
             x = ops.act('stem.5', ops.conv('stem.3', x))
             return ops.act('stem.8', bb.maxpool(ops.conv('stem.6', x)))
-        x = bb.maxpool(ops.conv('conv1', x))
+        x = ops.analog(lambda img: bb.maxpool(ops.conv('conv1', img)), x)
         x = ops.encode(x)
         return ops.act('relu', x)
