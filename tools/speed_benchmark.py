@@ -232,6 +232,21 @@ def _spikingjelly(bb, calib, x, bench, chunk, reps) -> dict:
     return res
 
 
+def _spikingjelly_table(rows) -> list:
+    """Markdown lines of the SpikingJelly comparison for ``[(row, its comparison), ...]``."""
+    lines = ['| detector | threads | T | outputs identical | ours (s) | SpikingJelly (s) | '
+             'our throughput / SpikingJelly |', '|---|---|---|---|---|---|---|']
+    for r, sj in rows:
+        if 'error' in sj:
+            lines.append(f"| {r['detector']} | {r['threads']} | - | {sj['error']} | | | |")
+            continue
+        for T, q in sj['rows'].items():
+            lines.append(f"| {r['detector']} | {r['threads']} | {T} | "
+                         f"{'yes' if q['identical'] else '**no**'} | {q['ours_s']:.3f} | "
+                         f"{q['spikingjelly_s']:.3f} | {q['throughput_ratio']:.2f}x |")
+    return lines
+
+
 def _markdown(res: dict) -> str:
     lines = [f"# {res['name']}: simulation speed of the spiking backbones", '', res['note'], '',
              '## SNN backbone against the ANN', '',
@@ -254,18 +269,8 @@ def _markdown(res: dict) -> str:
         lines.append(f"| {r['detector']} | {r['threads']} | " + ' | '.join(
             f"{r['snn'][str(T)]['peak_rss_gib']:.2f} (+{r['snn'][str(T)]['peak_over_start_gib']:.2f})"
             for T in res['T']) + ' |')
-    lines += ['', '## The same network with SpikingJelly IFNode (layer-wise thresholds)', '',
-              '| detector | threads | T | outputs identical | ours (s) | SpikingJelly (s) | '
-              'our throughput / SpikingJelly |', '|---|---|---|---|---|---|---|']
-    for r in res['rows']:
-        sj = r['spikingjelly']
-        if 'error' in sj:
-            lines.append(f"| {r['detector']} | {r['threads']} | - | {sj['error']} | | | |")
-            continue
-        for T, s in sj['rows'].items():
-            lines.append(f"| {r['detector']} | {r['threads']} | {T} | "
-                         f"{'yes' if s['identical'] else '**no**'} | {s['ours_s']:.3f} | "
-                         f"{s['spikingjelly_s']:.3f} | {s['throughput_ratio']:.2f}x |")
+    lines += ['', '## The same network with SpikingJelly IFNode (layer-wise thresholds)', '']
+    lines += _spikingjelly_table([(r, r['spikingjelly']) for r in res['rows']])
     cl_rows = [r for r in res['rows'] if 'channels_last' in r]
     if cl_rows:
         lines += ['', '## Channels-last layout (`tools/test.py --channels-last`)', '',
@@ -287,18 +292,8 @@ def _markdown(res: dict) -> str:
             lines.append(f"| {r['detector']} | {r['threads']} | {c['ann_s']:.4f} | "
                          + ' | '.join(cells)
                          + (f' | {diff:.3g} |' if diff is not None else ' | - |'))
-        lines += ['', 'SpikingJelly IFNode on the same network, both in channels-last layout:', '',
-                  '| detector | threads | T | outputs identical | ours (s) | SpikingJelly (s) | '
-                  'our throughput / SpikingJelly |', '|---|---|---|---|---|---|---|']
-        for r in cl_rows:
-            sj = r['channels_last']['spikingjelly']
-            if 'error' in sj:
-                lines.append(f"| {r['detector']} | {r['threads']} | - | {sj['error']} | | | |")
-                continue
-            for T, q in sj['rows'].items():
-                lines.append(f"| {r['detector']} | {r['threads']} | {T} | "
-                             f"{'yes' if q['identical'] else '**no**'} | {q['ours_s']:.3f} | "
-                             f"{q['spikingjelly_s']:.3f} | {q['throughput_ratio']:.2f}x |")
+        lines += ['', 'SpikingJelly IFNode on the same network, both in channels-last layout:', '']
+        lines += _spikingjelly_table([(r, r['channels_last']['spikingjelly']) for r in cl_rows])
     full_rows = [r for r in res['rows'] if 'full_scope' in r]
     if full_rows:
         T_full = sorted({int(T) for r in full_rows for T in r['full_scope']['rows']})

@@ -83,6 +83,8 @@ class SpikingNet(nn.Module):
         the returned tuple is empty.  With ``start`` > 0 the run begins at that
         graph segment from ``inputs``, its per-chunk input spike trains as returned
         by :meth:`advance` (``x`` is then unused); stage outputs before it are absent.
+        The run keeps the memory layout of ``x``: a channels-last image gives channels-last
+        convolutions and spike trains (faster on CPUs, not bit-identical to the default).
         """
         T = self._check_T(T)
         acc, stopped = None, False
