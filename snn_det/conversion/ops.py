@@ -71,7 +71,7 @@ class SnnOps:
     ``analog_cache`` shared by its chunks; ``encode`` repeats its output ``steps``
     times (direct encoding: the analog image is the input current of the first
     layer at every step), as a stride-0 view that the first neuron reads without a
-    copy unless a recorder needs the time-folded tensor.
+    copy (only a recorder gets a time-folded copy).
     """
 
     time_folded = True
@@ -99,22 +99,19 @@ class SnnOps:
         return self.analog_cache['analog']
 
     def encode(self, x: Tensor) -> Tensor:
-        """``x`` at each of the chunk's steps: ``[K, B, C, H, W]``, a view (stride 0 in
-        time) without a recorder, else the time-folded copy ``[K*B, C, H, W]``."""
+        """``x`` at each of the chunk's steps, ``[K, B, C, H, W]``: a view, stride 0 in
+        time (the only tensor that is not time-folded; :meth:`act` takes it)."""
         self.encoded = True
-        steps = x.unsqueeze(0).expand(self.steps, *x.shape)
-        return steps.reshape(-1, *x.shape[1:]) if self.recorder is not None else steps
+        return x.unsqueeze(0).expand(self.steps, *x.shape)
 
     def act(self, name: str, x: Tensor) -> Tensor:
         k = self.steps
-        if self.recorder is not None:
-            self.recorder('site_in', name, x, k)
+        steps = x if x.dim() == 5 else x.reshape(k, -1, *x.shape[1:])   # [K, B, C, H, W]
+        if self.recorder is not None:   # recorders see time-folded tensors (a copy here)
+            self.recorder('site_in', name, steps.reshape(-1, *steps.shape[2:]), k)
         neuron = self.net.neurons[self.net.key(name)]
-        if x.dim() == 5:        # the encoded image, [K, B, C, H, W] (see encode)
-            y = neuron(x)
-            y = y.reshape(-1, *y.shape[2:])
-        else:
-            y = neuron(x.reshape(k, -1, *x.shape[1:])).reshape(x.shape)
+        y = neuron(steps)
+        y = y.reshape(-1, *y.shape[2:])
         if self.recorder is not None:
             self.recorder('site_out', name, y, k)
         return y
