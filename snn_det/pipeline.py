@@ -63,7 +63,7 @@ def observe(graph, batches: List[Tensor], acts=None, max_samples: int = 1 << 22,
 def build_spiking_net(graph, observers: Dict[str, ActivationObserver], T: int,
                       cfg: ConversionConfig, acts=None) -> SpikingNet:
     """Fold BN, insert neurons, set thresholds and the ClipRound shift for one T."""
-    net = SpikingNet(graph, T, cfg.channel_wise, cfg.rounding)
+    net = SpikingNet(graph, T, cfg.channel_wise, cfg.rounding, relu_neuron=cfg.relu_neuron)
     for site in graph.sites:
         neuron = net.neuron(site.name)
         act = (acts or {}).get(site.name)
@@ -81,7 +81,7 @@ def build_spiking_net(graph, observers: Dict[str, ActivationObserver], T: int,
         if get_world_size() > 1:      # percentile/MMSE samples differ per rank: use rank 0's
             broadcast(theta, 0)
         neuron.threshold = theta
-        if site.signed or cfg.shift == 'none':
+        if neuron.signed or cfg.shift == 'none':     # a signed neuron rounds with h = 1/2
             neuron.v0 = torch.zeros_like(neuron.v0)
         elif cfg.shift == 'potential':
             neuron.v0 = theta / 2                                  # seed 002 Theorem 2

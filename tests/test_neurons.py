@@ -72,6 +72,43 @@ def test_signed_neuron_matches_leaky_qc_function(T):
     assert set(out.unique().tolist()) <= {-theta, 0.0, theta}
 
 
+def test_signed_neuron_relu_limit_takes_back_spikes_of_uneven_inputs():
+    # relu_neuron='signed': negative slope 0.  Seed 002's unevenness error: the current is
+    # +1 for three steps, then -1 for three (theta = 1), so its mean is 0 and the ANN's
+    # ReLU gives 0.  An IF neuron with v(0) = theta/2 keeps the 3 spikes it fired early
+    # (rate 0.5); the signed neuron's net count follows round(max(S_t, 0) / theta) of the
+    # integrated input S_t = 1, 2, 3, 2, 1, 0 and takes all three back (rate 0).
+    T = 6
+    current = torch.tensor([1.0, 1.0, 1.0, -1.0, -1.0, -1.0]).reshape(T, 1, 1, 1, 1)
+    if_neuron = IFNeuron(1)
+    if_neuron.v0.fill_(0.5)
+    assert math.isclose(float(if_neuron(current).mean()), 0.5, abs_tol=1e-6)
+    signed = SignedIFNeuron(1, negative_slope=0.0)
+    out = signed(current).reshape(T)
+    assert out.tolist() == [1.0, 1.0, 1.0, -1.0, -1.0, -1.0]
+    assert float(out.mean()) == 0.0
+
+
+@pytest.mark.parametrize('T', [4, 16])
+def test_signed_relu_limit_never_goes_below_zero_and_tracks_the_integrated_input(T):
+    # net count n_t = sum of q up to t stays >= 0 (a negative spike only takes one back)
+    # and, while the current moves by less than theta per step, n_t = round(max(S_t,0)/theta)
+    torch.manual_seed(0)
+    theta = 1.0
+    neuron = SignedIFNeuron(1, negative_slope=0.0).double()
+    x = (torch.rand(T, 1, 1, 1, 500, dtype=torch.float64) * 1.8 - 0.9)
+    out = neuron(x)
+    n = out.cumsum(0) / theta
+    assert bool((n >= 0).all())
+    S = x.cumsum(0)
+    assert torch.equal(n, torch.floor(S.clamp_min(0) / theta + 0.5))
+    # constant inputs: the ReLU ClipRound function, as the IF neuron with v(0) = theta/2
+    z = (torch.rand(1, 1, 1, 400, dtype=torch.float64) * 4 - 1)
+    out, _ = run(neuron, z, T)
+    assert torch.allclose(out.mean(0), clip_round(z, T, torch.tensor(theta).double()),
+                          atol=1e-6)
+
+
 def test_state_resets_between_inputs_of_different_size():
     neuron = IFNeuron(2, channel_wise=True)
     neuron.v0 = torch.full((1, 2, 1, 1), 0.5)

@@ -72,8 +72,9 @@ def build(name, scope='full', T=16, **bb_kw):
     ann = MODELS.build(ConfigDict(copy.deepcopy(DETECTORS[name])))
     randomize_bn(ann).eval()
     cfg = copy.deepcopy(DETECTORS[name])
+    conversion = bb_kw.pop('conversion', dict(threshold='mmse', channel_wise=True))
     cfg['backbone'] = dict(type='SpikingBackbone', backbone=cfg['backbone'], T=T, scope=scope,
-                           conversion=dict(threshold='mmse', channel_wise=True), **bb_kw)
+                           conversion=conversion, **bb_kw)
     cfg['detector_type'], cfg['type'] = cfg['type'], 'SpikingDetector'
     snn = MODELS.build(ConfigDict(cfg))
     if not bb_kw.get('converted_T'):      # a converted config loads a converted checkpoint
@@ -247,3 +248,37 @@ def test_unsupported_parts_fail_naming_the_module():
                               scope='full'))
     with pytest.raises(ConversionStateError, match='SpikingDetector'):
         plain(torch.rand(1, 3, 32, 32))
+
+
+def test_signed_relu_neurons_at_every_relu_site_survive_a_checkpoint():
+    """relu_neuron='signed' (beyond the seeds): every ReLU site of the full scope gets the
+    signed neuron with negative slope 0 and no v(0) shift (it rounds with h = 1/2); the
+    converted state reloads into a config that names the option with the same readout,
+    and a config of IF neurons refuses it (and the other way round)."""
+    from snn_det.neurons import SignedIFNeuron
+    signed = dict(threshold='max', relu_neuron='signed')
+    ann, snn = build('retinanet', 'full', T=8, conversion=signed)
+    bb = snn.backbone
+    x = torch.rand(1, 3, 64, 64)
+    cfg = ConversionConfig.from_dict(signed)
+    net = build_spiking_net(bb.graph, observe(bb.graph, [x]), 8, cfg)
+    neurons = [net.neuron(s.name) for s in bb.graph.sites]
+    assert all(isinstance(n, SignedIFNeuron) and n.negative_slope == 0.0 for n in neurons)
+    assert all(float(n.v0.abs().max()) == 0.0 for n in neurons)
+    bb.add_spiking_net(net)
+    bb.set_mode('snn', 8)
+    ref = head_outputs(snn, x, 'full')
+    _, other = build('retinanet', 'full', T=8, converted_T=[8], conversion=signed)
+    other.load_state_dict(snn.state_dict())
+    other.backbone.set_mode('snn', 8)
+    for a, b in zip(ref, head_outputs(other, x, 'full')):
+        assert torch.equal(a, b)
+    _, plain = build('retinanet', 'full', T=8, converted_T=[8])
+    with pytest.raises(ConversionStateError, match="relu_neuron='signed', this config has "
+                                                   "relu_neuron='if'"):
+        plain.load_state_dict(snn.state_dict())
+    _convert(plain, [x], 8)
+    with pytest.raises(ConversionStateError, match="relu_neuron='if'"):
+        other.load_state_dict(plain.state_dict())
+    with pytest.raises(ValueError, match="relu_neuron must be one of"):
+        ConversionConfig.from_dict(dict(relu_neuron='lif'))

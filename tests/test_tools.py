@@ -76,14 +76,21 @@ def test_convert_and_test_a_fully_spiking_detector(tiny):
     root, ckpt, opts = tiny
     work = root / 'full'
     r = _run(['tools/convert.py', CFG, str(ckpt), '--T', '4', '--scope', 'full',
+              '--relu-neuron', 'signed',
               '--calib', 'lcp', '--calib-images', '2', '--calib-batch-size', '2',
               '--work-dir', str(work)] + opts, ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'scope=full: spiking backbone, neck, bbox_head' in r.stdout
     assert 'analog (ANN on the readout): nothing' in r.stdout
+    # --relu-neuron signed: every site's neuron is signed, and the written config says so
+    stage_lines = [ln for ln in r.stdout.splitlines() if ' sites=' in ln]
+    assert stage_lines and all(
+        ln.split('sites=')[1].split()[0] == ln.split('(signed')[1].split(')')[0].strip()
+        for ln in stage_lines), stage_lines
     name = 'retinanet_r18n_fpn_12e_synth_snn'
     text = (work / f'{name}.py').read_text()
     assert "type='SpikingDetector'" in text and "detector_type='RetinaNet'" in text
+    assert "relu_neuron='signed'" in text
     ck = torch.load(work / f'{name}.pth', weights_only=True)
     assert any(k.startswith('backbone.snn.T4.neurons.bbox_head_cls_convs_0')
                for k in ck['state_dict'])

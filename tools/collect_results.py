@@ -228,8 +228,10 @@ def speed_summary(res: dict) -> str:
         parts.append('with `--channels-last` (numbers not bit-identical to the default '
                       'layout): ' + ', '.join(cells) + '; the same targets: '
                       + ', '.join(checks))
-    full = [(r['detector'], r['threads'], T, x['over_T_ann']) for r in res.get('rows', [])
-            for T, x in r.get('full_scope', {}).get('rows', {}).items()]
+    full = [(r['detector'] + label, r['threads'], T, x['over_T_ann'])
+            for r in res.get('rows', [])
+            for key, label in (('rows', ''), ('signed_relu_rows', ', signed ReLU'))
+            for T, x in r.get('full_scope', {}).get(key, {}).items()]
     if full:
         worst = max(f[3] for f in full)
         parts.append('fully spiking detectors (scope full) against T x the ANN detector '

@@ -83,5 +83,14 @@ benchmark = dict(
              sources=_stage1_full),
         dict(name='Stage I + II (full)', scope='full',
              conversion=dict(**_base, calib='cc+fc', **_fc), sources=_stage1_full, T=_full_T),
+        # Beyond the seeds (issue 13): ReLU sites get the signed neuron in its ReLU limit
+        # (relu_neuron='signed': negative slope 0, a negative spike only takes back an
+        # earlier positive one), as Leaky-ReLU sites already do.  Same Stage I models.
+        # RetinaNet only: YOLOv3 has no ReLU site.
+        dict(name='Baseline (full, signed ReLU)', scope='full',
+             conversion=dict(**_base, relu_neuron='signed'), detectors=['RetinaNet R18n']),
+        dict(name='Stage I only (full, signed ReLU)', scope='full',
+             conversion=dict(**_base, relu_neuron='signed'),
+             sources={'RetinaNet R18n': _stage1_full['RetinaNet R18n']}),
     ],
 )

@@ -25,7 +25,9 @@ simulation_speed = dict(
     conversion=dict(threshold='max', channel_wise=True, shift='potential', calib=[]),
     calib_images=4,
     # issue 13: the fully spiking detector (scope full) against mmdet's ANN detector forward
-    full_scope=dict(detectors=['RetinaNet R18n', 'YOLOv3 D53n'], T=[8, 32]),
+    # (relu_neuron: the seeds' IF neurons, and signed ones at ReLU sites, --relu-neuron signed)
+    full_scope=dict(detectors=['RetinaNet R18n', 'YOLOv3 D53n'], T=[8, 32],
+                    relu_neuron=['if', 'signed']),
     # the same nets simulated in channels-last layout (tools/test.py --channels-last)
     channels_last=True,
     spikingjelly=dict(T=[8, 32], conversion=dict(threshold='max', channel_wise=False,

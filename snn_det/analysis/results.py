@@ -430,7 +430,7 @@ def _best_full_ratios(bounds: Dict[int, float], dets: Optional[Sequence[str]] = 
     return check
 
 
-FULL = '(full)'
+FULL = '(full'     # '(full)', '(full, signed ReLU)': methods of scope full
 TABLE4 = ('Baseline', '+LCP', '+ACP')
 TARGETS = [
     Target('baseline_synth', 'Baseline (MMSE/channel + shift), every detector, T=128',

@@ -1,7 +1,7 @@
 """Command-line options shared by tools/convert.py, tools/test.py and benchmarks."""
 import argparse
 
-from ..conversion.config import CALIB_PRESETS, SHIFTS, ConversionConfig
+from ..conversion.config import CALIB_PRESETS, RELU_NEURONS, SHIFTS, ConversionConfig
 from ..conversion.thresholds import THRESHOLD_METHODS
 
 
@@ -19,6 +19,10 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
     g.add_argument('--shift', choices=SHIFTS, default=None,
                    help="ClipRound shift: v(0)=theta/2 ('potential', default), bias += theta/2T "
                         "('bias') or none (ClipFloor)")
+    g.add_argument('--relu-neuron', choices=RELU_NEURONS, default=None,
+                   help="neuron at ReLU sites: 'if' (default; seeds 001-003) or 'signed' "
+                        "(seed 003's signed neuron with negative slope 0: negative spikes "
+                        "only take back earlier positive ones; beyond the seeds)")
     g.add_argument('--calib', default=None,
                    help=f'calibration: {"|".join(CALIB_PRESETS)} or steps bias,potential,'
                         'weights,cc,fc')
@@ -59,7 +63,7 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
 def conversion_overrides(args) -> dict:
     """Options given on the command line (None = keep the config's / the default)."""
     out = {}
-    for key in ('threshold', 'percentile', 'channel_wise', 'shift', 'calib',
+    for key in ('threshold', 'percentile', 'channel_wise', 'shift', 'relu_neuron', 'calib',
                 'potential_granularity', 'weight_iters',
                 'fc_iters', 'fc_loss', 'fc_lr', 'fc_holdout'):
         v = getattr(args, key, None)

@@ -212,7 +212,7 @@ def summarize(model) -> str:
                      f'{sum(s.channels for s in bb.graph.sites)} neuron channels')
         for stage, sites in stages.items():
             th = torch.cat([net.neuron(s.name).threshold.reshape(-1) for s in sites])
-            signed = sum(1 for s in sites if s.signed)
+            signed = sum(1 for s in sites if net.neuron(s.name).signed)
             lines.append(f'  {stage:<18} sites={len(sites):>3} (signed {signed:>2}) '
                          f'threshold min/median/max = {th.min():.3f}/{th.median():.3f}/'
                          f'{th.max():.3f}')

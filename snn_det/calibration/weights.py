@@ -41,7 +41,7 @@ def calibrate_weights(graph, net, batches: List[Tensor], site: str, T: int, chun
     conv = net.conv(info.owner)
     neuron = net.neuron(site)
     post = info.post if info.post is not None else (lambda t: t)
-    slope = info.negative_slope
+    slope = neuron.negative_slope if neuron.signed else None   # ReLU limit: slope 0
     rounding = getattr(neuron, 'rounding', True)
     store_in = cache if cache is not None else CalibrationCache()
     with torch.no_grad():

@@ -6,6 +6,9 @@ from ..neurons.if_neuron import POTENTIAL_GRANULARITIES
 from .thresholds import THRESHOLD_METHODS
 
 SHIFTS = ('potential', 'bias', 'none')
+#: neuron at a ReLU site: the IF neuron of seeds 001-003, or the signed neuron of seed 003
+#: Eq. 22 in its ReLU limit (negative slope 0; beyond the seeds, see SignedIFNeuron)
+RELU_NEURONS = ('if', 'signed')
 #: calibration steps, in the order they are applied per layer
 CALIB_STEPS = ('bias', 'potential', 'weights', 'cc', 'fc')
 #: names for combinations (seed 001: LCP, ACP; seed 003: CC, FC)
@@ -45,6 +48,7 @@ class ConversionConfig:
     percentile: float = 99.99
     grid: int = 100                     # N of Algo. 1
     shift: str = 'potential'            # ClipRound shift: v(0)=theta/2, bias+theta/2T, none
+    relu_neuron: str = 'if'             # ReLU sites: IF neuron, or signed (ReLU limit of Eq. 22)
     calib: List[str] = field(default_factory=list)
     potential_granularity: str = 'channel'   # initial potential: layer | channel | element
     # weight calibration (seed 001 Sec. 5.1)
@@ -69,6 +73,8 @@ class ConversionConfig:
             raise ValueError(f"threshold must be one of {THRESHOLD_METHODS}, got '{self.threshold}'")
         if self.shift not in SHIFTS:
             raise ValueError(f"shift must be one of {SHIFTS}, got '{self.shift}'")
+        if self.relu_neuron not in RELU_NEURONS:
+            raise ValueError(f"relu_neuron must be one of {RELU_NEURONS}, got '{self.relu_neuron}'")
         if self.potential_granularity not in POTENTIAL_GRANULARITIES:
             raise ValueError(f'potential_granularity must be one of {POTENTIAL_GRANULARITIES}')
         if not 0 < self.percentile <= 100:
@@ -97,4 +103,5 @@ class ConversionConfig:
     def describe(self) -> str:
         gran = 'channel' if self.channel_wise else 'layer'
         calib = '+'.join(self.calib) or 'none'
-        return f'threshold={self.threshold}/{gran}, shift={self.shift}, calib={calib}'
+        neuron = '' if self.relu_neuron == 'if' else f', relu_neuron={self.relu_neuron}'
+        return f'threshold={self.threshold}/{gran}, shift={self.shift}{neuron}, calib={calib}'

@@ -28,11 +28,14 @@ def site_key(path: str) -> str:
     return path.replace('.', '_').replace('@', '_')
 
 
+#: buffer of a net whose ReLU sites have signed neurons (``relu_neuron='signed'``)
+SIGNED_RELU_KEY = 'signed_relu'
+
 class SpikingNet(nn.Module):
     """Folded convolutions + neurons for one T; executes a :class:`BackboneGraph`."""
 
     def __init__(self, graph: BackboneGraph, T: int, channel_wise: bool = True,
-                 rounding: bool = True, fold: bool = True):
+                 rounding: bool = True, fold: bool = True, relu_neuron: str = 'if'):
         super().__init__()
         if int(T) < 1:
             raise ValueError(f'T must be a positive number of time steps, got {T}')
@@ -49,12 +52,15 @@ class SpikingNet(nn.Module):
             self.convs[site_key(path)] = conv
         self.neurons = nn.ModuleDict()
         for site in graph.sites:
-            if site.signed:
-                neuron = SignedIFNeuron(site.channels, channel_wise, site.negative_slope,
+            if site.signed or relu_neuron == 'signed':     # ReLU: the slope-0 limit
+                neuron = SignedIFNeuron(site.channels, channel_wise,
+                                        site.negative_slope if site.signed else 0.0,
                                         rounding=rounding)
             else:
                 neuron = IFNeuron(site.channels, channel_wise)
             self.neurons[site_key(site.name)] = neuron
+        if relu_neuron == 'signed':     # in checkpoints: refused by a config of IF neurons
+            self.register_buffer(SIGNED_RELU_KEY, torch.tensor(1))
         self.requires_grad_(False)
 
     key = staticmethod(site_key)

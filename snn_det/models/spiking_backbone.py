@@ -53,7 +53,7 @@ from ..conversion.errors import UnsupportedModuleError
 from ..conversion.graphs import build_graph
 from ..conversion.graphs.detector import check_scope
 from ..conversion.ops import AnnOps
-from ..conversion.spiking_net import SpikingNet, site_key
+from ..conversion.spiking_net import SIGNED_RELU_KEY, SpikingNet, site_key
 
 
 class HeadOutputs(tuple):
@@ -94,7 +94,8 @@ class SpikingBackbone(BaseModule):
         the current graph (rebuilt when :meth:`attach` extends the graph)."""
         for t in self._converted_T:
             self.snn[f'T{t}'] = SpikingNet(self.graph, t, self.conversion.channel_wise,
-                                           self.conversion.rounding, fold=False)
+                                           self.conversion.rounding, fold=False,
+                                           relu_neuron=self.conversion.relu_neuron)
         if self._act_cfg is not None:
             from ..neurons.qc import build_site_activation
             for site in self.graph.sites:
@@ -239,6 +240,14 @@ class SpikingBackbone(BaseModule):
                               missing_keys, unexpected_keys, error_msgs):
         expected = [prefix + 'snn.' + k for k in self.snn.state_dict().keys()]
         missing = [k for k in expected if k not in state_dict]
+        own_T = {f'T{t}' for t in self.converted_T}
+        signed = [k for k in state_dict if k.endswith('.' + SIGNED_RELU_KEY)
+                  and k.startswith(prefix + 'snn.') and k[len(prefix) + 4:].split('.')[0] in own_T]
+        if own_T and bool(signed) != (self.conversion.relu_neuron == 'signed'):
+            have = 'signed' if signed else 'if'
+            raise ConversionStateError(
+                f"checkpoint was converted with relu_neuron='{have}', this config has "
+                f"relu_neuron='{self.conversion.relu_neuron}'; use the config written with it")
         if missing:
             have = sorted({k[len(prefix) + 4:].split('.')[0] for k in state_dict
                            if k.startswith(prefix + 'snn.T')})
@@ -248,7 +257,7 @@ class SpikingBackbone(BaseModule):
                 f'{", ".join(have) or "no converted T"}); load a checkpoint written by '
                 'tools/convert.py for these T, or drop converted_T from the config to '
                 'convert anew')
-        known, own_T = set(expected), {f'T{t}' for t in self.converted_T}
+        known = set(expected)
         extra = [k for k in state_dict if k.startswith(prefix + 'snn.') and k not in known
                  and k[len(prefix) + 4:].split('.')[0] in own_T]
         if extra:

@@ -366,6 +366,15 @@ class SignedIFNeuron(IFNeuron):
     theta/2`` of the unsigned neuron), ``h = 1`` without it.  Keeping ``S``
     rather than ``S - n theta`` matters: after a negative spike a plain
     membrane would jump by ``theta/slope`` and overshoot the positive threshold.
+
+    ``negative_slope = 0`` is the ReLU limit (``ConversionConfig.relu_neuron =
+    'signed'``; beyond the seeds, which put IF neurons at ReLU sites): ``f(S) =
+    max(S, 0) / theta``, so a negative spike only takes back an earlier positive
+    one (``n >= 0``) and the count follows ``round(max(S, 0) / theta)`` of the
+    integrated input, one spike per step at most, whatever order the current
+    arrives in.  An IF neuron that fired early on a current that later turns
+    negative cannot take its spikes back (the unevenness error of seed 002 Sec. 4);
+    this is the "signed neuron with memory" idea of Wang et al. (IJCAI 2022).
     """
 
     signed = True
@@ -373,8 +382,8 @@ class SignedIFNeuron(IFNeuron):
     def __init__(self, num_channels: int, channel_wise: bool = False,
                  negative_slope: float = 0.1, rounding: bool = True):
         super().__init__(num_channels, channel_wise)
-        if not 0 < negative_slope < 1:
-            raise ValueError(f'negative_slope must be in (0, 1), got {negative_slope}')
+        if not 0 <= negative_slope < 1:
+            raise ValueError(f'negative_slope must be in [0, 1), got {negative_slope}')
         self.negative_slope = negative_slope
         self.rounding = rounding
         self.n: Optional[Tensor] = None
