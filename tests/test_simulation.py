@@ -135,8 +135,9 @@ def test_fused_steps_read_constant_and_channels_last_inputs_exactly(cls, channel
 def test_unobserved_runs_compute_the_stem_once_and_change_no_number(name, monkeypatch):
     """A plain simulation computes the analog stem (convolution on the constant image)
     once per run, not once per chunk, and feeds the encoded image to the first neuron
-    without a copy; an observed run (a recorder: calibration) runs the stem per chunk.  Both
-    give the same readout bit for bit."""
+    without a copy, and adds each residual into the fresh tensor before it (``ops.add``);
+    an observed run (a recorder: calibration) runs the stem per chunk and allocates each
+    sum.  Both give the same readout bit for bit."""
     bb = tiny_spiking(name, T=12, conversion=dict(threshold='max', channel_wise=True))
     x = torch.rand(2, 3, 32, 48)
     convert_backbone(bb, [x], [12], progress=False)

@@ -13,6 +13,7 @@ forward early once the layer being calibrated has been reached.
 """
 from typing import Callable, Dict, Optional
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -49,6 +50,10 @@ class AnnOps:
 
     def encode(self, x: Tensor) -> Tensor:
         return x
+
+    def add(self, a: Tensor, b: Tensor) -> Tensor:
+        """A residual addition ``a + b``."""
+        return a + b
 
     def act(self, name: str, x: Tensor) -> Tensor:
         if self.recorder is not None:
@@ -103,6 +108,16 @@ class SnnOps:
         time (the only tensor that is not time-folded; :meth:`act` takes it)."""
         self.encoded = True
         return x.unsqueeze(0).expand(self.steps, *x.shape)
+
+    def add(self, a: Tensor, b: Tensor) -> Tensor:
+        """A residual addition ``a + b``, into ``a`` when nothing else can see it: ``a`` is
+        this pass's fresh convolution or neuron output, and without autograd or a recorder
+        (which may keep references to site outputs) no one else holds it.  The same sum
+        (bit-identical), without a fresh T-fold tensor per block."""
+        if self.recorder is None and not torch.is_grad_enabled() and a.shape == b.shape \
+                and a.stride(0) != 0:
+            return a.add_(b)
+        return a + b
 
     def act(self, name: str, x: Tensor) -> Tensor:
         k = self.steps

@@ -94,4 +94,4 @@ class DarknetGraph(BackboneGraph):
             return {'x': x, 'y': ops.act(f'{path}.conv1.activate',
                                          ops.conv(f'{path}.conv1.conv', x))}
         out = ops.act(f'{path}.conv2.activate', ops.conv(f'{path}.conv2.conv', x['y']))
-        return out + x['x']
+        return ops.add(out, x['x'])

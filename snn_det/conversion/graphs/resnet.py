@@ -121,7 +121,7 @@ class ResNetGraph(BackboneGraph):
             if isinstance(block.downsample[0], nn.AvgPool2d):
                 identity = block.downsample[0](identity)
             identity = ops.conv(ds_conv, identity)
-        return ops.act(f'{prefix}.act_out', out + identity)
+        return ops.act(f'{prefix}.act_out', ops.add(out, identity))
 
     def _stem(self, x, ops):
         bb = self.backbone
