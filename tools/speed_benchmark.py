@@ -11,7 +11,9 @@ of the simulation; the Python step loop at one T; and the same converted network
 ``v_reset=None``) in place of each IF neuron, its readouts checked bit-identical to
 ours, and the throughput ratio.  Signed neurons (Darknet's Leaky-ReLU sites) have
 no SpikingJelly counterpart: those rows say so.  Times are medians of ``repeats``
-runs after one warm-up.  Results: ``<out-root>/<name>/results.{json,md}``.
+runs after one warm-up; each ratio (SNN / T x ANN, SpikingJelly / ours) is the median
+of paired runs, the reference timed right before each run it is compared with, since
+this VM's speed drifts by tens of percent over minutes.  Results: ``<out-root>/<name>/results.{json,md}``.
 """
 import argparse
 import copy
@@ -40,6 +42,26 @@ def _median_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _paired_times(ref, fn, repeats: int, ref_runs: int = 5):
+    """Time ``ref`` (the median of ``ref_runs`` runs) right before each of ``repeats`` runs
+    of ``fn``, so that both see the machine in the same state (this VM's speed drifts by
+    tens of percent over minutes).  Returns the medians of ``ref`` and of ``fn`` and the
+    median of the per-pair ratios ``fn / ref``."""
+    ref(), fn()                           # warm-up
+    ta, tb = [], []
+    for _ in range(repeats):
+        ta.append(_median_time(ref, ref_runs) if ref_runs > 1 else _once(ref))
+        tb.append(_once(fn))
+    return (statistics.median(ta), statistics.median(tb),
+            statistics.median(b / a for a, b in zip(ta, tb)))
+
+
+def _once(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 class SpikingJellyIF(nn.Module):
@@ -133,8 +155,10 @@ def measure(det: dict, bench: dict, threads: int) -> dict:
         for T in T_list:
             base = rss_gib()
             reset_peak_rss()
-            secs = _median_time(lambda: net.simulate(x, T, chunk), reps)
-            out['snn'][T] = dict(seconds=secs, over_T_ann=secs / (T * out['ann_s']),
+            bb.set_mode('ann')
+            ann, secs, ratio = _paired_times(lambda: bb(x),
+                                             lambda: net.simulate(x, T, chunk), reps)
+            out['snn'][T] = dict(seconds=secs, over_T_ann=ratio / T, ann_s=ann,
                                  peak_rss_gib=peak_rss_gib(),
                                  peak_over_start_gib=peak_rss_gib() - base)
         T_py = bench['python_loop_T']
@@ -186,8 +210,9 @@ def _full_scope(det, model, x, calib, bench, chunk, reps) -> dict:
         rows = res.setdefault('rows' if relu_neuron == 'if' else f'{relu_neuron}_relu_rows', {})
         for T in T_list:
             full.backbone.set_mode('snn', T)
-            secs = _median_time(lambda: full._forward(x), reps)
-            rows[T] = dict(seconds=secs, over_T_ann=secs / (T * ann_s))
+            a, secs, ratio = _paired_times(lambda: model._forward(x),   # the ANN detector
+                                           lambda: full._forward(x), reps)
+            rows[T] = dict(seconds=secs, over_T_ann=ratio / T, ann_detector_s=a)
     return res
 
 
@@ -198,9 +223,11 @@ def _channels_last(bb, net, x, calib, bench, chunk, reps, out) -> dict:
     xc = x.contiguous(memory_format=torch.channels_last)
     res = dict(ann_s=_median_time(lambda: bb.ann(xc), max(10, reps)), snn={})
     for T in sorted(bench['T']):
-        secs = _median_time(lambda: net.simulate(xc, T, chunk), reps)
+        bb.set_mode('ann')
+        ann, secs, ratio = _paired_times(lambda: bb(x), lambda: net.simulate(xc, T, chunk),
+                                         reps)
         a, b = net.simulate(x, T, chunk), net.simulate(xc, T, chunk)
-        res['snn'][T] = dict(seconds=secs, over_T_ann=secs / (T * out['ann_s']),
+        res['snn'][T] = dict(seconds=secs, over_T_ann=ratio / T,
                              over_T_ann_channels_last=secs / (T * res['ann_s']),
                              max_abs_diff=max(float((p - q).abs().max()) for p, q in zip(a, b)))
     res['spikingjelly'] = _spikingjelly(bb, calib, xc, bench, chunk, reps)
@@ -231,10 +258,10 @@ def _spikingjelly(bb, calib, x, bench, chunk, reps) -> dict:
     for T in T_list:
         a, b = ours.simulate(x, T, chunk), sj.simulate(x, T, chunk)
         identical = all(torch.equal(p, q) for p, q in zip(a, b))
-        t_ours = _median_time(lambda: ours.simulate(x, T, chunk), reps)
-        t_sj = _median_time(lambda: sj.simulate(x, T, chunk), reps)
+        t_ours, t_sj, ratio = _paired_times(lambda: ours.simulate(x, T, chunk),
+                                            lambda: sj.simulate(x, T, chunk), reps, 1)
         res['rows'][T] = dict(identical=identical, ours_s=t_ours, spikingjelly_s=t_sj,
-                              throughput_ratio=t_sj / t_ours)
+                              throughput_ratio=ratio)
     return res
 
 
@@ -360,7 +387,10 @@ def main(argv=None):
                     f"320x320 test pipeline), chunks of {bench['chunk_size']} steps, "
                     f"{bench['conversion']['threshold']} thresholds "
                     f"({'per channel' if bench['conversion'].get('channel_wise') else 'per layer'}"
-                    f"); medians of {bench['repeats']} runs. Time only: these conversions are "
+                    f"); medians of {bench['repeats']} runs.  Each ratio is the median of "
+                    f"{bench['repeats']} paired runs, the reference (the ANN; ours against "
+                    'SpikingJelly) timed right before each run it is compared with, as this '
+                    "VM's speed drifts over minutes.  Time only: these conversions are "
                     'not calibrated.')
     for det in bench['detectors']:
         if args.detectors and det['name'] not in args.detectors:
