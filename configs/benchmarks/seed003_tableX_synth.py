@@ -92,5 +92,12 @@ benchmark = dict(
         dict(name='Stage I only (full, signed ReLU)', scope='full',
              conversion=dict(**_base, relu_neuron='signed'),
              sources={'RetinaNet R18n': _stage1_full['RetinaNet R18n']}),
+        dict(name='Stage II only (full, signed ReLU)', scope='full',
+             conversion=dict(**_base, relu_neuron='signed', calib='cc+fc', **_fc),
+             detectors=['RetinaNet R18n'], T={'RetinaNet R18n': [4, 8, 16]}),
+        dict(name='Stage I + II (full, signed ReLU)', scope='full',
+             conversion=dict(**_base, relu_neuron='signed', calib='cc+fc', **_fc),
+             sources={'RetinaNet R18n': _stage1_full['RetinaNet R18n']},
+             T={'RetinaNet R18n': [8, 16]}),
     ],
 )

@@ -31,6 +31,7 @@ def site_key(path: str) -> str:
 #: buffer of a net whose ReLU sites have signed neurons (``relu_neuron='signed'``)
 SIGNED_RELU_KEY = 'signed_relu'
 
+
 class SpikingNet(nn.Module):
     """Folded convolutions + neurons for one T; executes a :class:`BackboneGraph`."""
 
