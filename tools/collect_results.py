@@ -30,8 +30,8 @@ import tempfile
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
 
-from snn_det.analysis.results import (display_path, merge_results, metric_series,  # noqa
-                                      results_csv, results_markdown, targets_markdown,
+from snn_det.analysis.results import (FULL_SCOPE_ROWS, display_path, merge_results,  # noqa
+                                      metric_series, results_csv, results_markdown, targets_markdown,
                                       write_plots)
 from snn_det.utils.checkpoint import write_text_atomic  # noqa: E402
 
@@ -241,7 +241,7 @@ def speed_summary(res: dict) -> str:
                       + ', '.join(checks))
     full = [(r['detector'] + label, r['threads'], T, x['over_T_ann'])
             for r in res.get('rows', [])
-            for key, label in (('rows', ''), ('signed_relu_rows', ', signed ReLU'))
+            for key, label in FULL_SCOPE_ROWS.values()
             for T, x in r.get('full_scope', {}).get(key, {}).items()]
     if full:
         worst = max(f[3] for f in full)

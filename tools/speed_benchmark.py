@@ -31,17 +31,19 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from snn_det.analysis.results import FULL_SCOPE_ROWS  # noqa: E402
 from snn_det.utils.resources import peak_rss_gib, reset_peak_rss, rss_gib  # noqa: E402
+
+
+def _once(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def _median_time(fn, repeats: int) -> float:
     fn()                                  # warm-up (allocations, oneDNN kernels)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(_once(fn) for _ in range(repeats))
 
 
 def _paired_times(ref, fn, repeats: int, ref_runs: int = 5):
@@ -52,16 +54,10 @@ def _paired_times(ref, fn, repeats: int, ref_runs: int = 5):
     ref(), fn()                           # warm-up
     ta, tb = [], []
     for _ in range(repeats):
-        ta.append(_median_time(ref, ref_runs) if ref_runs > 1 else _once(ref))
+        ta.append(statistics.median(_once(ref) for _ in range(ref_runs)))
         tb.append(_once(fn))
     return (statistics.median(ta), statistics.median(tb),
             statistics.median(b / a for a, b in zip(ta, tb)))
-
-
-def _once(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 class SpikingJellyIF(nn.Module):
@@ -199,7 +195,6 @@ def _full_scope(det, model, x, calib, bench, chunk, reps) -> dict:
     ann_s = _median_time(lambda: model._forward(x), max(5, reps))
     T_list = sorted(bench['full_scope']['T'])
     res = dict(ann_detector_s=ann_s)
-    # 'rows': the seeds' neurons; 'signed_relu_rows': relu_neuron='signed' (ReLU sites only)
     for relu_neuron in bench['full_scope'].get('relu_neuron', ['if']):
         _, full = _build(det, 'full')
         if relu_neuron != 'if' and all(s.signed for s in full.backbone.graph.sites):
@@ -207,7 +202,7 @@ def _full_scope(det, model, x, calib, bench, chunk, reps) -> dict:
         conv = ConversionConfig.from_dict(dict(bench['conversion'], relu_neuron=relu_neuron))
         convert_backbone(full.backbone, calib, [max(T_list)], conv, chunk, progress=False)
         res['sites'] = len(full.backbone.graph.sites)
-        rows = res.setdefault('rows' if relu_neuron == 'if' else f'{relu_neuron}_relu_rows', {})
+        rows = res.setdefault(FULL_SCOPE_ROWS[relu_neuron][0], {})
         for T in T_list:
             full.backbone.set_mode('snn', T)
             a, secs, ratio = _paired_times(lambda: model._forward(x),   # the ANN detector
@@ -339,7 +334,7 @@ def _markdown(res: dict) -> str:
                   '|---|---|---|---|' + '---|' * len(T_full)]
         for r in full_rows:
             f = r['full_scope']
-            for key, label in (('rows', ''), ('signed_relu_rows', ', signed ReLU')):
+            for key, label in FULL_SCOPE_ROWS.values():
                 if key not in f:
                     continue
                 lines.append(f"| {r['detector']}{label} | {r['threads']} | {f['sites']} | "

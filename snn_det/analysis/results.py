@@ -431,6 +431,8 @@ def _best_full_ratios(bounds: Dict[int, float], dets: Optional[Sequence[str]] = 
 
 
 FULL = '(full'     # '(full)', '(full, signed ReLU)': methods of scope full
+#: simulation_speed's fully spiking rows per ReLU neuron: (key in ``full_scope``, label)
+FULL_SCOPE_ROWS = {'if': ('rows', ''), 'signed': ('signed_relu_rows', ', signed ReLU')}
 TABLE4 = ('Baseline', '+LCP', '+ACP')
 TARGETS = [
     Target('baseline_synth', 'Baseline (MMSE/channel + shift), every detector, T=128',

@@ -241,9 +241,8 @@ class SpikingBackbone(BaseModule):
         expected = [prefix + 'snn.' + k for k in self.snn.state_dict().keys()]
         missing = [k for k in expected if k not in state_dict]
         own_T = {f'T{t}' for t in self.converted_T}
-        signed = [k for k in state_dict if k.endswith('.' + SIGNED_RELU_KEY)
-                  and k.startswith(prefix + 'snn.') and k[len(prefix) + 4:].split('.')[0] in own_T]
-        if own_T and bool(signed) != (self.conversion.relu_neuron == 'signed'):
+        signed = any(f'{prefix}snn.{t}.{SIGNED_RELU_KEY}' in state_dict for t in own_T)
+        if own_T and signed != (self.conversion.relu_neuron == 'signed'):
             have = 'signed' if signed else 'if'
             raise ConversionStateError(
                 f"checkpoint was converted with relu_neuron='{have}', this config has "
