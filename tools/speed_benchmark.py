@@ -191,8 +191,13 @@ def _full_scope(det, model, x, calib, bench, chunk, reps) -> dict:
     head, no box decoding / NMS) on the same batch."""
     from snn_det.conversion import ConversionConfig
     from snn_det.pipeline import convert_backbone
+    from mmdet.structures import DetDataSample
+    h, w = x.shape[-2:]        # metas: a two-stage detector's RPN clips its proposals
+    samples = [DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                           pad_shape=(h, w), scale_factor=(1.0, 1.0),
+                                           batch_input_shape=(h, w))) for _ in range(len(x))]
     model.backbone.set_mode('ann')
-    ann_s = _median_time(lambda: model._forward(x), max(5, reps))
+    ann_s = _median_time(lambda: model._forward(x, samples), max(5, reps))
     T_list = sorted(bench['full_scope']['T'])
     res = dict(ann_detector_s=ann_s)
     for relu_neuron in bench['full_scope'].get('relu_neuron', ['if']):
@@ -205,8 +210,8 @@ def _full_scope(det, model, x, calib, bench, chunk, reps) -> dict:
         rows = res.setdefault(FULL_SCOPE_ROWS[relu_neuron][0], {})
         for T in T_list:
             full.backbone.set_mode('snn', T)
-            a, secs, ratio = _paired_times(lambda: model._forward(x),   # the ANN detector
-                                           lambda: full._forward(x), reps)
+            a, secs, ratio = _paired_times(lambda: model._forward(x, samples),  # the ANN
+                                           lambda: full._forward(x, samples), reps)
             rows[T] = dict(seconds=secs, over_T_ann=ratio / T, ann_detector_s=a)
     return res
 

@@ -15,7 +15,7 @@ E_MAC_PJ, E_AC_PJ = 4.6, 0.9
 
 
 #: unit paths of the parts after the backbone (neck / head graphs)
-PART_PREFIXES = ('neck', 'bbox_head')
+PART_PREFIXES = ('neck', 'bbox_head', 'rpn_head', 'roi_head')
 
 
 def is_spike_train(t: Tensor, channel_dim: int = 1) -> bool:

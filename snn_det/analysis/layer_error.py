@@ -17,7 +17,7 @@ def site_outputs_ann(graph, x: Tensor, acts=None) -> Dict[str, Tensor]:
     out = {}
 
     def rec(kind, name, t, steps):
-        if kind == 'site_out':
+        if kind in ('site_out', 'rois'):    # rois: a two-stage graph's proposals
             out[name] = t.detach()
 
     graph.forward(x, AnnOps(graph, acts, recorder=rec))
@@ -25,7 +25,7 @@ def site_outputs_ann(graph, x: Tensor, acts=None) -> Dict[str, Tensor]:
 
 
 @torch.no_grad()
-def site_outputs_snn(net, x: Tensor, T: int, chunk_size=None) -> Dict[str, Tensor]:
+def site_outputs_snn(net, x: Tensor, T: int, chunk_size=None, rois=None) -> Dict[str, Tensor]:
     sums = {}
 
     def rec(kind, name, t, steps):
@@ -33,7 +33,7 @@ def site_outputs_snn(net, x: Tensor, T: int, chunk_size=None) -> Dict[str, Tenso
             s = t.reshape(steps, -1, *t.shape[1:]).sum(0)
             sums[name] = sums[name] + s if name in sums else s
 
-    net.simulate(x, T, chunk_size, recorder=rec)
+    net.simulate(x, T, chunk_size, recorder=rec, rois=rois)
     return {k: v / T for k, v in sums.items()}
 
 
@@ -44,7 +44,8 @@ def relative_errors(graph, net, batches: List[Tensor], T: int, acts=None,
     num, den = {}, {}
     for x in batches:
         a = site_outputs_ann(graph, x, acts)
-        s = site_outputs_snn(net, x, T, chunk_size)
+        # a two-stage RoI head is compared on the same (the ANN's) proposals
+        s = site_outputs_snn(net, x, T, chunk_size, a.pop('rois', None))
         for k in a:
             n = ((a[k] - s[k]) ** 2).sum(dim=(0, 2, 3))
             d = (a[k] ** 2).sum(dim=(0, 2, 3))

@@ -56,7 +56,9 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
     g.add_argument('--scope', choices=('backbone', 'neck', 'full'), default=None,
                    help='what becomes spiking: the backbone (default; seed 001), backbone + '
                         'neck, or the whole detector up to its prediction convolutions '
-                        '(full; seed 003); default: the config\'s')
+                        '(full; seed 003; a two-stage detector: its RPN, then its RoI head\'s '
+                        'shared FCs on the RPN\'s proposals, in two phases); default: the '
+                        'config\'s')
     g.add_argument('--seed', type=int, default=0)
 
 

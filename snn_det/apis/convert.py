@@ -186,7 +186,11 @@ def scope_report(model) -> str:
     analog = [f'{name} ({type(getattr(model, name)).__name__})'
               for name in ('neck', 'rpn_head', 'roi_head', 'bbox_head', 'head')
               if getattr(model, name, None) is not None and name not in spiking]
-    if bb.scope == 'full':
+    if bb.scope == 'full' and getattr(graph, 'barrier', None) is not None:
+        head = graph.parts[-1]
+        readout = (f'{head.pred_rpn} (per level; decoded into proposals), then '
+                   f'{head.pred_roi} (per RoI, in a second phase on those proposals)')
+    elif bb.scope == 'full':
         head = graph.parts[-1]
         preds = sorted({u.split('@')[0] for u in head.units
                         if not any(s.owner == u for s in head.sites)})

@@ -55,17 +55,19 @@ class _SiteRecorder:
 @torch.no_grad()
 def snn_site(net, x: Tensor, site: str, T: int, chunk_size: Optional[int] = None,
              keep_steps: bool = False,
-             keys=('conv_in', 'site_in', 'site_out')) -> Dict[str, Tensor]:
+             keys=('conv_in', 'site_in', 'site_out'), rois=None) -> Dict[str, Tensor]:
     """Time averages at ``site`` of the SNN: ``site_out`` (s-bar), ``site_in`` (z-bar)
     and ``conv_in`` (the owner convolution's input), optionally per step; ``keys``
-    names the ones to sum (each is a pass over a T-step tensor: LCP needs only s-bar)."""
+    names the ones to sum (each is a pass over a T-step tensor: LCP needs only s-bar).
+    ``rois``: a two-stage RoI head's fixed proposals when run from the image (a
+    frontier past the barrier carries its own, the ANN's)."""
     owner = net.graph.site(site).owner
     rec = _SiteRecorder(site, owner, keep_steps, keys)
     if isinstance(x, Frontier):
         net.simulate(x.image if x.segment == 0 else None, T, chunk_size, recorder=rec,
                      start=x.segment, inputs=x.snn)
     else:
-        net.simulate(x, T, chunk_size, recorder=rec)
+        net.simulate(x, T, chunk_size, recorder=rec, rois=rois)
     return rec.result(T)
 
 

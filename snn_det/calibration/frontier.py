@@ -190,7 +190,21 @@ class Frontier:
         if segment == self.segment:
             return
         ann_in = self.ann
-        ann = graph.forward(ann_in, AnnOps(graph, acts), self.segment, segment)
+        # a two-stage graph's barrier: the SNN's RoI head is calibrated on the ANN's rois
+        barrier = getattr(graph, 'barrier', None)
+        crossing = barrier is not None and self.segment < barrier < segment
+        arriving = barrier is not None and self.segment < barrier == segment
+        seen = {}
+
+        def rois_rec(kind, name, t, steps):
+            if kind == 'rois':
+                seen['rois'] = t
+        ann = graph.forward(ann_in, AnnOps(graph, acts, recorder=rois_rec if crossing else None),
+                            self.segment, segment)
+        rois = seen.get('rois')
+        if arriving:
+            rois = graph.barrier_rois({n: ann[n] for n in graph.barrier_readout})
+            ann = dict(ann, rois=rois)
         self._ann = _store_state(self.cache, ann, self._ann, ann_in, spikes=False)
         del ann, ann_in
         prev, inputs = self._snn, self.snn
@@ -198,8 +212,11 @@ class Frontier:
         chunks = []
         image = self.image if self.segment == 0 else None     # unused past segment 0
         for c, (_, out) in enumerate(net.iter_chunks(image, T, chunk_size, last,
-                                                     self.segment, segment, inputs)):
+                                                     self.segment, segment, inputs,
+                                                     rois=rois if crossing else None)):
             prev_value = inputs[c] if inputs is not None else None
+            if arriving:
+                out = dict(out, rois=rois)
             chunks.append(_store_state(self.cache, out, prev[c] if prev else None,
                                        prev_value, last.out))
             last.out = None

@@ -9,7 +9,7 @@ memory is bounded by the chunk length K, not by T.  The readout of each stage
 in ``out_indices`` is its time-averaged output (rate x threshold).
 """
 from contextlib import nullcontext
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -82,7 +82,8 @@ class SpikingNet(nn.Module):
 
     def simulate(self, x: Tensor, T: Optional[int] = None, chunk_size: Optional[int] = None,
                  recorder: Optional[Callable] = None, start: int = 0,
-                 inputs: Optional[List[Tensor]] = None) -> tuple:
+                 inputs: Optional[List[Tensor]] = None, rois: Optional[Tensor] = None,
+                 stash: Optional[Callable] = None) -> tuple:
         """Run T steps on the analog input ``x`` and return time-averaged stage outputs.
 
         ``chunk_size`` steps are folded into the batch at once (default: all T).
@@ -92,13 +93,15 @@ class SpikingNet(nn.Module):
         by :meth:`advance` (``x`` is then unused); stage outputs before it are absent.
         The run keeps the memory layout of ``x``: a channels-last image gives channels-last
         convolutions and spike trains (faster on CPUs, not bit-identical to the default).
+        A graph with a barrier (a two-stage detector) runs in two phases; ``rois`` and
+        ``stash`` are as in :meth:`iter_chunks`.
         """
         T = self._check_T(T)
         acc, stopped = None, False
         # a plain simulation (not calibration's, see snn_det.utils.heap) reuses freed buffers
         with heap_reuse() if recorder is None and inputs is None else nullcontext():
             for steps, outs in self.iter_chunks(x, T, chunk_size, recorder, start, None,
-                                                inputs):
+                                                inputs, rois=rois, stash=stash):
                 if outs is None:      # stopped by the recorder; it still sees every chunk
                     stopped = True
                     continue
@@ -117,6 +120,9 @@ class SpikingNet(nn.Module):
         those of separate runs (same numbers bit for bit), else equal up to the float
         summation order.
         """
+        if getattr(self.graph, 'barrier', None) is not None:
+            raise ValueError('a two-stage spiking scope reads each T out of its own run: its '
+                             'RoI head needs the proposals of that T first')
         T_list = sorted({self._check_T(t) for t in T_list})
         T_max = T_list[-1]
         spans = self._spans(T_max, chunk_size, T_list)
@@ -168,12 +174,67 @@ class SpikingNet(nn.Module):
         return T
 
     def iter_chunks(self, x, T: int, chunk_size, recorder=None, start: int = 0, stop=None,
-                    inputs=None, spans: Optional[List[int]] = None):
+                    inputs=None, spans: Optional[List[int]] = None,
+                    rois: Optional[Tensor] = None, stash: Optional[Callable] = None):
         """Yield ``(steps, graph output)`` per time chunk (``None`` once a recorder stopped
         it), neurons carrying their state across chunks and reset before and after.
         ``inputs`` (from segment ``start`` > 0) is any sequence of per-chunk tensors, e.g.
         a calibration frontier's spike trains decoded on access.  ``spans`` (chunk
-        lengths summing to T) overrides the chunking."""
+        lengths summing to T) overrides the chunking.
+
+        A graph with a ``barrier`` segment (a two-stage detector,
+        :mod:`~snn_det.conversion.graphs.two_stage`) needs, to run it, ``rois``: given,
+        in the inputs, or else from the readout of a first phase: every chunk up to the
+        barrier, whose states (the backbone's spike trains) are kept, by ``stash(state)``
+        returning a function that gives the state back (default: as they are), for the
+        second phase from the barrier."""
+        barrier = getattr(self.graph, 'barrier', None)
+        end = len(self.graph.segments) if stop is None else stop
+        if barrier is not None and start <= barrier < end:
+            if start == barrier and rois is None and inputs is not None and len(inputs) \
+                    and 'rois' in inputs[0]:
+                pass                               # past the barrier already
+            else:
+                yield from self._iter_two_phase(x, T, chunk_size, recorder, start, stop,
+                                                inputs, spans, rois, stash)
+                return
+        yield from self._iter_chunks(x, T, chunk_size, recorder, start, stop, inputs, spans,
+                                     rois if start == barrier else None)
+
+    def _iter_two_phase(self, x, T, chunk_size, recorder, start, stop, inputs, spans, rois,
+                        stash):
+        """:meth:`iter_chunks` across the barrier (see there)."""
+        barrier = self.graph.barrier
+        spans = spans or self._spans(T, chunk_size)
+        names = self.graph.barrier_readout
+        kept, sums, stopped = [], {}, False
+        stash = stash or (lambda state: (lambda: state))
+        for steps, state in self._iter_chunks(x, T, chunk_size, recorder, start, barrier,
+                                              inputs, spans):
+            if state is None:          # a recorder stopped it before the barrier
+                stopped = True
+                yield steps, None
+                continue
+            state = dict(state)
+            for n in names:
+                t = state.pop(n)
+                s = t.reshape(steps, -1, *t.shape[1:]).sum(0)
+                sums[n] = sums[n] + s if n in sums else s
+            state.pop('rois', None)
+            kept.append(stash(state))
+        if stopped:
+            return
+        if rois is None:
+            rois = self.graph.barrier_rois({n: v / T for n, v in sums.items()})
+        del sums
+        yield from self._iter_chunks(None, T, chunk_size, recorder, barrier, stop,
+                                     _Restored(kept), spans, rois)
+
+    def _iter_chunks(self, x, T: int, chunk_size, recorder=None, start: int = 0, stop=None,
+                     inputs=None, spans: Optional[List[int]] = None,
+                     rois: Optional[Tensor] = None):
+        """One phase of :meth:`iter_chunks`; ``rois`` are added to each chunk's input.
+        (The two phases' neurons are disjoint: each phase resets them all.)"""
         spans = spans or self._spans(T, chunk_size)
         if start == 0 and x is not None:     # refuse, naming the fix, what cannot fit
             check_simulation_fits(self.site_elements(x), T, max(spans), x.shape[0], x.shape,
@@ -187,8 +248,11 @@ class SpikingNet(nn.Module):
         try:
             for c, steps in enumerate(spans):
                 ops = SnnOps(self, steps, recorder, encoded=start > 0, analog_cache=analog)
+                inp = x if start == 0 else inputs[c]
+                if rois is not None:
+                    inp = dict(inp, rois=rois)
                 try:
-                    out = self.graph.forward(x if start == 0 else inputs[c], ops, start, stop)
+                    out = self.graph.forward(inp, ops, start, stop)
                 except StopForward:
                     out = None
                 yield steps, out
@@ -197,3 +261,16 @@ class SpikingNet(nn.Module):
 
     def forward(self, x: Tensor, T: Optional[int] = None, chunk_size: Optional[int] = None):
         return self.simulate(x, T, chunk_size)
+
+
+class _Restored(Sequence):
+    """The states a first phase stashed, given back one chunk at a time."""
+
+    def __init__(self, kept):
+        self.kept = kept
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    def __getitem__(self, c: int):
+        return self.kept[c]()

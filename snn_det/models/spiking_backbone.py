@@ -61,6 +61,31 @@ class HeadOutputs(tuple):
     patched head returns it as its own forward output (``SpikingDetector``)."""
 
 
+class TwoStageOutputs(tuple):
+    """``(cls_score, bbox_pred)`` of a fully spiking RoI head and ``proposals``, the RPN
+    results (mmdet ``InstanceData`` per image) they were computed for; the detector's
+    patched RPN and RoI heads hand them to mmdet's own post-processing."""
+
+    def __new__(cls, outs, proposals):
+        self = super().__new__(cls, outs)
+        self.proposals = proposals
+        return self
+
+
+def spike_stash():
+    """Keep a two-stage simulation's first-phase states (the backbone's spike trains,
+    T x the backbone's outputs) exactly in bits (1 per neuron-step) until the second
+    phase: ~30x less memory than floats (:mod:`~snn_det.calibration.spike_codes`)."""
+    from ..calibration.cache import CalibrationCache
+    from ..calibration.spike_codes import encode
+    cache = CalibrationCache()
+
+    def stash(state):
+        codes = {k: encode(cache, v) for k, v in state.items()}
+        return lambda: {k: e.decode() for k, e in codes.items()}
+    return stash
+
+
 @MODELS.register_module()
 class SpikingBackbone(BaseModule):
     """Spiking wrapper around an mmdet backbone (see module docstring)."""
@@ -103,17 +128,23 @@ class SpikingBackbone(BaseModule):
                 if key not in self.site_acts:
                     self.site_acts[key] = build_site_activation(self._act_cfg, site, self.T)
 
-    def attach(self, neck: Optional[nn.Module], head: Optional[nn.Module] = None) -> None:
+    def attach(self, neck: Optional[nn.Module], head: Optional[nn.Module] = None,
+               rpn_head: Optional[nn.Module] = None,
+               roi_head: Optional[nn.Module] = None) -> None:
         """Extend the spiking scope past the backbone: to ``neck`` (``scope='neck'``) and
-        to ``head`` (``'full'``).  Called by ``SpikingDetector`` once the detector exists;
-        the modules stay the detector's (their state-dict keys are unchanged)."""
+        to ``head`` (``'full'``; a two-stage detector: ``rpn_head`` and ``roi_head``).
+        Called by ``SpikingDetector`` once the detector exists; the modules stay the
+        detector's (their state-dict keys are unchanged)."""
         from ..conversion.graphs.detector import DetectorGraph, build_part_graph
         if self.scope == 'backbone':
             raise ValueError("scope='backbone' has nothing to attach")
         if neck is None:
             raise UnsupportedModuleError('neck', 'None', f"scope='{self.scope}' needs a neck")
-        parts = [build_part_graph(neck, 'neck')]
-        if self.scope == 'full':
+        if self.scope == 'full' and roi_head is not None:
+            parts = [build_part_graph((neck, rpn_head, roi_head), 'roi_head')]
+        else:
+            parts = [build_part_graph(neck, 'neck')]
+        if self.scope == 'full' and roi_head is None:
             parts.append(build_part_graph(head, 'bbox_head'))
         self.graph = DetectorGraph(self.backbone_graph, parts, self.scope)
         self.snn = nn.ModuleDict()
@@ -174,6 +205,8 @@ class SpikingBackbone(BaseModule):
         the readout of the current ``self.T``.  All of ``T_list`` must use the same
         converted network.
         """
+        if T_list and getattr(self.graph, 'barrier', None) is not None:
+            T_list = None     # a two-stage scope: each T needs its own proposals first
         if T_list:
             nets = {id(self.spiking_net(t)) for t in T_list}
             if len(nets) != 1:
@@ -207,12 +240,16 @@ class SpikingBackbone(BaseModule):
                     self._readouts = self.spiking_net(self.T).simulate_prefixes(
                         x, shared, self.chunk_size)
                 return self._readouts[self.T]
-            return self.spiking_net(self.T).simulate(x, self.T, self.chunk_size)
+            stash = spike_stash() if getattr(self.graph, 'barrier', None) is not None else None
+            return self.spiking_net(self.T).simulate(x, self.T, self.chunk_size, stash=stash)
         if len(self.site_acts) or self.scope != 'backbone':
             return self.graph.forward(x, AnnOps(self.graph, self.site_activations()))
         return self._ann(x)
 
     def format_outputs(self, outs: tuple):
+        if self.scope == 'full' and getattr(self.graph, 'barrier', None) is not None:
+            return TwoStageOutputs(self.graph.format_outputs(outs),
+                                   self.graph.parts[-1].last_proposals)
         if self.scope == 'full':
             return HeadOutputs(self.graph.format_outputs(outs))
         return outs

@@ -17,18 +17,21 @@ spiking network.  ``extract_feat`` returns the spiking scope's readout; with
 maps it is handed, so mmdet's ``predict_by_feat`` / ``loss_by_feat`` run
 unchanged on them.
 
-Two-stage detectors: ``scope='neck'`` works (the RPN and RoI heads run on the
-spiking neck's rates); ``'full'`` is refused.  The RoI head's FCs read features
-RoIAlign-ed at proposals that exist only after the RPN's time-averaged output,
-so a spiking RoI head needs a second simulation of the whole scope with fixed
-proposals; that is not built, and nothing is left silently analog instead.
+Two-stage detectors (Faster R-CNN): ``scope='neck'`` runs the RPN and RoI heads on
+the spiking neck's rates; ``'full'`` makes the RPN and the RoI head's shared FCs
+spiking too, simulated in two phases around the proposals
+(:mod:`~snn_det.conversion.graphs.two_stage`): ``predict`` hands the image metas to
+the proposal step, the RPN head returns the proposals of the spiking RPN's readout
+and the RoI head the time-averaged ``fc_cls`` / ``fc_reg`` for them, to mmdet's own
+``predict_by_feat``.  Training such a scope (Stage I) is refused: the RoI head
+trains on sampled proposals, not on the RPN's readout.
 """
 import types
 
 from mmdet.registry import MODELS
 
-from ..conversion.errors import UnsupportedModuleError
-from .spiking_backbone import HeadOutputs, SpikingBackbone
+from ..conversion.errors import ConversionStateError
+from .spiking_backbone import HeadOutputs, SpikingBackbone, TwoStageOutputs
 
 
 def _extract_feat(self, batch_inputs):
@@ -42,6 +45,44 @@ def _head_forward(self, x):
     return type(self).forward(self, x)
 
 
+def _with_metas(method: str):
+    """mmdet's own ``predict`` / ``_forward``, with the image metas given to the barrier's
+    proposal step (clipping to each image's shape, as mmdet's RPN does)."""
+    def call(self, batch_inputs, batch_data_samples, *args, **kwargs):
+        part = self.backbone.graph.parts[-1]
+        part.img_metas = [s.metainfo for s in batch_data_samples]
+        try:
+            return getattr(type(self), method)(self, batch_inputs, batch_data_samples, *args,
+                                               **kwargs)
+        finally:
+            part.img_metas = None
+    call.__name__ = method
+    return call
+
+
+def _rpn_predict(self, x, batch_data_samples, rescale: bool = False):
+    if isinstance(x, TwoStageOutputs):    # the spiking RPN's proposals, already decoded
+        return x.proposals
+    return type(self).predict(self, x, batch_data_samples, rescale=rescale)
+
+
+def _bbox_forward(self, x, rois):
+    if isinstance(x, TwoStageOutputs):    # the spiking RoI head's readout for these rois
+        cls_score, bbox_pred = x
+        if cls_score.shape[0] != rois.shape[0]:
+            raise RuntimeError(f'{rois.shape[0]} rois, the spiking RoI head read out '
+                               f'{cls_score.shape[0]}')
+        return dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=None)
+    return type(self)._bbox_forward(self, x, rois)
+
+
+def _two_stage_loss(self, *args, **kwargs):
+    raise ConversionStateError(
+        "a two-stage detector with scope='full' cannot be trained (Stage I): its RoI head "
+        'trains on sampled proposals, not on the spiking RPN\'s readout; fine-tune with '
+        "scope='neck' or 'backbone'")
+
+
 def attach_scope(model):
     """Make ``model.backbone``'s scope cover the neck (and head) of ``model``."""
     bb = model.backbone
@@ -49,15 +90,20 @@ def attach_scope(model):
         raise TypeError(f'SpikingDetector needs a SpikingBackbone, got {type(bb).__name__}')
     if bb.scope == 'backbone':
         return model
-    if bb.scope == 'full':
-        if getattr(model, 'roi_head', None) is not None or not hasattr(model, 'bbox_head'):
-            raise UnsupportedModuleError(
-                'roi_head', getattr(model, 'roi_head', model),
-                "scope='full' is for single-stage detectors: a two-stage RoI head reads "
-                "proposals known only after the RPN's readout; use --scope neck")
-    bb.attach(getattr(model, 'neck', None), getattr(model, 'bbox_head', None))
+    two_stage = getattr(model, 'roi_head', None) is not None
+    if two_stage and bb.scope == 'full':
+        bb.attach(getattr(model, 'neck', None), rpn_head=model.rpn_head,
+                  roi_head=model.roi_head)
+    else:
+        bb.attach(getattr(model, 'neck', None), getattr(model, 'bbox_head', None))
     model.extract_feat = types.MethodType(_extract_feat, model)
-    if bb.scope == 'full':
+    if bb.scope == 'full' and two_stage:
+        model.predict = types.MethodType(_with_metas('predict'), model)
+        model._forward = types.MethodType(_with_metas('_forward'), model)
+        model.loss = types.MethodType(_two_stage_loss, model)
+        model.rpn_head.predict = types.MethodType(_rpn_predict, model.rpn_head)
+        model.roi_head._bbox_forward = types.MethodType(_bbox_forward, model.roi_head)
+    elif bb.scope == 'full':
         model.bbox_head.forward = types.MethodType(_head_forward, model.bbox_head)
     return model
 

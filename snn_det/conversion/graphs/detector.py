@@ -32,12 +32,16 @@ def check_scope(scope) -> str:
     return scope
 
 
-def build_part_graph(module: nn.Module, prefix: str):
-    """The part graph of a supported neck or head; :class:`UnsupportedModuleError` else."""
+def build_part_graph(module, prefix: str):
+    """The part graph of a supported neck or head; :class:`UnsupportedModuleError` else.
+    ``module`` may be a two-stage detector's ``(neck, rpn_head, roi_head)``."""
     from mmdet.models.dense_heads import RetinaHead, YOLOV3Head
     from mmdet.models.necks import FPN, YOLOV3Neck
 
     from .heads import RetinaHeadGraph, YOLOV3HeadGraph
+    if isinstance(module, tuple):        # (neck, rpn_head, roi_head) of a two-stage detector
+        from .two_stage import TwoStageHeadsGraph
+        return TwoStageHeadsGraph(*module, prefix=prefix)
     from .necks import FPNGraph, YOLOV3NeckGraph
     table = {FPN: FPNGraph, YOLOV3Neck: YOLOV3NeckGraph, RetinaHead: RetinaHeadGraph,
              YOLOV3Head: YOLOV3HeadGraph}
@@ -88,13 +92,43 @@ class DetectorGraph(BackboneGraph):
             self.plan[-1] += pending
         self.outputs = self.parts[-1].outputs if self.parts else ()
         self.out_segments = ()
+        # a two-stage head's barrier (its proposals), as an index of this graph's segments
+        self.barrier, self.barrier_readout, self._barrier_part = None, (), None
+        for p, part in enumerate(self.parts):
+            if getattr(part, 'barrier', None) is None:
+                continue
+            at = [g for g, plan in enumerate(self.plan) if plan[0] == (p, part.barrier)]
+            if not at:
+                raise UnsupportedModuleError(part.prefix, part.module,
+                                             'its barrier does not start a segment')
+            self.barrier, self.barrier_readout = at[0], tuple(part.rpn_names)
+            self._barrier_part = part
 
     @property
     def spiking_parts(self) -> List[str]:
-        return ['backbone'] + [p.prefix for p in self.parts]
+        return ['backbone'] + [c for p in self.parts for c in getattr(p, 'covers', (p.prefix,))]
+
+    def barrier_rois(self, readout: dict):
+        """The barrier's ``rois`` from the time-averaged RPN ``readout`` (a dict)."""
+        return self._barrier_part.proposals(readout)
+
+    def _cross_barrier(self, state: dict, ops) -> dict:
+        """The state at the barrier without ``rois``: only the ANN (one step, nothing
+        time-folded) computes them inline; a spiking net reads its RPN out first."""
+        if 'rois' not in state:
+            if getattr(ops, 'time_folded', False):
+                raise RuntimeError('the RoI head of a two-stage scope runs on proposals read '
+                                   'out over all T steps: simulate it with SpikingNet')
+            state = dict(state, rois=self.barrier_rois(
+                {n: state[n] for n in self.barrier_readout}))
+            if ops.recorder is not None:
+                ops.recorder('rois', 'rois', state['rois'], None)
+        return {k: v for k, v in state.items() if k not in self.barrier_readout}
 
     def run_segment(self, i: int, state, ops):
         bb = self.backbone_graph
+        if i == self.barrier:
+            state = self._cross_barrier(state, ops)
         for part, local in self.plan[i]:
             if part is None:      # the backbone's own state (tensor or dict) + outputs
                 if local == 0:
