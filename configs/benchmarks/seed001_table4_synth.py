@@ -26,9 +26,10 @@ benchmark = dict(
         dict(name='+ACP', conversion=dict(**_base, calib='lcp+acp', weight_iters=200,
                                           weight_lr=1e-5, weight_batch=8), T=_T_acp),
         # issue 13: the whole RetinaNet spiking (backbone, FPN, RetinaHead up to its
-        # prediction convolutions).  Faster R-CNN has no 'full' conversion (its RoI head reads
-        # proposals known only after the RPN's readout; tools refuse it), and its 'neck'
-        # scope equals 'backbone' here (FPN is linear: no neuron), so it has no extra rows.
+        # prediction convolutions).  Faster R-CNN's 'full' scope (spiking RPN and RoI head,
+        # two phases around the proposals) converts, but its rows are not run yet: +LCP at
+        # T=16 alone took 397 s to convert here (16 images), T=128 would take ~1 h per method.
+        # Its 'neck' scope equals 'backbone' (FPN is linear: no neuron): no extra rows.
         dict(name='Baseline (full)', scope='full', conversion=dict(**_base),
              detectors=['RetinaNet R18n']),
         dict(name='+LCP (full)', scope='full', conversion=dict(**_base, calib='lcp'),
