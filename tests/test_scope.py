@@ -109,7 +109,8 @@ def build(name, scope='full', T=16, **bb_kw):
     cfg['detector_type'], cfg['type'] = cfg['type'], 'SpikingDetector'
     snn = MODELS.build(ConfigDict(cfg))
     if not bb_kw.get('converted_T'):      # a converted config loads a converted checkpoint
-        snn.load_state_dict(ann.state_dict())
+        # QC activations (act_cfg) are not in the ANN's state: they start from their init
+        snn.load_state_dict(ann.state_dict(), strict='act_cfg' not in bb_kw)
     return ann.eval(), snn.eval()
 
 
@@ -364,9 +365,6 @@ def test_faster_rcnn_full_scope_is_mmdets_own_predict_in_ann_mode():
         assert len(a.pred_instances) > 0
         for k in ('bboxes', 'scores', 'labels'):
             assert torch.equal(a.pred_instances[k], b.pred_instances[k]), k
-    from mmdet.structures import DetDataSample  # noqa: F401  (training is refused)
-    with pytest.raises(ConversionStateError, match="scope='full' cannot be trained"):
-        snn.loss(x, _samples(2, 64, 96))
 
 
 def test_faster_rcnn_roi_head_outputs_approach_the_ann_as_T_grows():
@@ -455,3 +453,93 @@ def test_faster_rcnn_spiking_predict_and_its_checkpoint():
     _, neck = build('faster_rcnn', 'neck', converted_T=[8])
     with pytest.raises(ConversionStateError, match='another --scope'):
         neck.load_state_dict(state)
+
+
+FRCNN_TRAIN = dict(
+    rpn=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3,
+                           min_pos_iou=0.3, match_low_quality=True, ignore_iof_thr=-1),
+             sampler=dict(type='RandomSampler', num=64, pos_fraction=0.5, neg_pos_ub=-1,
+                          add_gt_as_proposals=False),
+             allowed_border=-1, pos_weight=-1, debug=False),
+    rpn_proposal=dict(nms_pre=200, max_per_img=40, nms=dict(type='nms', iou_threshold=0.7),
+                      min_bbox_size=0),
+    rcnn=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5,
+                            min_pos_iou=0.5, match_low_quality=False, ignore_iof_thr=-1),
+              sampler=dict(type='RandomSampler', num=32, pos_fraction=0.25, neg_pos_ub=-1,
+                           add_gt_as_proposals=True),
+              pos_weight=-1, debug=False))
+
+
+def _gt_samples(n, h, w):
+    from mmengine.structures import InstanceData
+    samples = _samples(n, h, w)
+    for s in samples:
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[4., 6., 30., 40.], [20., 8., 60., 50.]]),
+            labels=torch.tensor([0, 2]))
+    return samples
+
+
+def test_faster_rcnn_full_scope_stage_one_is_mmdets_loss_with_qc_sites():
+    """Stage I (seed 003 Sec. V-A) on the fully spiking Faster R-CNN: without QC
+    activations the loss is mmdet's own Faster R-CNN loss bit for bit (same proposal
+    sampling); with them, every site of the scope (backbone, RPN conv per level, shared
+    FCs) is its QC function g_{theta,T} (Eq. 12), so each threshold gets a gradient and
+    the loss moves; a spiking net is refused."""
+    FRCNN['train_cfg'] = FRCNN_TRAIN
+    try:
+        ann, snn = build('faster_rcnn', 'full')
+        _, qc = build('faster_rcnn', 'full', act_cfg=dict(type='QCActivation', T=4, p=1.0))
+    finally:
+        FRCNN['train_cfg'] = None
+    x = torch.rand(2, 3, 64, 64)
+    losses = {}
+    for name, model in (('ann', ann), ('snn', snn), ('qc', qc)):
+        model.train()
+        torch.manual_seed(0)
+        losses[name] = model.loss(x, _gt_samples(2, 64, 64))
+    for k, v in losses['ann'].items():
+        got = losses['snn'][k]
+        for a, b in zip(v if isinstance(v, list) else [v], got if isinstance(got, list) else [got]):
+            assert torch.equal(a, b), k
+    total = sum(sum(v) if isinstance(v, list) else v for v in losses['qc'].values())
+    ref = sum(sum(v) if isinstance(v, list) else v for v in losses['ann'].values())
+    assert not torch.equal(total, ref)
+    total.backward()
+    acts = qc.backbone.site_activations()
+    assert len(acts) == len(qc.backbone.graph.sites)
+    for site in ('rpn_head.rpn_conv.relu@0', 'roi_head.bbox_head.shared_fcs.1.relu',
+                 qc.backbone.graph.sites[0].name):
+        g = acts[site].threshold.grad
+        assert g is not None and float(g.abs()) > 0, site
+    # the patches are gone after the loss: mmdet's predict path is the graph's again
+    assert 'forward' not in qc.rpn_head.__dict__ and 'forward' not in qc.roi_head.bbox_head.__dict__
+    assert qc.extract_feat.__func__.__name__ == '_extract_feat'
+    snn.eval()
+    _convert(snn, [x], 4)
+    snn.backbone.set_mode('snn', 4)
+    with pytest.raises(ConversionStateError, match='cannot be trained'):
+        snn.loss(x, _gt_samples(2, 64, 64))
+
+
+def test_faster_rcnn_phase_one_spike_trains_that_cannot_fit_are_refused(monkeypatch):
+    """The spike trains kept between the two phases grow with T (not with the chunk): once
+    the first chunk shows that the rest cannot fit, the run stops naming the fixes."""
+    import snn_det.utils.memory as memory
+    from snn_det.conversion.errors import InsufficientMemoryError
+    from snn_det.models.spiking_backbone import spike_stash
+    _, snn = build('faster_rcnn', 'full')
+    x = torch.rand(1, 3, 64, 64)
+    net = _convert(snn, [x], 4)
+    stash = spike_stash()
+    with torch.no_grad():
+        net.simulate(x, 4, 2, stash=stash)
+    per_chunk = stash.cache.peak_ram_bytes / 2           # two chunks of 2 steps were kept
+    real = memory.available_bytes
+    monkeypatch.setattr(memory, 'available_bytes',
+                        lambda device=None: int(50 * per_chunk) if device is None else real(device))
+    with torch.no_grad():
+        net.simulate(x, 100, 2, stash=spike_stash())      # 49 more chunks fit
+        with pytest.raises(InsufficientMemoryError, match='two-stage full scope keeps') as e:
+            net.simulate(x, 1000, 2, stash=spike_stash())
+    assert 'T=1000' in str(e.value) and 'batch_size' in str(e.value)

@@ -9,6 +9,7 @@ _base = dict(threshold='mmse', channel_wise=True, shift='potential')
 # YOLOv3 stops at T=64 (above); the ResNet detectors, R50n included, run T = 16 ... 128.
 _T = {'YOLOv3 D53n': [16, 32, 64]}
 _T_acp = {'YOLOv3 D53n': [16, 32, 64]}
+_T_full = {'Faster R-CNN R18n': [16, 32]}
 benchmark = dict(
     name='seed001_table4_synth',
     seed=0,
@@ -26,14 +27,15 @@ benchmark = dict(
         dict(name='+ACP', conversion=dict(**_base, calib='lcp+acp', weight_iters=200,
                                           weight_lr=1e-5, weight_batch=8), T=_T_acp),
         # issue 13: the whole RetinaNet spiking (backbone, FPN, RetinaHead up to its
-        # prediction convolutions).  Faster R-CNN's 'full' scope (spiking RPN and RoI head,
-        # two phases around the proposals) converts, but its rows are not run yet: +LCP at
-        # T=16 alone took 397 s to convert here (16 images), T=128 would take ~1 h per method.
-        # Its 'neck' scope equals 'backbone' (FPN is linear: no neuron): no extra rows.
+        # prediction convolutions), and the whole Faster R-CNN (spiking RPN and RoI head's
+        # shared FCs, two phases around the proposals).  Faster R-CNN stops at T=32: +LCP at
+        # T=16 took 397 s to convert here (16 images; RoIAlign and the FCs run for every
+        # proposal at every step), T=64 ~30 min and T=128 ~1 h more per method.  Its 'neck'
+        # scope equals 'backbone' (FPN is linear: no neuron): no extra rows.
         dict(name='Baseline (full)', scope='full', conversion=dict(**_base),
-             detectors=['RetinaNet R18n']),
+             detectors=['RetinaNet R18n', 'Faster R-CNN R18n'], T=_T_full),
         dict(name='+LCP (full)', scope='full', conversion=dict(**_base, calib='lcp'),
-             detectors=['RetinaNet R18n']),
+             detectors=['RetinaNet R18n', 'Faster R-CNN R18n'], T=_T_full),
         # (+ACP stops at T=64: at T=128 each of the 37 sites' statistics run 128 steps of
         # the whole head, and one evaluation takes ~13 CPU-minutes here)
         dict(name='+ACP (full)', scope='full',

@@ -8,8 +8,8 @@
 # kernel, the peak memory of the simulation against T, and the same converted network
 # simulated with SpikingJelly's multi-step IFNode (soft reset; layer-wise thresholds,
 # the only ones its IFNode takes as a scalar), its outputs checked identical.
-# For the single-stage detectors also the fully spiking detector (backbone, neck and head,
-# issue 13) against mmdet's ANN detector forward.
+# Also the fully spiking detector (backbone, neck and head, issue 13; Faster R-CNN: RPN and
+# RoI head in two phases around the proposals) against mmdet's ANN detector forward.
 # Results: docs/results/simulation_speed/results.{json,md}.
 _base_ = ['./_synth_detectors.py']
 simulation_speed = dict(
@@ -26,7 +26,7 @@ simulation_speed = dict(
     calib_images=4,
     # issue 13: the fully spiking detector (scope full) against mmdet's ANN detector forward
     # (relu_neuron: the seeds' IF neurons, and signed ones at ReLU sites, --relu-neuron signed)
-    full_scope=dict(detectors=['RetinaNet R18n', 'YOLOv3 D53n'], T=[8, 32],
+    full_scope=dict(detectors=['RetinaNet R18n', 'Faster R-CNN R18n', 'YOLOv3 D53n'], T=[8, 32],
                     relu_neuron=['if', 'signed']),
     # the same nets simulated in channels-last layout (tools/test.py --channels-last)
     channels_last=True,

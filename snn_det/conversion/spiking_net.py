@@ -18,7 +18,7 @@ from ..neurons import IFNeuron, SignedIFNeuron
 from .fold_bn import fold_conv_bn
 from .graphs import BackboneGraph
 from ..utils.heap import heap_reuse
-from ..utils.memory import check_simulation_fits
+from ..utils.memory import check_simulation_fits, check_stash_fits
 from .ops import AnnOps, SnnOps, StopForward
 
 
@@ -207,7 +207,7 @@ class SpikingNet(nn.Module):
         barrier = self.graph.barrier
         spans = spans or self._spans(T, chunk_size)
         names = self.graph.barrier_readout
-        kept, sums, stopped = [], {}, False
+        kept, sums, stopped, done = [], {}, False, 0
         stash = stash or (lambda state: (lambda: state))
         for steps, state in self._iter_chunks(x, T, chunk_size, recorder, start, barrier,
                                               inputs, spans):
@@ -222,6 +222,10 @@ class SpikingNet(nn.Module):
                 sums[n] = sums[n] + s if n in sums else s
             state.pop('rois', None)
             kept.append(stash(state))
+            done += steps
+            cache = getattr(stash, 'cache', None)
+            if cache is not None and done < T and x is not None:
+                check_stash_fits(cache.ram_bytes, done, T, x.shape[0], x.shape)   # host RAM
         if stopped:
             return
         if rois is None:

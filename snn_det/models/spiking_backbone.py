@@ -83,6 +83,7 @@ def spike_stash():
     def stash(state):
         codes = {k: encode(cache, v) for k, v in state.items()}
         return lambda: {k: e.decode() for k, e in codes.items()}
+    stash.cache = cache          # what it keeps (checked against the free memory)
     return stash
 
 

@@ -23,14 +23,20 @@ spiking too, simulated in two phases around the proposals
 (:mod:`~snn_det.conversion.graphs.two_stage`): ``predict`` hands the image metas to
 the proposal step, the RPN head returns the proposals of the spiking RPN's readout
 and the RoI head the time-averaged ``fc_cls`` / ``fc_reg`` for them, to mmdet's own
-``predict_by_feat``.  Training such a scope (Stage I) is refused: the RoI head
-trains on sampled proposals, not on the RPN's readout.
+``predict_by_feat``.  Training such a scope (Stage I, seed 003 Sec. V-A) is mmdet's own
+``TwoStageDetector.loss`` on the QC-ANN: every site of the scope (backbone, the RPN's
+``rpn_conv`` ReLU per level, the shared FCs' ReLUs) applies its QC activation, the RPN
+trains on its anchors and the RoI head on mmdet's sampled proposals, as the ANN does
+(proposal sampling is not a neural operation); the graph's two-phase run is only for
+inference.  A spiking net cannot be trained (``mode='snn'`` is refused).
 """
+import contextlib
 import types
 
 from mmdet.registry import MODELS
 
 from ..conversion.errors import ConversionStateError
+from ..conversion.ops import AnnOps
 from .spiking_backbone import HeadOutputs, SpikingBackbone, TwoStageOutputs
 
 
@@ -76,11 +82,63 @@ def _bbox_forward(self, x, rois):
     return type(self)._bbox_forward(self, x, rois)
 
 
-def _two_stage_loss(self, *args, **kwargs):
-    raise ConversionStateError(
-        "a two-stage detector with scope='full' cannot be trained (Stage I): its RoI head "
-        'trains on sampled proposals, not on the spiking RPN\'s readout; fine-tune with '
-        "scope='neck' or 'backbone'")
+def _qc_rpn_forward(part, ops):
+    """``RPNHead.forward`` with each level's ``rpn_conv`` ReLU the site
+    ``rpn_head.rpn_conv.relu@<level>`` of ``ops`` (its QC activation in Stage I)."""
+    def forward(self, x):
+        cls_scores, bbox_preds = [], []
+        for feat, (unit, site, cls, reg) in zip(x, part.rpn):
+            h = ops.act(site, ops.conv(unit, feat))
+            cls_scores.append(ops.conv(cls, h))
+            bbox_preds.append(ops.conv(reg, h))
+        return cls_scores, bbox_preds
+    return forward
+
+
+def _qc_bbox_forward(part, ops):
+    """``ConvFCBBoxHead.forward`` of shared FCs, each ReLU the site
+    ``roi_head.bbox_head.shared_fcs.<k>.relu`` of ``ops``."""
+    def forward(self, x):
+        h = x.flatten(1).reshape(x.shape[0], -1, 1, 1)
+        for unit, site in part.fcs:
+            h = ops.act(site, ops.conv(unit, h))
+        return tuple(ops.conv(p, h).flatten(1) for p in part.pred)
+    return forward
+
+
+@contextlib.contextmanager
+def _patched(obj, **methods):
+    """Bind ``methods`` to ``obj`` for the block; its own attributes come back after."""
+    before = {name: obj.__dict__[name] for name in methods if name in obj.__dict__}
+    for name, fn in methods.items():
+        setattr(obj, name, types.MethodType(fn, obj))
+    try:
+        yield
+    finally:
+        for name in methods:
+            delattr(obj, name)
+        obj.__dict__.update(before)
+
+
+def _two_stage_loss(self, batch_inputs, batch_data_samples):
+    """Stage I of a two-stage full scope: mmdet's own ``TwoStageDetector.loss`` with
+    every site of the scope applying its QC activation (see module docstring)."""
+    bb = self.backbone
+    if bb.mode == 'snn':
+        raise ConversionStateError(
+            "a spiking net cannot be trained: set_mode('ann') trains the (QC-)ANN")
+    graph, part = bb.graph, bb.graph.parts[-1]
+    acts = bb.site_activations()
+    ops = AnnOps(graph, acts)
+
+    def extract_feat(det, x):
+        feats = bb.backbone_graph.forward(x, AnnOps(bb.backbone_graph, acts))
+        return det.neck(feats)
+
+    with _patched(self, extract_feat=extract_feat), \
+            _patched(self.rpn_head, forward=_qc_rpn_forward(part, ops)), \
+            _patched(self.roi_head.bbox_head, forward=_qc_bbox_forward(part, ops)):
+        return type(self).loss(self, batch_inputs, batch_data_samples)
 
 
 def attach_scope(model):

@@ -62,3 +62,22 @@ def check_simulation_fits(site_elements_per_step: int, T: int, K: int, images: i
         f'simulating T={T} in chunks of {K} steps needs about {format_bytes(need)} for '
         f'{images} image(s) of {shape[-2]}x{shape[-1]} but {format_bytes(free)} is free: '
         f'use {fix}')
+
+
+def check_stash_fits(kept_bytes: int, steps_done: int, T: int, images: int, shape: tuple,
+                     device=None, available: Optional[int] = None) -> int:
+    """A two-stage simulation keeps every step's first-phase state (the backbone's spike
+    trains) until its second phase.  After ``steps_done`` of ``T`` steps took ``kept_bytes``,
+    raise :class:`~snn_det.conversion.errors.InsufficientMemoryError` naming the fix when
+    the remaining steps' share cannot fit; return the projected total."""
+    from ..conversion.errors import InsufficientMemoryError
+    total = int(kept_bytes * T / max(1, steps_done))
+    free = available_bytes(device) if available is None else available
+    if free is None or total - kept_bytes <= free:
+        return total
+    raise InsufficientMemoryError(
+        f'a two-stage full scope keeps the spike trains of its first phase (backbone -> RPN) '
+        f'for the second (RoI head): about {format_bytes(total)} for T={T} and {images} '
+        f'image(s) of {shape[-2]}x{shape[-1]} but {format_bytes(free)} is free: use fewer '
+        'images per batch (test_dataloader.batch_size), smaller images or a smaller T '
+        '(--chunk-size does not change it)')
