@@ -79,13 +79,19 @@ class PartGraph:
         else:
             raise UnsupportedModuleError(self.path(f'{rel}.activate'), act,
                                          'only ReLU and LeakyReLU activations can spike')
-        site = self.path(f'{rel}.activate', level)
+        site = self.add_site(self.path(f'{rel}.activate', level), m.conv.out_channels, unit,
+                             stage, slope)
+        return unit, site
+
+    def add_site(self, name: str, channels: int, owner: str, stage: str = '',
+                 negative_slope: Optional[float] = None) -> str:
+        """An activation call site ``name`` after unit ``owner``, in the current segment."""
         if not self.segments:
             self.start_segment()
-        self.sites.append(Site(site, m.conv.out_channels, unit, negative_slope=slope,
+        self.sites.append(Site(name, channels, owner, negative_slope=negative_slope,
                                stage=stage or self.prefix))
-        self.segments[-1].append(site)
-        return unit, site
+        self.segments[-1].append(name)
+        return name
 
     @staticmethod
     def conv_module(ops, unit: str, site: Optional[str], x):

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import UnsupportedModuleError
-from .base import ConvUnit, Site, check_conv
+from .base import ConvUnit, check_conv
 from .necks import FPNGraph
 from .parts import PartGraph, _check_type
 
@@ -133,7 +133,7 @@ class TwoStageHeadsGraph(PartGraph):
         for lvl in range(L):
             unit = self._unit('rpn_head.rpn_conv', rpn_head.rpn_conv, lvl)
             site = f'rpn_head.rpn_conv.relu@{lvl}'
-            self._site(site, rpn_head.feat_channels, unit, 'rpn_head')
+            self.add_site(site, rpn_head.feat_channels, unit, 'rpn_head')
             self.rpn.append((unit, site, self._unit('rpn_head.rpn_cls', rpn_head.rpn_cls, lvl),
                              self._unit('rpn_head.rpn_reg', rpn_head.rpn_reg, lvl)))
         # phase 2 (the barrier is the start of its first segment): shared FCs + predictions
@@ -144,7 +144,7 @@ class TwoStageHeadsGraph(PartGraph):
             rel = f'{prefix}.bbox_head.shared_fcs.{k}'
             unit = self._unit(rel, fc, linear=True)
             site = f'{rel}.relu'
-            self._site(site, fc.out_features, unit, f'{prefix}.bbox_head')
+            self.add_site(site, fc.out_features, unit, f'{prefix}.bbox_head')
             self.fcs.append((unit, site))
         self.pred = (self._unit(f'{prefix}.bbox_head.fc_cls', head.fc_cls, linear=True),
                      self._unit(f'{prefix}.bbox_head.fc_reg', head.fc_reg, linear=True))
@@ -155,10 +155,6 @@ class TwoStageHeadsGraph(PartGraph):
         conv = LinearAs1x1(_check_linear(rel, module)) if linear else check_conv(rel, module)
         self.units[path] = ConvUnit(path, conv, None)
         return path
-
-    def _site(self, name: str, channels: int, owner: str, stage: str) -> None:
-        self.sites.append(Site(name, channels, owner, stage=stage))
-        self.segments[-1].append(name)
 
     # -- the barrier ---------------------------------------------------------
     def _metas(self, batch: int, feat: Tensor) -> List[dict]:
