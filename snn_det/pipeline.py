@@ -18,6 +18,7 @@ seed 003 Algorithm 1) for a :class:`~snn_det.models.SpikingBackbone`:
    the ANN or, for a QC-ANN, its QC function at max(T, its own T) (:func:`targets_at`);
 5. store the result in the wrapper under ``snn.T<T>``.
 """
+import statistics
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -92,12 +93,18 @@ def build_spiking_net(graph, observers: Dict[str, ActivationObserver], T: int,
 
 
 @torch.no_grad()
-def ann_forward_time(graph, x: Tensor, acts=None) -> float:
+def ann_forward_time(graph, x: Tensor, acts=None, repeats: int = 3) -> float:
     """Seconds of one plain ANN backbone forward per image (on ``x``): the unit of the
-    compute floor of calibration, images x T x this."""
-    t0 = time.perf_counter()
+    compute floor of calibration, images x T x this.  The median of ``repeats`` timed
+    forwards after one warm-up (the first forward at a new input size also creates the
+    oneDNN kernels and faults its buffers in, which would inflate the floor)."""
     graph.forward(x, AnnOps(graph, acts))
-    return (time.perf_counter() - t0) / x.shape[0]
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        graph.forward(x, AnnOps(graph, acts))
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) / x.shape[0]
 
 
 def targets_at(acts: Optional[Dict], T: int) -> Optional[Dict]:

@@ -341,3 +341,114 @@ def test_heap_reuse_changes_no_number(monkeypatch):
     monkeypatch.setenv('SNN_DET_HEAP_REUSE', '0')
     without = net.simulate(x, 8, 4)
     assert all(torch.equal(a, b) for a, b in zip(with_reuse, without))
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('cls', [IFNeuron, SignedIFNeuron])
+@pytest.mark.parametrize('layout', ['contiguous', 'channels_last'])
+@pytest.mark.parametrize('fused', [True, False])
+def test_steps_written_over_their_input_equal_a_new_output(cls, dtype, layout, fused,
+                                                           monkeypatch):
+    """``neuron(x, inplace=True)`` writes the spikes over the currents ``x`` (the fused
+    kernels' ``out=x``, and the Python loop's): the same spikes and state bit for bit as
+    into a new tensor, over three chunks, with exact ties and saturating currents.  A
+    constant current (stride 0 in time) is never written over."""
+    if fused and not fused_available():
+        pytest.skip('fused kernels not built')
+    torch.manual_seed(2)
+    C, B = 11, 3
+    n = cls(C, channel_wise=True)
+    n.threshold = (torch.rand(1, C, 1, 1) + 0.3).to(dtype)
+    n.v0 = (torch.randn(1, C, 1, 1) * 0.3).to(dtype)
+    x = (torch.randn(12 * B, C, 5, 9) * 0.7).to(dtype)
+    if layout == 'channels_last':
+        x = x.contiguous(memory_format=torch.channels_last)
+    x = x.reshape(12, B, C, 5, 9)
+    x[:, 0, :, :2] = 0.25
+    x[3] *= 20
+    ref, ref_state = _run(n, x, [4, 5, 3], monkeypatch, fused)
+    monkeypatch.setenv('SNN_DET_FUSED', '1' if fused else '0')
+    n.reset()
+    outs = []
+    with torch.no_grad():
+        for c in torch.split(x.clone(), [4, 5, 3]):
+            ptr = c.data_ptr()
+            outs.append(n(c, inplace=True))
+            if fused or layout == 'contiguous':     # the loop writes over contiguous steps
+                assert outs[-1].data_ptr() == ptr
+    assert torch.equal(torch.cat(outs), ref) and (ref != 0).any() and (ref == 0).any()
+    state = [n.v] + ([n.n] if n.signed else [])
+    assert all(torch.equal(a, b) for a, b in zip(state, ref_state))
+    const = x[0].unsqueeze(0).expand(4, *x.shape[1:])
+    n.reset()
+    with torch.no_grad():
+        out = n(const, inplace=True)
+    assert out.data_ptr() != const.data_ptr() and torch.equal(const[1], const[0])
+
+
+def test_fused_kernels_refuse_an_output_that_overlaps_the_input_partly():
+    if not fused_available():
+        pytest.skip('fused kernels not built')
+    x = torch.rand(4, 2, 3, 4, 4)
+    v = torch.zeros(2, 3, 4, 4)
+    th = torch.ones(3)
+    buf = torch.empty(x.numel() + 8)
+    xs = buf[:x.numel()].view_as(x).copy_(x)
+    with pytest.raises(RuntimeError, match='overlaps x without being x'):
+        torch.ops.snn_det.if_steps_(xs, v, th, buf[8:].view_as(x))
+    with pytest.raises(RuntimeError, match='shaped like x'):
+        torch.ops.snn_det.if_steps_(x, v, th, torch.empty(3, 2, 3, 4, 4))
+
+
+def test_only_currents_nothing_else_holds_are_written_over():
+    """SnnOps.act lets a neuron fire over its input only when it is a temporary: not
+    bound to a name, not a view, alone on its storage, outside autograd."""
+    import sys
+
+    from snn_det.conversion import ops
+
+    def decide(t):                      # as SnnOps.act counts the holders of its input
+        refs = sys.getrefcount(t) - 1
+        return ops._unshared(t, refs)
+    # (outside assert statements, which pytest rewrites to keep every operand)
+    with torch.no_grad():
+        temporary = decide(torch.rand(4, 3, 5, 5) + 1)
+        held = torch.rand(4, 3, 5, 5)
+        named = decide(held)
+        view = decide(torch.rand(8, 3, 5, 5)[:4])
+        base = torch.rand(4, 3, 5, 5)
+        alias = base.view(-1)
+        del base
+        shared = decide(alias.view(4, 3, 5, 5))
+    w = torch.rand(1, requires_grad=True)
+    grad = decide(torch.rand(4, 3, 5, 5) * w)         # in an autograd graph
+    assert temporary and not (named or view or shared or grad)
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
+def test_plain_runs_fire_over_the_currents_and_change_no_number(name, monkeypatch):
+    """In a plain simulation every site but the encoded stem writes its spikes over its
+    input current (ResNet's residual sum included); the readouts equal those of a run
+    where every site allocates its output, bit for bit.  A recorder that reads site
+    inputs keeps them intact."""
+    from snn_det.conversion import ops
+    bb = tiny_spiking(name, T=8, conversion=dict(threshold='max', channel_wise=True))
+    x = torch.rand(2, 3, 32, 48)
+    convert_backbone(bb, [x], [8], progress=False)
+    net = bb.spiking_net(8)
+    real, seen = ops._unshared, []
+    monkeypatch.setattr(ops, '_unshared', lambda t, r: seen.append(real(t, r)) or seen[-1])
+    inplace = net.simulate(x, 8, 4)
+    per_chunk = len(net.neurons)
+    assert seen.count(True) == 2 * (per_chunk - 1) and len(seen) == 2 * per_chunk
+    monkeypatch.setattr(ops, '_unshared', lambda t, r: False)
+    fresh = net.simulate(x, 8, 4)
+    assert all(torch.equal(a, b) for a, b in zip(inplace, fresh))
+    monkeypatch.setattr(ops, '_unshared', real)
+    kept = []
+
+    def rec(kind, site, t, steps):
+        if kind == 'site_in':
+            kept.append((t, t.clone()))
+    net.simulate(x, 8, 4, recorder=rec)
+    assert kept and all(torch.equal(a, b) for a, b in kept)

@@ -21,6 +21,8 @@ class _SiteRecorder:
                  keys=('conv_in', 'site_in', 'site_out')):
         self.site, self.owner, self.keep_steps = site, owner, keep_steps
         self.keys = frozenset(keys)
+        # without site inputs to keep, neurons may fire over their currents (SnnOps.act)
+        self.reads_site_in = 'site_in' in self.keys
         self.sums: Dict[str, Tensor] = {}
         self.analog: Dict[str, Tensor] = {}
         self.steps: Dict[str, List[Tensor]] = {}

@@ -97,6 +97,8 @@ class _DecodedChunks(Sequence):
 class _LastSiteOut:
     """Recorder keeping the last site output of a forward (a residual term)."""
 
+    reads_site_in = False      # so neurons may fire over their input currents (SnnOps.act)
+
     def __init__(self):
         self.out = None
 

@@ -9,13 +9,39 @@ Both accept a *recorder* (``recorder(kind, name, tensor, steps)``, where
 ``steps`` is the number K of time steps folded into the batch, or ``None`` for
 an analog tensor) that observes site
 inputs/outputs and convolution inputs; it may raise :class:`StopForward` to end a
-forward early once the layer being calibrated has been reached.
+forward early once the layer being calibrated has been reached.  A recorder whose
+``reads_site_in`` is False is not shown site inputs; then, as without a recorder, a
+neuron may write its spikes over its input current when that is a temporary nothing
+else holds (:func:`_unshared`).
 """
+import sys
 from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def _storage_uses(t: Tensor) -> int:
+    return torch._C._storage_Use_Count(t.untyped_storage()._cdata)
+
+
+#: what :func:`_storage_uses` counts for a tensor that alone holds its storage
+_SOLE_STORAGE_USES = _storage_uses(torch.empty(1))
+
+
+def _unshared(x: Tensor, refs: int) -> bool:
+    """Whether ``x`` (held by ``refs`` Python references, the caller's argument
+    included) is a temporary that nothing else can read again: a time-folded tensor
+    (the output of a convolution or of a residual addition passed straight on), not a
+    view, the only tensor on its storage, not part of an autograd graph (so no backward
+    has saved it), and held by the one argument.  Then a neuron may write its spikes
+    over it (``IFNeuron(x, inplace=True)``; BPTT's autograd steps never do): the same
+    numbers, without a new K-step buffer.  Anything else, a name still bound to it or a
+    view of it elsewhere included, is left alone."""
+    return (refs <= 1 and x.dim() == 4 and x._base is None and not x.requires_grad
+            and x.grad_fn is None and x.stride(0) != 0
+            and _storage_uses(x) <= _SOLE_STORAGE_USES)
 
 
 class StopForward(Exception):
@@ -120,12 +146,16 @@ class SnnOps:
         return a + b
 
     def act(self, name: str, x: Tensor) -> Tensor:
+        # the input current is a temporary no one else sees: the neuron may fire over it
+        refs = sys.getrefcount(x) - 1         # this frame's argument, and any other holder
+        reads_in = self.recorder is not None and getattr(self.recorder, 'reads_site_in', True)
+        inplace = not reads_in and _unshared(x, refs)
         k = self.steps
         steps = x if x.dim() == 5 else x.reshape(k, -1, *x.shape[1:])   # [K, B, C, H, W]
-        if self.recorder is not None:   # recorders see time-folded tensors (a copy here)
+        if reads_in:                    # recorders see time-folded tensors (a copy here)
             self.recorder('site_in', name, steps.reshape(-1, *steps.shape[2:]), k)
         neuron = self.net.neurons[self.net.key(name)]
-        y = neuron(steps)
+        y = neuron(steps, inplace=True) if inplace else neuron(steps)
         y = y.reshape(-1, *y.shape[2:])
         if self.recorder is not None:
             self.recorder('site_out', name, y, k)

@@ -80,16 +80,31 @@ def _state_fits(x: Tensor, *state: Tensor) -> bool:
     return all(s.shape == x.shape[1:] and s.is_contiguous(memory_format=fmt) for s in state)
 
 
-def _fused_if_steps(x: Tensor, v: Tensor, theta: Tensor) -> Tensor:
+def _fused_if_steps(x: Tensor, v: Tensor, theta: Tensor, inplace: bool = False) -> Tensor:
     """The C++ kernel of :func:`_if_steps` (``v`` updated in place)."""
-    return torch.ops.snn_det.if_steps_(_kernel_input(x), v, _flat_theta(theta, x))
+    x = _kernel_input(x)
+    return torch.ops.snn_det.if_steps_(x, v, _flat_theta(theta, x), _into(x, inplace))
 
 
 def _fused_signed_steps(x: Tensor, v: Tensor, n: Tensor, theta: Tensor, slope: float,
-                        h: float) -> Tensor:
+                        h: float, inplace: bool = False) -> Tensor:
     """The C++ kernel of :func:`_signed_steps` (``v``, ``n`` updated in place)."""
-    return torch.ops.snn_det.signed_steps_(_kernel_input(x), v, n, _flat_theta(theta, x),
-                                           float(slope), float(h))
+    x = _kernel_input(x)
+    return torch.ops.snn_det.signed_steps_(x, v, n, _flat_theta(theta, x), float(slope),
+                                           float(h), _into(x, inplace))
+
+
+def _into(x: Tensor, inplace: bool) -> Optional[Tensor]:
+    """Where the steps' outputs go: over ``x`` itself when allowed and its steps are
+    distinct memory (not one step expanded over time), else a new tensor (``None``)."""
+    return x if inplace and (x.shape[0] == 1 or x.stride(0) != 0) else None
+
+
+def _out_like(x: Tensor, inplace: bool) -> Tensor:
+    """The output of the Python step loops: ``x`` itself (in place) or a new tensor.
+    In place is exact: step t's output is written after its input was read."""
+    into = _into(x, inplace) if inplace and x.is_contiguous() else None
+    return into if into is not None else torch.empty_like(x)
 
 
 #: granularities of the initial membrane potential
@@ -104,16 +119,18 @@ def _sum_to(g: Tensor, shape) -> Tensor:
                  keepdim=True)
 
 
-def _if_steps(x: Tensor, v: Tensor, theta: Tensor, u_all: Optional[Tensor] = None) -> Tensor:
+def _if_steps(x: Tensor, v: Tensor, theta: Tensor, u_all: Optional[Tensor] = None,
+              inplace: bool = False) -> Tensor:
     """K IF steps in place on the membrane ``v`` (full shape): ``u = v + I``,
     ``s = 1[u >= theta]``, ``v = u - theta s``; returns ``theta s``.  ``u_all``, if
     given, receives every ``u`` (what BPTT's backward needs).  ``u >= theta`` equals
     the surrogate's ``(u - theta) >= 0`` exactly in floating point.  Without
-    ``u_all`` on the CPU this runs as the fused kernel (same operations, same order)."""
+    ``u_all`` on the CPU this runs as the fused kernel (same operations, same order).
+    ``inplace``: the outputs may be written over ``x`` (the caller gives it up)."""
     if u_all is None and _fusable(x, v, theta) and theta.numel() in (1, x.shape[2]) \
             and _state_fits(x, v):
-        return _fused_if_steps(x, v, theta)
-    out = torch.empty_like(x)
+        return _fused_if_steps(x, v, theta, inplace)
+    out = _out_like(x, inplace and u_all is None)
     fired = torch.empty(v.shape, dtype=torch.bool, device=v.device)
     for t in range(x.shape[0]):
         v.add_(x[t])
@@ -126,16 +143,18 @@ def _if_steps(x: Tensor, v: Tensor, theta: Tensor, u_all: Optional[Tensor] = Non
 
 
 def _signed_steps(x: Tensor, v: Tensor, n: Tensor, theta: Tensor, slope: float, h: float,
-                  s_all: Optional[Tensor] = None, d_all: Optional[Tensor] = None) -> Tensor:
+                  s_all: Optional[Tensor] = None, d_all: Optional[Tensor] = None,
+                  inplace: bool = False) -> Tensor:
     """K steps of the signed neuron in place on ``v`` (integrated input S) and ``n``
     (net spike count): ``d = LeakyReLU(S)/theta - n``, a positive spike when
     ``d >= h``, a negative one when ``d <= -h``; returns ``theta (pos - neg)``.
     ``s_all`` / ``d_all``, if given, receive every ``S`` and ``d`` (for BPTT).
-    Without them on the CPU this runs as the fused kernel (same operations, same order)."""
+    Without them on the CPU this runs as the fused kernel (same operations, same order).
+    ``inplace``: as for :func:`_if_steps`."""
     if s_all is None and d_all is None and _fusable(x, v, theta) \
             and theta.numel() in (1, x.shape[2]) and _state_fits(x, v, n):
-        return _fused_signed_steps(x, v, n, theta, slope, h)
-    out = torch.empty_like(x)
+        return _fused_signed_steps(x, v, n, theta, slope, h, inplace)
+    out = _out_like(x, inplace and s_all is None and d_all is None)
     d = torch.empty_like(v)
     pos = torch.empty(v.shape, dtype=torch.bool, device=v.device)
     neg = torch.empty_like(pos)
@@ -305,8 +324,10 @@ class IFNeuron(nn.Module):
         everything else (simulation) steps the state in place without a graph."""
         return self.surrogate_alpha is not None and torch.is_grad_enabled()
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Run K steps. ``x``: input currents ``[K, B, C, H, W]``; returns ``s * theta``."""
+    def forward(self, x: Tensor, inplace: bool = False) -> Tensor:
+        """Run K steps. ``x``: input currents ``[K, B, C, H, W]``; returns ``s * theta``.
+        ``inplace``: the caller gives ``x`` up, and a simulation step (not BPTT) writes
+        the outputs over it (same values; no new K-step buffer)."""
         if self.v is None:
             self.v = self.initial_potential(x[0])
             self._owned = (self.v,)
@@ -316,7 +337,7 @@ class IFNeuron(nn.Module):
         else:
             with torch.no_grad():
                 v, = self._own_state(self.v)
-                out = _if_steps(x, v, theta)
+                out = _if_steps(x, v, theta, inplace=inplace)
             self.v = v
             self._owned = (v,)
         return self._record(out)
@@ -392,7 +413,7 @@ class SignedIFNeuron(IFNeuron):
         super().reset()
         self.n = None
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, x: Tensor, inplace: bool = False) -> Tensor:  # noqa: D102
         if self.v is None:
             self.v = self.initial_potential(x[0])
             self.n = torch.zeros_like(self.v)
@@ -406,7 +427,7 @@ class SignedIFNeuron(IFNeuron):
         else:
             with torch.no_grad():
                 v, n = self._own_state(self.v, self.n)
-                out = _signed_steps(x, v, n, theta, self.negative_slope, h)
+                out = _signed_steps(x, v, n, theta, self.negative_slope, h, inplace=inplace)
             self.v, self.n = v, n
             self._owned = (v, n)
         return self._record(out)

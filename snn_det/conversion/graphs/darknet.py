@@ -86,10 +86,10 @@ class DarknetGraph(BackboneGraph):
         kind, path = self.segment_fns[i]
         if kind == 'conv':
             if i == 0:                  # direct encoding: the first conv sees the image
-                x = ops.encode(ops.analog(lambda img: ops.conv(f'{path}.conv', img), x))
-            else:
-                x = ops.conv(f'{path}.conv', x)
-            return ops.act(f'{path}.activate', x)
+                return ops.act(f'{path}.activate', ops.encode(
+                    ops.analog(lambda img: ops.conv(f'{path}.conv', img), x)))
+            # the current goes straight to the neuron, which may fire over it (SnnOps.act)
+            return ops.act(f'{path}.activate', ops.conv(f'{path}.conv', x))
         if kind == 'res1':        # inside a ResBlock the state is {'x': input, 'y': branch}
             return {'x': x, 'y': ops.act(f'{path}.conv1.activate',
                                          ops.conv(f'{path}.conv1.conv', x))}

@@ -95,8 +95,9 @@ class PartGraph:
 
     @staticmethod
     def conv_module(ops, unit: str, site: Optional[str], x):
-        y = ops.conv(unit, x)
-        return ops.act(site, y) if site is not None else y
+        if site is None:
+            return ops.conv(unit, x)
+        return ops.act(site, ops.conv(unit, x))     # no name kept: see SnnOps.act
 
     def run_segment(self, i: int, state: dict, ops) -> dict:
         raise NotImplementedError

@@ -116,12 +116,12 @@ class ResNetGraph(BackboneGraph):
         if part < n - 1:             # act1 (act2): one convolution of the main branch
             out = ops.act(f'{prefix}.act{part + 1}', ops.conv(f'{prefix}.conv{part + 1}', out))
             return {'x': identity, 'y': out}
-        out = ops.conv(f'{prefix}.conv{n}', out)
         if ds_conv is not None:
             if isinstance(block.downsample[0], nn.AvgPool2d):
                 identity = block.downsample[0](identity)
             identity = ops.conv(ds_conv, identity)
-        return ops.act(f'{prefix}.act_out', ops.add(out, identity))
+        # main + shortcut goes straight to the neuron, which may fire over it (SnnOps.act)
+        return ops.act(f'{prefix}.act_out', ops.add(ops.conv(f'{prefix}.conv{n}', out), identity))
 
     def _stem(self, x, ops):
         bb = self.backbone

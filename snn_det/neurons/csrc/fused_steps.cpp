@@ -6,7 +6,9 @@
 // channel's, or per element in channels-last steps) in registers while the time loop
 // runs over it.  Memory traffic is one read of the
 // input currents and one write of the outputs, instead of ~5 (IF) or ~12 (signed)
-// full-size tensor passes per step in the Python loop.
+// full-size tensor passes per step in the Python loop.  Given ``out=x`` the steps run
+// in place: the outputs go over the currents they were computed from (no new buffer, and
+// the written cache lines are the ones just read, not fresh lines fetched to be written).
 //
 // The operations and their order are those of the reference loops in
 // snn_det/neurons/if_neuron.py (_if_steps, _signed_steps), in the input's dtype, so
@@ -29,6 +31,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 namespace {
 
@@ -57,7 +60,7 @@ SNN_DET_INLINE void store(T* p, const V& a) { std::memcpy(p, &a, sizeof(V)); }
 // threshold of each of the block's elements (one channel's, or in a channels-last step
 // each element's own).  Per step: u = v + x; o = (u >= theta) * theta; v = u - o.
 template <typename T>
-SNN_DET_INLINE void if_block(const T* __restrict x, T* __restrict v, T* __restrict out,
+SNN_DET_INLINE void if_block(const T* x, T* __restrict v, T* out,
                              const T* __restrict thb, int64_t K, int64_t N, int64_t XS) {
   using V = typename VecOf<T>::type;
   constexpr int L = sizeof(V) / sizeof(T);
@@ -79,7 +82,7 @@ SNN_DET_INLINE void if_block(const T* __restrict x, T* __restrict v, T* __restri
 }
 
 template <typename T>
-SNN_DET_INLINE void if_tail(const T* __restrict x, T* __restrict v, T* __restrict out,
+SNN_DET_INLINE void if_tail(const T* x, T* __restrict v, T* out,
                             const T* __restrict thb, int64_t n, int64_t K, int64_t N,
                             int64_t XS) {
   for (int64_t j = 0; j < n; ++j) {
@@ -98,8 +101,8 @@ SNN_DET_INLINE void if_tail(const T* __restrict x, T* __restrict v, T* __restric
 // Signed: S = S + x; d = max(S, slope S) / theta - n; q = 1[d >= h] - 1[d <= -h];
 // n = n + q; o = q theta.  thb: as for if_block.
 template <typename T>
-SNN_DET_INLINE void signed_block(const T* __restrict x, T* __restrict v, T* __restrict nn,
-                                 T* __restrict out, const T* __restrict thb, T slope, T h,
+SNN_DET_INLINE void signed_block(const T* x, T* __restrict v, T* __restrict nn,
+                                 T* out, const T* __restrict thb, T slope, T h,
                                  int64_t K, int64_t N, int64_t XS) {
   using V = typename VecOf<T>::type;
   constexpr int L = sizeof(V) / sizeof(T);
@@ -128,8 +131,8 @@ SNN_DET_INLINE void signed_block(const T* __restrict x, T* __restrict v, T* __re
 }
 
 template <typename T>
-SNN_DET_INLINE void signed_tail(const T* __restrict x, T* __restrict v, T* __restrict nn,
-                                T* __restrict out, const T* __restrict thb, T slope, T h,
+SNN_DET_INLINE void signed_tail(const T* x, T* __restrict v, T* __restrict nn,
+                                T* out, const T* __restrict thb, T slope, T h,
                                 int64_t n, int64_t K, int64_t N, int64_t XS) {
   for (int64_t j = 0; j < n; ++j) {
     const T th = thb[j];
@@ -252,8 +255,31 @@ bool check(const at::Tensor& x, const at::Tensor& theta,
   return cl;
 }
 
-// The output: K steps one after the other, each laid out like x's steps.
-at::Tensor empty_steps(const at::Tensor& x, bool channels_last) {
+// The output: K steps one after the other, each laid out like x's steps; or ``into``,
+// which must be x itself (its K steps one after the other: the steps run in place, each
+// element's input read before its output is written) or such a tensor of its own.
+at::Tensor empty_steps(const at::Tensor& x, bool channels_last,
+                       const std::optional<at::Tensor>& into) {
+  if (into.has_value() && into->defined()) {
+    const at::Tensor& o = *into;
+    TORCH_CHECK(o.sizes() == x.sizes() && o.scalar_type() == x.scalar_type() &&
+                    o.device() == x.device(), "out must be shaped like x");
+    const at::Tensor step = o[0];
+    TORCH_CHECK((channels_last ? step.is_contiguous(at::MemoryFormat::ChannelsLast)
+                               : step.is_contiguous()) &&
+                    (o.size(0) == 1 || o.stride(0) == step.numel()),
+                "out must hold its steps one after the other, laid out like x's steps");
+    const bool same = o.data_ptr() == x.data_ptr() && o.strides() == x.strides();
+    if (!same) {   // only x itself may share memory with out
+      const char* a = static_cast<const char*>(o.data_ptr());
+      const char* b = static_cast<const char*>(x.data_ptr());
+      const int64_t na = o.numel() * o.element_size();
+      const int64_t nb = (x.size(0) == 1 || x.stride(0) == 0 ? x[0].numel() : x.numel()) *
+                         x.element_size();
+      TORCH_CHECK(a + na <= b || b + nb <= a, "out overlaps x without being x");
+    }
+    return o;
+  }
   if (!channels_last) return at::empty(x.sizes(), x.options());
   const auto s = x.sizes();
   return at::empty({s[0] * s[1], s[2], s[3], s[4]},
@@ -267,9 +293,10 @@ Thresholds<T> thresholds(const at::Tensor& x, const at::Tensor& theta, bool chan
                        channels_last};
 }
 
-at::Tensor if_steps_(const at::Tensor& x, at::Tensor& v, const at::Tensor& theta) {
+at::Tensor if_steps_(const at::Tensor& x, at::Tensor& v, const at::Tensor& theta,
+                     const std::optional<at::Tensor>& into) {
   const bool cl = check(x, theta, {&v});
-  at::Tensor out = empty_steps(x, cl);
+  at::Tensor out = empty_steps(x, cl, into);
   const int64_t K = x.size(0), N = v.numel();
   const int64_t XS = K > 1 ? x.stride(0) : N;      // N, or 0 for a constant input
   if (N == 0 || K == 0) return out;
@@ -286,9 +313,10 @@ at::Tensor if_steps_(const at::Tensor& x, at::Tensor& v, const at::Tensor& theta
 }
 
 at::Tensor signed_steps_(const at::Tensor& x, at::Tensor& v, at::Tensor& n,
-                         const at::Tensor& theta, double slope, double h) {
+                         const at::Tensor& theta, double slope, double h,
+                         const std::optional<at::Tensor>& into) {
   const bool cl = check(x, theta, {&v, &n});
-  at::Tensor out = empty_steps(x, cl);
+  at::Tensor out = empty_steps(x, cl, into);
   const int64_t K = x.size(0), N = v.numel();
   const int64_t XS = K > 1 ? x.stride(0) : N;
   if (N == 0 || K == 0) return out;
@@ -310,9 +338,10 @@ at::Tensor signed_steps_(const at::Tensor& x, at::Tensor& v, at::Tensor& n,
 }  // namespace
 
 TORCH_LIBRARY(snn_det, m) {
-  m.def("if_steps_(Tensor x, Tensor(a!) v, Tensor theta) -> Tensor");
+  // out: where the steps go (x itself: in place); none: a new tensor
+  m.def("if_steps_(Tensor x, Tensor(a!) v, Tensor theta, Tensor? out=None) -> Tensor");
   m.def("signed_steps_(Tensor x, Tensor(a!) v, Tensor(b!) n, Tensor theta, float slope, "
-        "float h) -> Tensor");
+        "float h, Tensor? out=None) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(snn_det, CPU, m) {
