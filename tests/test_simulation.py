@@ -436,13 +436,19 @@ def test_plain_runs_fire_over_the_currents_and_change_no_number(name, monkeypatc
     x = torch.rand(2, 3, 32, 48)
     convert_backbone(bb, [x], [8], progress=False)
     net = bb.spiking_net(8)
-    real, seen = ops._unshared, []
-    monkeypatch.setattr(ops, '_unshared', lambda t, r: seen.append(real(t, r)) or seen[-1])
+    seen = []
+    hooks = [n.register_forward_pre_hook(
+        lambda m, args, kw: seen.append(kw.get('inplace', False)), with_kwargs=True)
+        for n in net.neurons.values()]
     inplace = net.simulate(x, 8, 4)
+    for h in hooks:
+        h.remove()
     per_chunk = len(net.neurons)
     assert seen.count(True) == 2 * (per_chunk - 1) and len(seen) == 2 * per_chunk
+    real = ops._unshared
     monkeypatch.setattr(ops, '_unshared', lambda t, r: False)
-    fresh = net.simulate(x, 8, 4)
+    monkeypatch.setenv('SNN_DET_HEAP_REUSE', '0')        # and no residual sum in place
+    fresh = net.simulate(x, 8, 4, recorder=lambda *a: None)
     assert all(torch.equal(a, b) for a, b in zip(inplace, fresh))
     monkeypatch.setattr(ops, '_unshared', real)
     kept = []

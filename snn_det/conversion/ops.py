@@ -138,10 +138,14 @@ class SnnOps:
     def add(self, a: Tensor, b: Tensor) -> Tensor:
         """A residual addition ``a + b``, into ``a`` when nothing else can see it: ``a`` is
         this pass's fresh convolution or neuron output, and without autograd or a recorder
-        (which may keep references to site outputs) no one else holds it.  The same sum
+        (which may keep references to site outputs) no one else holds it; or, recorder or
+        not, ``a`` is a temporary nothing else holds (:func:`_unshared`: a convolution
+        output passed straight in, which recorders never see).  The same sum
         (bit-identical), without a fresh T-fold tensor per block."""
-        if self.recorder is None and not torch.is_grad_enabled() and a.shape == b.shape \
-                and a.stride(0) != 0:
+        refs = sys.getrefcount(a) - 1
+        if a.shape == b.shape and (
+                (self.recorder is None and not torch.is_grad_enabled() and a.stride(0) != 0)
+                or _unshared(a, refs)):
             return a.add_(b)
         return a + b
 
@@ -149,12 +153,13 @@ class SnnOps:
         # the input current is a temporary no one else sees: the neuron may fire over it
         refs = sys.getrefcount(x) - 1         # this frame's argument, and any other holder
         reads_in = self.recorder is not None and getattr(self.recorder, 'reads_site_in', True)
-        inplace = not reads_in and _unshared(x, refs)
+        neuron = self.net.neurons[self.net.key(name)]
+        inplace = not reads_in and getattr(neuron, 'fires_in_place', False) \
+            and _unshared(x, refs)
         k = self.steps
         steps = x if x.dim() == 5 else x.reshape(k, -1, *x.shape[1:])   # [K, B, C, H, W]
         if reads_in:                    # recorders see time-folded tensors (a copy here)
             self.recorder('site_in', name, steps.reshape(-1, *steps.shape[2:]), k)
-        neuron = self.net.neurons[self.net.key(name)]
         y = neuron(steps, inplace=True) if inplace else neuron(steps)
         y = y.reshape(-1, *y.shape[2:])
         if self.recorder is not None:

@@ -273,6 +273,8 @@ class IFNeuron(nn.Module):
     """
 
     signed = False
+    #: ``forward(x, inplace=True)`` may write the spikes over ``x`` (SnnOps.act asks)
+    fires_in_place = True
 
     def __init__(self, num_channels: int, channel_wise: bool = False):
         super().__init__()
