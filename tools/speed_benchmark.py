@@ -80,8 +80,10 @@ class SpikingJellyIF(nn.Module):
         self.fresh = True
 
     def forward(self, x):
-        if self.fresh:
-            self.node.v = self.v0.to(x.dtype).expand_as(x[0]).clone()
+        if self.fresh:    # v(0) in the layout of the input's steps, as our neurons keep it
+            from snn_det.neurons.if_neuron import step_format
+            self.node.v = self.v0.to(x.dtype).expand_as(x[0]).clone(
+                memory_format=step_format(x[0]))
             self.fresh = False
         return self.node(x) * self.theta
 
