@@ -204,7 +204,6 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
     t0 = time.perf_counter()
     observers = observe(graph, batches, acts, cfg.max_samples, cfg.seed)
     timings['observe'] = time.perf_counter() - t0
-    timings['ann_forward_per_image'] = ann_forward_time(graph, batches[0], acts)
     per_T = {}
     device = next(iter(backbone.parameters())).device
     for T in T_list:

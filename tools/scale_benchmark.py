@@ -72,7 +72,7 @@ def _worker(spec_path: str, out_path: str) -> None:
     from snn_det.calibration.cache import CalibrationCache
     from snn_det.calibration.frontier import CachedImages
     from snn_det.conversion import ConversionConfig
-    from snn_det.pipeline import convert_backbone
+    from snn_det.pipeline import ann_forward_time, convert_backbone
     register_all_modules()
     spec = json.load(open(spec_path))
     det, run, bench = spec['detector'], spec['run'], spec['bench']
@@ -104,6 +104,9 @@ def _worker(spec_path: str, out_path: str) -> None:
             batches = collect(CachedImages(cache))
             _reset_peak()
             tim = convert_backbone(bb, batches, [T], conv, chunk, True, cache, max_sites)
+            # the floor's unit, in this process (not part of a user's conversion)
+            tim['ann_forward_per_image'] = ann_forward_time(bb.graph, batches[0],
+                                                            bb.site_activations() or None)
             out['cache'] = cache.stats()
             n = sum(batches.stored(i).shape[0] for i in range(len(batches)))
         per_T = tim['per_T'][T]

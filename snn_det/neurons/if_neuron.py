@@ -103,7 +103,7 @@ def _into(x: Tensor, inplace: bool) -> Optional[Tensor]:
 def _out_like(x: Tensor, inplace: bool) -> Tensor:
     """The output of the Python step loops: ``x`` itself (in place) or a new tensor.
     In place is exact: step t's output is written after its input was read."""
-    into = _into(x, inplace) if inplace and x.is_contiguous() else None
+    into = _into(x, inplace) if x.is_contiguous() else None
     return into if into is not None else torch.empty_like(x)
 
 
