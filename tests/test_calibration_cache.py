@@ -126,6 +126,29 @@ def test_bits_on_disk_give_the_same_conversion_as_floats_in_ram(name, calib, mon
     assert not (tmp_path / 'spill').exists()
 
 
+@pytest.mark.parametrize('name,calib', [('resnet18', 'lcp'), ('darknet', 'cc+fc')])
+def test_frontier_chunks_decode_into_the_buffer_let_go_and_change_no_number(name, calib,
+                                                                            monkeypatch):
+    """A frontier decodes each spike chunk into the previous chunk's buffer once nothing
+    holds it (no fresh pages per chunk), and the conversion is bit for bit the one that
+    decodes every chunk into new memory."""
+    from snn_det.calibration import frontier
+    ref, _ = _convert_state(name, calib, None)
+    decode, reused = frontier._decode, []
+
+    def counting(stored, device, out=None):
+        reused.append(out is not None)
+        return decode(stored, device, out)
+    monkeypatch.setattr(frontier, '_decode', counting)
+    got, _ = _convert_state(name, calib, None)
+    assert sum(reused) > 0
+    monkeypatch.setattr(frontier, '_decode', decode)
+    monkeypatch.setattr(frontier, '_free_buffer', lambda t: None)
+    fresh, _ = _convert_state(name, calib, None)
+    for k in ref:
+        assert bitwise_equal(ref[k], got[k]) and bitwise_equal(ref[k], fresh[k]), k
+
+
 @pytest.mark.parametrize('name', ['resnet18', 'darknet'])
 def test_heap_reuse_in_calibration_is_opt_in_and_changes_no_number(name, monkeypatch):
     """``SNN_DET_CALIB_HEAP_REUSE=1`` runs the no-grad passes inside ``heap_reuse``
@@ -212,7 +235,9 @@ def test_compiled_spike_codes_equal_the_python_codes(dtype, monkeypatch):
         pytest.skip('compiled kernels not built')
     g = torch.Generator().manual_seed(0)
     with CalibrationCache() as cache:
-        for cd, shape in [(1, (6, 5, 7, 9)), (2, (3, 2, 5, 4, 3)), (1, (4, 3, 1, 1))]:
+        # rows of 63, 12 and 1 elements, and of 1517 (the vector loops, a ragged tail)
+        for cd, shape in [(1, (6, 5, 7, 9)), (2, (3, 2, 5, 4, 3)), (1, (4, 3, 1, 1)),
+                          (1, (2, 3, 41, 37))]:
             view = [1] * len(shape)
             view[cd] = shape[cd]
             theta = (torch.rand(shape[cd], generator=g, dtype=dtype) + 0.1).reshape(view)
@@ -231,13 +256,20 @@ def test_compiled_spike_codes_equal_the_python_codes(dtype, monkeypatch):
                 for fused in ('1', '0'):
                     monkeypatch.setenv('SNN_DET_FUSED', fused)
                     assert bitwise_equal(a.decode(dtype, 'cpu'), x)
+                    buf = torch.full_like(x, 5.0)        # a used buffer, written over
+                    assert bitwise_equal(a.decode(dtype, 'cpu', buf), x)
                 monkeypatch.setenv('SNN_DET_FUSED', '1')
-                off = x.clone()
-                off.view(-1)[-1] = 0.37
-                assert sc.spike_term(cache, off, cd) is None
-                nan = x.clone()
-                nan.view(-1)[0] = float('nan')
-                assert sc.spike_term(cache, nan, cd) is None
+                assert a.decode(dtype, 'cpu', buf).data_ptr() == buf.data_ptr()
+                inner = x[(0,) * (cd + 1)].numel()
+                for i in (0, x.numel() // 2 + 3, x.numel() - 1):   # row starts, middles, ends
+                    theta_c = x.select(cd, (i // inner) % shape[cd]).abs().max()
+                    if theta_c > 0:      # half the channel's theta: off the train
+                        off = x.clone()
+                        off.view(-1)[i] = theta_c / 2
+                        assert sc.spike_term(cache, off, cd) is None
+                    nan = x.clone()
+                    nan.view(-1)[i] = float('nan')
+                    assert sc.spike_term(cache, nan, cd) is None
 
 
 def _mapped_ranges():

@@ -15,20 +15,31 @@ site, 2 for a signed one); the ANN's is ``B x C x H x W`` floats.  Both live in
 a :class:`~snn_det.calibration.cache.CalibrationCache`, in RAM up to its budget
 and in files beyond it, and are decoded one time chunk at a time.
 """
+import sys
 from typing import List, Optional, Sequence
 
 from torch import Tensor
 
-from ..conversion.ops import AnnOps
+from ..conversion.ops import _SOLE_STORAGE_USES, AnnOps, _storage_uses
 from .cache import CalibrationCache
 from .spike_codes import Encoded, encode, store
 
 
-def _decode(stored, device):
-    """A stored segment input: one tensor, or a named state (dict) of them."""
+def _decode(stored, device, out: Optional[Tensor] = None):
+    """A stored segment input: one tensor (decoded into ``out`` where it can be), or a
+    named state (dict) of them."""
     if isinstance(stored, dict):
         return {k: e.decode(device) for k, e in stored.items()}
-    return stored.decode(device)
+    return stored.decode(device, out)
+
+
+def _free_buffer(t) -> Optional[Tensor]:
+    """``t`` if nothing but the caller's one name holds it or any view of its memory (so
+    it may be written over), else ``None``."""
+    if (not isinstance(t, Tensor) or sys.getrefcount(t) > 3 or t._base is not None
+            or t.requires_grad or _storage_uses(t) > _SOLE_STORAGE_USES):
+        return None    # refcount 3: the caller's name, this argument, getrefcount's own
+    return t
 
 
 def _nbytes(stored) -> int:
@@ -89,7 +100,14 @@ class _DecodedChunks(Sequence):
     def __getitem__(self, c: int) -> Tensor:
         if self.last[0] == c:
             return self.last[1]
-        t = _decode(self.chunks[c], self.device)
+        prev, self.last = self.last[1], (None, None)
+        # the chunk decoded last, once its users have let it go, takes the next chunk:
+        # decoding a K-step boundary into fresh memory costs ~6x the decode itself in
+        # page faults (RetinaNet R50's stride-4 boundary at 800x1333: 0.55 GB per chunk)
+        buf = _free_buffer(prev)
+        del prev
+        t = _decode(self.chunks[c], self.device, buf)
+        del buf
         self.last = (c, t)
         return t
 
@@ -213,14 +231,16 @@ class Frontier:
         last = _LastSiteOut()
         chunks = []
         image = self.image if self.segment == 0 else None     # unused past segment 0
-        for c, (_, out) in enumerate(net.iter_chunks(image, T, chunk_size, last,
-                                                     self.segment, segment, inputs,
-                                                     rois=rois if crossing else None)):
+        # (not enumerate: it would hold the last chunk's output while the next is made)
+        for item in net.iter_chunks(image, T, chunk_size, last, self.segment, segment,
+                                    inputs, rois=rois if crossing else None):
+            c, out = len(chunks), item[1]
+            del item
             prev_value = inputs[c] if inputs is not None else None
             if arriving:
                 out = dict(out, rois=rois)
             chunks.append(_store_state(self.cache, out, prev[c] if prev else None,
                                        prev_value, last.out))
-            last.out = None
+            last.out = out = prev_value = None     # the input chunk may now be reused
         self._snn = chunks
         self.segment = segment

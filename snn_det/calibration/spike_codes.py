@@ -68,12 +68,18 @@ class SpikeTerm:
     def nbytes(self) -> int:
         return self.pos.nbytes + (self.neg.nbytes if self.neg is not None else 0)
 
-    def decode(self, dtype, device) -> Tensor:
+    def decode(self, dtype, device, out: Optional[Tensor] = None) -> Tensor:
+        """The train, bit for bit; the compiled decoder writes it into ``out`` when that is
+        a contiguous tensor of its shape and dtype on the CPU (no fresh pages to fault in),
+        else into a new tensor."""
         # the same operations as the neurons: mul(fired, theta) / (pos - neg) * theta
         if _kernels(dtype, device) and self.theta.dtype == dtype:
+            if out is not None and not (out.shape == self.shape and out.dtype == dtype
+                                        and out.device.type == 'cpu' and out.is_contiguous()):
+                out = None
             return torch.ops.snn_det.spike_decode(
                 self.pos.load('cpu'), self.neg.load('cpu') if self.neg is not None else None,
-                self.theta.reshape(-1), list(self.shape), self.channel_dim)
+                self.theta.reshape(-1), list(self.shape), self.channel_dim, out)
         theta = self.theta.to(device)
         p = _unpack(self.pos.load('cpu'), self.numel, self.shape, dtype, device)
         if self.neg is not None:
@@ -143,13 +149,15 @@ class Encoded:
     def nbytes(self) -> int:
         return self.raw.nbytes if self.raw is not None else sum(t.nbytes for t in self.terms)
 
-    def decode(self, device=None) -> Tensor:
+    def decode(self, device=None, out: Optional[Tensor] = None) -> Tensor:
+        """The tensor that was encoded, bit for bit.  ``out`` is a buffer the caller no
+        longer needs; a spike train may be decoded into it (see :meth:`SpikeTerm.decode`)."""
         device = self.device if device is None else device
         if self.raw is not None:
             return self.raw.load(device)
-        value = self.terms[-1].decode(self.dtype, device)
+        value = self.terms[-1].decode(self.dtype, device, out)
         for term in reversed(self.terms[:-1]):
-            value = term.decode(self.dtype, device) + value
+            value.add_(term.decode(self.dtype, device))   # s_k + (...): IEEE + commutes
         return value
 
 

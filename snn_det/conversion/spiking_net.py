@@ -259,7 +259,11 @@ class SpikingNet(nn.Module):
                     out = self.graph.forward(inp, ops, start, stop)
                 except StopForward:
                     out = None
+                # let go of the chunk's input before the next is asked for: a calibration
+                # frontier then decodes the next chunk into its buffer (frontier._DecodedChunks)
+                inp = None
                 yield steps, out
+                out = None     # the state may hold the input passed through (a block's 'x')
         finally:
             self.reset()
 

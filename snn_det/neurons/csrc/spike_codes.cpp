@@ -28,6 +28,11 @@
 #include <tuple>
 #include <vector>
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+#define SNN_DET_ENCODE_AVX2 1
+#endif
+
 namespace {
 
 constexpr int64_t GRAIN = 1 << 14;   // ~bytes (x 8 elements) per parallel task
@@ -46,6 +51,158 @@ SNN_DET_INLINE typename Bits<scalar_t>::type bits_of(scalar_t v) {
   return b;
 }
 
+// Whole bytes [b0, b1) of one row (elements 8 b0 .. 8 b1), each byte written by this row
+// alone: classify 8 elements' bits as +0.0 / +theta / -theta and pack them.  Returns
+// whether every element was one of the three; ORs whether any was -theta into *negs.
+template <typename B>
+SNN_DET_INLINE bool pack_bytes_scalar(const B* __restrict v, int64_t b0, int64_t b1, B tp,
+                                      B tn, B zero, uint8_t* __restrict pos,
+                                      uint8_t* __restrict neg, bool* negs) {
+  bool good = true;
+  uint8_t any = 0;
+  for (int64_t b = b0; b < b1; ++b) {
+    const B* e = v + (b << 3);
+    uint8_t pb = 0, nb = 0;
+    for (int j = 0; j < 8; ++j) {
+      const bool is_p = (e[j] == tp) & (e[j] != zero);
+      const bool is_n = (e[j] == tn) & (e[j] != zero) & !is_p;
+      good &= (e[j] == zero) | is_p | is_n;
+      pb |= uint8_t(is_p) << j;
+      nb |= uint8_t(is_n) << j;
+    }
+    pos[b] = pb;
+    neg[b] = nb;
+    any |= nb;
+  }
+  *negs |= any != 0;
+  return good;
+}
+
+#ifdef SNN_DET_ENCODE_AVX2
+// The same with AVX2 compares and movemask: 8 floats (or 2 x 4 doubles) per byte.
+__attribute__((target("avx2"))) bool pack_bytes_avx2(const uint32_t* __restrict v, int64_t b0,
+                                                     int64_t b1, uint32_t tp, uint32_t tn,
+                                                     uint32_t zero, uint8_t* __restrict pos,
+                                                     uint8_t* __restrict neg, bool* negs) {
+  const __m256i P = _mm256_set1_epi32(int(tp)), N = _mm256_set1_epi32(int(tn)),
+                Z = _mm256_set1_epi32(int(zero));
+  int bad = 0, any = 0;
+  for (int64_t b = b0; b < b1; ++b) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + (b << 3)));
+    const __m256i ez = _mm256_cmpeq_epi32(x, Z);
+    const __m256i ep = _mm256_andnot_si256(ez, _mm256_cmpeq_epi32(x, P));
+    const __m256i en = _mm256_andnot_si256(_mm256_or_si256(ez, ep), _mm256_cmpeq_epi32(x, N));
+    const int mp = _mm256_movemask_ps(_mm256_castsi256_ps(ep));
+    const int mn = _mm256_movemask_ps(_mm256_castsi256_ps(en));
+    const int mz = _mm256_movemask_ps(_mm256_castsi256_ps(ez));
+    bad |= (mp | mn | mz) ^ 0xFF;
+    any |= mn;
+    pos[b] = uint8_t(mp);
+    neg[b] = uint8_t(mn);
+  }
+  *negs |= any != 0;
+  return bad == 0;
+}
+
+__attribute__((target("avx2"))) inline void four_doubles(const uint64_t* e, __m256i P, __m256i N,
+                                                         __m256i Z, int* mp, int* mn, int* mz) {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e));
+  const __m256i ez = _mm256_cmpeq_epi64(x, Z);
+  const __m256i ep = _mm256_andnot_si256(ez, _mm256_cmpeq_epi64(x, P));
+  const __m256i en = _mm256_andnot_si256(_mm256_or_si256(ez, ep), _mm256_cmpeq_epi64(x, N));
+  *mp = _mm256_movemask_pd(_mm256_castsi256_pd(ep));
+  *mn = _mm256_movemask_pd(_mm256_castsi256_pd(en));
+  *mz = _mm256_movemask_pd(_mm256_castsi256_pd(ez));
+}
+
+__attribute__((target("avx2"))) bool pack_bytes_avx2(const uint64_t* __restrict v, int64_t b0,
+                                                     int64_t b1, uint64_t tp, uint64_t tn,
+                                                     uint64_t zero, uint8_t* __restrict pos,
+                                                     uint8_t* __restrict neg, bool* negs) {
+  const __m256i P = _mm256_set1_epi64x(int64_t(tp)), N = _mm256_set1_epi64x(int64_t(tn)),
+                Z = _mm256_set1_epi64x(int64_t(zero));
+  int bad = 0, any = 0;
+  for (int64_t b = b0; b < b1; ++b) {
+    int p0, n0, z0, p1, n1, z1;
+    four_doubles(v + (b << 3), P, N, Z, &p0, &n0, &z0);
+    four_doubles(v + (b << 3) + 4, P, N, Z, &p1, &n1, &z1);
+    const int mp = p0 | (p1 << 4), mn = n0 | (n1 << 4), mz = z0 | (z1 << 4);
+    bad |= (mp | mn | mz) ^ 0xFF;
+    any |= mn;
+    pos[b] = uint8_t(mp);
+    neg[b] = uint8_t(mn);
+  }
+  *negs |= any != 0;
+  return bad == 0;
+}
+
+bool have_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+#endif
+
+// max |p[k]| over k < n, a NaN skipped (pass 2 refuses it: no theta's bits match a NaN)
+template <typename scalar_t>
+SNN_DET_INLINE scalar_t abs_max_scalar(const scalar_t* p, int64_t n) {
+  scalar_t m = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const scalar_t a = std::fabs(p[k]);
+    m = a > m ? a : m;
+  }
+  return m;
+}
+
+#ifdef SNN_DET_ENCODE_AVX2
+// max(a, m) as vmaxps: m where a is NaN, as the scalar loop; exact, so the same maximum
+__attribute__((target("avx2"))) float abs_max_avx2(const float* p, int64_t n) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    m0 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(p + k)), m0);
+    m1 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(p + k + 8)), m1);
+  }
+  alignas(32) float l[8];
+  _mm256_store_ps(l, _mm256_max_ps(m0, m1));
+  float m = abs_max_scalar(p + k, n - k);
+  for (float v : l) m = v > m ? v : m;
+  return m;
+}
+
+__attribute__((target("avx2"))) double abs_max_avx2(const double* p, int64_t n) {
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  __m256d m0 = _mm256_setzero_pd(), m1 = _mm256_setzero_pd();
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    m0 = _mm256_max_pd(_mm256_andnot_pd(sign, _mm256_loadu_pd(p + k)), m0);
+    m1 = _mm256_max_pd(_mm256_andnot_pd(sign, _mm256_loadu_pd(p + k + 4)), m1);
+  }
+  alignas(32) double l[4];
+  _mm256_store_pd(l, _mm256_max_pd(m0, m1));
+  double m = abs_max_scalar(p + k, n - k);
+  for (double v : l) m = v > m ? v : m;
+  return m;
+}
+#endif
+
+template <typename scalar_t>
+scalar_t abs_max(const scalar_t* p, int64_t n) {
+#ifdef SNN_DET_ENCODE_AVX2
+  if (have_avx2()) return abs_max_avx2(p, n);
+#endif
+  return abs_max_scalar(p, n);
+}
+
+template <typename B>
+bool pack_bytes(const B* v, int64_t b0, int64_t b1, B tp, B tn, B zero, uint8_t* pos,
+                uint8_t* neg, bool* negs) {
+#ifdef SNN_DET_ENCODE_AVX2
+  if (have_avx2()) return pack_bytes_avx2(v, b0, b1, tp, tn, zero, pos, neg, negs);
+#endif
+  return pack_bytes_scalar(v, b0, b1, tp, tn, zero, pos, neg, negs);
+}
+
 template <typename scalar_t>
 SNN_DET_CLONES bool encode_impl(const scalar_t* __restrict x, int64_t outer, int64_t C,
                                 int64_t inner, scalar_t* __restrict theta,
@@ -58,13 +215,7 @@ SNN_DET_CLONES bool encode_impl(const scalar_t* __restrict x, int64_t outer, int
                    [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const scalar_t* p = x + r * inner;
-      scalar_t m = 0;
-      for (int64_t k = 0; k < inner; ++k) {
-        const scalar_t a = std::fabs(p[k]);
-        m = a > m ? a : m;
-        if (a != a) m = a;                 // NaN propagates (then not a train)
-      }
-      row_max[r] = m;
+      row_max[r] = abs_max(p, inner);
     }
   });
   for (int64_t c = 0; c < C; ++c) theta[c] = 0;
@@ -88,7 +239,15 @@ SNN_DET_CLONES bool encode_impl(const scalar_t* __restrict x, int64_t outer, int
       const B tp = bits_of<scalar_t>(th), tn = bits_of<scalar_t>(-th);
       const int64_t i_begin = r * inner, i_end = i_begin + inner;
       int64_t i = i_begin;
+      // the bytes this row alone writes, packed 8 elements at a time
+      const int64_t whole0 = (i_begin + 7) >> 3, whole1 = i_end >> 3;
       while (i < i_end) {
+        if (i == (whole0 << 3) && whole1 > whole0) {
+          good &= pack_bytes<B>(reinterpret_cast<const B*>(x), whole0, whole1, tp, tn, zero,
+                                pos, neg, &negs);
+          i = whole1 << 3;
+          continue;
+        }
         const int64_t b = i >> 3;
         const int64_t stop = std::min<int64_t>(i_end, (b + 1) << 3);
         uint8_t pb = 0, nb = 0;
@@ -196,9 +355,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, bool, bool> spike_encode(const at
 }
 
 at::Tensor spike_decode(const at::Tensor& pos, const c10::optional<at::Tensor>& neg,
-                        const at::Tensor& theta, at::IntArrayRef shape, int64_t channel_dim) {
+                        const at::Tensor& theta, at::IntArrayRef shape, int64_t channel_dim,
+                        const c10::optional<at::Tensor>& into) {
   TORCH_CHECK(pos.is_contiguous() && pos.scalar_type() == at::kByte, "spike_decode: pos");
-  auto out = at::empty(shape, theta.options());
+  at::Tensor out;
+  if (into.has_value() && into->defined()) {   // a buffer of the caller's, written over
+    out = *into;
+    TORCH_CHECK(out.sizes() == shape && out.scalar_type() == theta.scalar_type() &&
+                    out.is_contiguous() && out.device().is_cpu(),
+                "spike_decode: out must be a contiguous CPU tensor of the shape and dtype");
+  } else {
+    out = at::empty(shape, theta.options());
+  }
+  TORCH_CHECK(pos.numel() * 8 >= out.numel(), "spike_decode: too few bits for the shape");
   int64_t outer, C, inner;
   split_dims(out, channel_dim, &outer, &C, &inner);
   TORCH_CHECK(theta.numel() == C, "spike_decode: one theta per channel");
@@ -220,8 +389,9 @@ at::Tensor spike_decode(const at::Tensor& pos, const c10::optional<at::Tensor>& 
 
 TORCH_LIBRARY_FRAGMENT(snn_det, m) {
   m.def("spike_encode(Tensor x, int channel_dim) -> (Tensor, Tensor, Tensor, bool, bool)");
-  m.def("spike_decode(Tensor pos, Tensor? neg, Tensor theta, int[] shape, int channel_dim) "
-        "-> Tensor");
+  // out: a buffer to decode into (written over); none: a new tensor
+  m.def("spike_decode(Tensor pos, Tensor? neg, Tensor theta, int[] shape, int channel_dim, "
+        "Tensor(a!)? out=None) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(snn_det, CPU, m) {
