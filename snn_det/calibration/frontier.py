@@ -25,21 +25,42 @@ from .cache import CalibrationCache
 from .spike_codes import Encoded, encode, store
 
 
-def _decode(stored, device, out: Optional[Tensor] = None):
-    """A stored segment input: one tensor (decoded into ``out`` where it can be), or a
-    named state (dict) of them."""
+def _decode(stored, device, out=None):
+    """A stored segment input: one tensor, or a named state (dict) of them; decoded into
+    ``out`` (a tensor, or a dict of them by name) where it can be."""
     if isinstance(stored, dict):
-        return {k: e.decode(device) for k, e in stored.items()}
-    return stored.decode(device, out)
+        out = out if isinstance(out, dict) else {}
+        return {k: e.decode(device, out.get(k)) for k, e in stored.items()}
+    return stored.decode(device, out if isinstance(out, Tensor) else None)
 
 
-def _free_buffer(t) -> Optional[Tensor]:
-    """``t`` if nothing but the caller's one name holds it or any view of its memory (so
-    it may be written over), else ``None``."""
-    if (not isinstance(t, Tensor) or sys.getrefcount(t) > 3 or t._base is not None
+def _free_buffer(t, refs: int = 1) -> Optional[Tensor]:
+    """``t`` if nothing but the caller's ``refs`` names (its own, and the arguments that
+    passed it on) holds it or any view of its memory (so it may be written over), else
+    ``None``."""
+    if (not isinstance(t, Tensor) or sys.getrefcount(t) > refs + 2 or t._base is not None
             or t.requires_grad or _storage_uses(t) > _SOLE_STORAGE_USES):
-        return None    # refcount 3: the caller's name, this argument, getrefcount's own
+        return None    # + 2: this argument, getrefcount's own
     return t
+
+
+def _free_buffers(prev):
+    """What of a decoded segment input (a tensor, or a named state that only the caller
+    holds) nothing else holds any more: a tensor, a dict of them by name, or ``None``.
+    ``prev`` is the caller's only name for it (the state is emptied)."""
+    if not isinstance(prev, dict):
+        return _free_buffer(prev, refs=2)
+    if sys.getrefcount(prev) > 3:      # the state itself is still held elsewhere
+        return None
+    bufs = {}
+    for k in list(prev):
+        t = prev.pop(k)                # a tensor under two names is free at its last
+        b = _free_buffer(t)
+        del t
+        if b is not None:
+            bufs[k] = b
+        del b
+    return bufs
 
 
 def _nbytes(stored) -> int:
@@ -104,7 +125,7 @@ class _DecodedChunks(Sequence):
         # the chunk decoded last, once its users have let it go, takes the next chunk:
         # decoding a K-step boundary into fresh memory costs ~6x the decode itself in
         # page faults (RetinaNet R50's stride-4 boundary at 800x1333: 0.55 GB per chunk)
-        buf = _free_buffer(prev)
+        buf = _free_buffers(prev)
         del prev
         t = _decode(self.chunks[c], self.device, buf)
         del buf
