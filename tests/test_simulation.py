@@ -36,11 +36,13 @@ def _run(neuron, x, chunks, monkeypatch, fused):
 @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
 @pytest.mark.parametrize('cls', [IFNeuron, SignedIFNeuron])
 @pytest.mark.parametrize('channel_wise', [True, False])
-def test_fused_steps_equal_the_python_loop_bit_for_bit(cls, dtype, channel_wise,
+@pytest.mark.parametrize('plane', [(5, 9), (11, 13)])
+def test_fused_steps_equal_the_python_loop_bit_for_bit(cls, dtype, channel_wise, plane,
                                                        monkeypatch):
-    """Odd plane sizes (vector blocks plus scalar tails that must not cross a channel),
-    three time chunks, exact threshold ties, large and negative currents: spikes and
-    the final state of the fused kernel equal the Python loop's exactly."""
+    """Odd plane sizes (vector blocks plus scalar tails that must not cross a channel;
+    11 x 13 also has tiles of several blocks), three time chunks, exact threshold ties,
+    large and negative currents: spikes and the final state of the fused kernel equal
+    the Python loop's exactly."""
     if not fused_available():
         pytest.skip('fused kernels not built (test_the_fused_kernels_are_built fails)')
     torch.manual_seed(0)
@@ -48,7 +50,7 @@ def test_fused_steps_equal_the_python_loop_bit_for_bit(cls, dtype, channel_wise,
     n = cls(C, channel_wise=channel_wise)
     n.threshold = (torch.rand(1, C if channel_wise else 1, 1, 1) + 0.3).to(dtype)
     n.v0 = (torch.randn(1, C, 1, 1) * 0.3).to(dtype)
-    x = (torch.randn(13, 3, C, 5, 9) * 0.7).to(dtype)
+    x = (torch.randn(13, 3, C, *plane) * 0.7).to(dtype)
     x[:, 0, :, :2] = 0.25                                  # exact crossings
     x[3] *= 20                                             # saturating inputs
     ref, ref_state = _run(n, x, [4, 6, 3], monkeypatch, fused=False)

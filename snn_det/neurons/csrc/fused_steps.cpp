@@ -42,6 +42,12 @@ template <> struct VecOf<float> { typedef float type __attribute__((vector_size(
 template <> struct VecOf<double> { typedef double type __attribute__((vector_size(32))); };
 
 constexpr int NV = 2;   // vectors per block: their membranes stay in registers
+// Where a run of elements shares one threshold, TILE blocks go through the K steps
+// together (their membranes in L1): each step then reads and writes TILE x 64 B in a row
+// instead of one cache line, which the prefetchers follow better.  Ad hoc, one thread,
+// K = 32 steps of 4 x 128 x 40 x 40 in place: IF 10.7 -> 7.4-8.6 ms, signed 14.5-15.5 ->
+// 10.6-11.3 ms at TILE 4; TILE 2 and 8 were slower.  Same operations per element.
+constexpr int TILE = 4;
 template <typename T>
 constexpr int64_t block_size() { return NV * int64_t(sizeof(typename VecOf<T>::type) / sizeof(T)); }
 
@@ -59,7 +65,7 @@ SNN_DET_INLINE void store(T* p, const V& a) { std::memcpy(p, &a, sizeof(V)); }
 // IF: one full block (vectors) and a scalar tail of n < block elements; thb holds the
 // threshold of each of the block's elements (one channel's, or in a channels-last step
 // each element's own).  Per step: u = v + x; o = (u >= theta) * theta; v = u - o.
-template <typename T>
+template <typename T, int NV = NV>
 SNN_DET_INLINE void if_block(const T* x, T* __restrict v, T* out,
                              const T* __restrict thb, int64_t K, int64_t N, int64_t XS) {
   using V = typename VecOf<T>::type;
@@ -100,7 +106,7 @@ SNN_DET_INLINE void if_tail(const T* x, T* __restrict v, T* out,
 
 // Signed: S = S + x; d = max(S, slope S) / theta - n; q = 1[d >= h] - 1[d <= -h];
 // n = n + q; o = q theta.  thb: as for if_block.
-template <typename T>
+template <typename T, int NV = NV>
 SNN_DET_INLINE void signed_block(const T* x, T* __restrict v, T* __restrict nn,
                                  T* out, const T* __restrict thb, T slope, T h,
                                  int64_t K, int64_t N, int64_t XS) {
@@ -179,12 +185,16 @@ template <typename T>
 SNN_DET_CLONES void if_range(const T* x, T* v, const Thresholds<T>& th, T* out, int64_t K,
                              int64_t N, int64_t XS, int64_t b, int64_t e) {
   constexpr int64_t B = block_size<T>();
-  T thb[B];
+  T thb[TILE * B];   // one threshold per element of a tile (or of a block)
   int64_t i = b;
   while (i < e) {
     const int64_t stop = th.segment(i, e);
     const bool same = !th.channels_last || !th.per_channel;   // one threshold per run
-    if (same) th.fill(thb, i, B);
+    if (same) th.fill(thb, i, TILE * B);
+    if (same) {   // tiles of TILE blocks: each step reads and writes TILE * 64 B in a row
+      for (; i + TILE * B <= stop; i += TILE * B)
+        if_block<T, TILE * NV>(x + i, v + i, out + i, thb, K, N, XS);
+    }
     for (; i + B <= stop; i += B) {
       if (!same) th.fill(thb, i, B);
       if_block<T>(x + i, v + i, out + i, thb, K, N, XS);
@@ -202,12 +212,16 @@ SNN_DET_CLONES void signed_range(const T* x, T* v, T* nn, const Thresholds<T>& t
                                  T slope, T h, int64_t K, int64_t N, int64_t XS, int64_t b,
                                  int64_t e) {
   constexpr int64_t B = block_size<T>();
-  T thb[B];
+  T thb[TILE * B];   // one threshold per element of a tile (or of a block)
   int64_t i = b;
   while (i < e) {
     const int64_t stop = th.segment(i, e);
     const bool same = !th.channels_last || !th.per_channel;
-    if (same) th.fill(thb, i, B);
+    if (same) th.fill(thb, i, TILE * B);
+    if (same) {
+      for (; i + TILE * B <= stop; i += TILE * B)
+        signed_block<T, TILE * NV>(x + i, v + i, nn + i, out + i, thb, slope, h, K, N, XS);
+    }
     for (; i + B <= stop; i += B) {
       if (!same) th.fill(thb, i, B);
       signed_block<T>(x + i, v + i, nn + i, out + i, thb, slope, h, K, N, XS);
