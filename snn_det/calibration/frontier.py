@@ -20,7 +20,7 @@ from typing import List, Optional, Sequence
 
 from torch import Tensor
 
-from ..conversion.ops import _SOLE_STORAGE_USES, AnnOps, _storage_uses
+from ..conversion.ops import AnnOps, _unshared
 from .cache import CalibrationCache
 from .spike_codes import Encoded, encode, store
 
@@ -36,12 +36,13 @@ def _decode(stored, device, out=None):
 
 def _free_buffer(t, refs: int = 1) -> Optional[Tensor]:
     """``t`` if nothing but the caller's ``refs`` names (its own, and the arguments that
-    passed it on) holds it or any view of its memory (so it may be written over), else
-    ``None``."""
-    if (not isinstance(t, Tensor) or sys.getrefcount(t) > refs + 2 or t._base is not None
-            or t.requires_grad or _storage_uses(t) > _SOLE_STORAGE_USES):
-        return None    # + 2: this argument, getrefcount's own
-    return t
+    passed it on) holds it or any view of its memory, so it may be written over (the test
+    by which neurons fire over their currents, :func:`~snn_det.conversion.ops._unshared`),
+    else ``None``."""
+    if not isinstance(t, Tensor):
+        return None
+    held = sys.getrefcount(t) - refs - 1    # other holders + this argument (as _unshared counts)
+    return t if _unshared(t, held) else None
 
 
 def _free_buffers(prev):

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
@@ -79,7 +80,7 @@ SNN_DET_INLINE bool pack_bytes_scalar(const B* __restrict v, int64_t b0, int64_t
 }
 
 #ifdef SNN_DET_ENCODE_AVX2
-// The same with AVX2 compares and movemask: 8 floats (or 2 x 4 doubles) per byte.
+// The same with AVX2 compares and movemask: 8 floats per byte.
 __attribute__((target("avx2"))) bool pack_bytes_avx2(const uint32_t* __restrict v, int64_t b0,
                                                      int64_t b1, uint32_t tp, uint32_t tn,
                                                      uint32_t zero, uint8_t* __restrict pos,
@@ -95,38 +96,6 @@ __attribute__((target("avx2"))) bool pack_bytes_avx2(const uint32_t* __restrict 
     const int mp = _mm256_movemask_ps(_mm256_castsi256_ps(ep));
     const int mn = _mm256_movemask_ps(_mm256_castsi256_ps(en));
     const int mz = _mm256_movemask_ps(_mm256_castsi256_ps(ez));
-    bad |= (mp | mn | mz) ^ 0xFF;
-    any |= mn;
-    pos[b] = uint8_t(mp);
-    neg[b] = uint8_t(mn);
-  }
-  *negs |= any != 0;
-  return bad == 0;
-}
-
-__attribute__((target("avx2"))) inline void four_doubles(const uint64_t* e, __m256i P, __m256i N,
-                                                         __m256i Z, int* mp, int* mn, int* mz) {
-  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e));
-  const __m256i ez = _mm256_cmpeq_epi64(x, Z);
-  const __m256i ep = _mm256_andnot_si256(ez, _mm256_cmpeq_epi64(x, P));
-  const __m256i en = _mm256_andnot_si256(_mm256_or_si256(ez, ep), _mm256_cmpeq_epi64(x, N));
-  *mp = _mm256_movemask_pd(_mm256_castsi256_pd(ep));
-  *mn = _mm256_movemask_pd(_mm256_castsi256_pd(en));
-  *mz = _mm256_movemask_pd(_mm256_castsi256_pd(ez));
-}
-
-__attribute__((target("avx2"))) bool pack_bytes_avx2(const uint64_t* __restrict v, int64_t b0,
-                                                     int64_t b1, uint64_t tp, uint64_t tn,
-                                                     uint64_t zero, uint8_t* __restrict pos,
-                                                     uint8_t* __restrict neg, bool* negs) {
-  const __m256i P = _mm256_set1_epi64x(int64_t(tp)), N = _mm256_set1_epi64x(int64_t(tn)),
-                Z = _mm256_set1_epi64x(int64_t(zero));
-  int bad = 0, any = 0;
-  for (int64_t b = b0; b < b1; ++b) {
-    int p0, n0, z0, p1, n1, z1;
-    four_doubles(v + (b << 3), P, N, Z, &p0, &n0, &z0);
-    four_doubles(v + (b << 3) + 4, P, N, Z, &p1, &n1, &z1);
-    const int mp = p0 | (p1 << 4), mn = n0 | (n1 << 4), mz = z0 | (z1 << 4);
     bad |= (mp | mn | mz) ^ 0xFF;
     any |= mn;
     pos[b] = uint8_t(mp);
@@ -170,26 +139,15 @@ __attribute__((target("avx2"))) float abs_max_avx2(const float* p, int64_t n) {
   return m;
 }
 
-__attribute__((target("avx2"))) double abs_max_avx2(const double* p, int64_t n) {
-  const __m256d sign = _mm256_set1_pd(-0.0);
-  __m256d m0 = _mm256_setzero_pd(), m1 = _mm256_setzero_pd();
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    m0 = _mm256_max_pd(_mm256_andnot_pd(sign, _mm256_loadu_pd(p + k)), m0);
-    m1 = _mm256_max_pd(_mm256_andnot_pd(sign, _mm256_loadu_pd(p + k + 4)), m1);
-  }
-  alignas(32) double l[4];
-  _mm256_store_pd(l, _mm256_max_pd(m0, m1));
-  double m = abs_max_scalar(p + k, n - k);
-  for (double v : l) m = v > m ? v : m;
-  return m;
-}
 #endif
 
+// float32 (what calibration runs in) takes the AVX2 loops where the CPU has them;
+// float64 the scalar ones (same results)
 template <typename scalar_t>
 scalar_t abs_max(const scalar_t* p, int64_t n) {
 #ifdef SNN_DET_ENCODE_AVX2
-  if (have_avx2()) return abs_max_avx2(p, n);
+  if constexpr (std::is_same_v<scalar_t, float>)
+    if (have_avx2()) return abs_max_avx2(p, n);
 #endif
   return abs_max_scalar(p, n);
 }
@@ -198,7 +156,8 @@ template <typename B>
 bool pack_bytes(const B* v, int64_t b0, int64_t b1, B tp, B tn, B zero, uint8_t* pos,
                 uint8_t* neg, bool* negs) {
 #ifdef SNN_DET_ENCODE_AVX2
-  if (have_avx2()) return pack_bytes_avx2(v, b0, b1, tp, tn, zero, pos, neg, negs);
+  if constexpr (std::is_same_v<B, uint32_t>)
+    if (have_avx2()) return pack_bytes_avx2(v, b0, b1, tp, tn, zero, pos, neg, negs);
 #endif
   return pack_bytes_scalar(v, b0, b1, tp, tn, zero, pos, neg, negs);
 }
