@@ -99,6 +99,29 @@ def spikingjelly_net(net):
     return sj
 
 
+class FreeNeuron(nn.Module):
+    """A site whose neuron costs nothing: its input current passes through unchanged (the
+    first site's constant input, one step expanded over K, is copied out as any neuron
+    writes its K steps).  A net of these runs only what is not a neuron (convolutions,
+    additions, pooling, readout): its time is the floor below any neuron implementation
+    on the same network, so ``SpikingJelly time / this time`` bounds the throughput ratio
+    that faster neurons alone can reach against SpikingJelly."""
+
+    def reset(self):
+        pass
+
+    def forward(self, x, inplace: bool = False):
+        return x.contiguous() if x.stride(0) == 0 else x
+
+
+def free_neuron_net(net):
+    """A copy of ``net`` with every neuron replaced by :class:`FreeNeuron`."""
+    free = copy.deepcopy(net)
+    for key in list(free.neurons.keys()):
+        free.neurons[key] = FreeNeuron()
+    return free
+
+
 def _batch(cfg, model, n: int, seed: int, split: str = 'test') -> torch.Tensor:
     """``n`` images of the config's test (or train) set, preprocessed as in testing."""
     from mmengine.runner import Runner
@@ -165,6 +188,11 @@ def measure(det: dict, bench: dict, threads: int) -> dict:
             secs = _median_time(lambda: net.simulate(x, T_py, chunk), reps)
         finally:
             os.environ.pop('SNN_DET_FUSED')
+        free = free_neuron_net(net)          # everything but the neurons, at T_py
+        bb.set_mode('ann')
+        _, free_s, free_ratio = _paired_times(lambda: bb(x),
+                                              lambda: free.simulate(x, T_py, chunk), reps)
+        out['neurons_free'] = dict(T=T_py, seconds=free_s, over_T_ann=free_ratio / T_py)
         out['python_loop'] = dict(T=T_py, seconds=secs, over_T_ann=secs / (T_py * out['ann_s']),
                                   fused_speedup=secs / out['snn'][T_py]['seconds'])
         out['spikingjelly'] = _spikingjelly(bb, calib, x, bench, chunk, reps)
@@ -262,23 +290,31 @@ def _spikingjelly(bb, calib, x, bench, chunk, reps) -> dict:
         identical = all(torch.equal(p, q) for p, q in zip(a, b))
         t_ours, t_sj, ratio = _paired_times(lambda: ours.simulate(x, T, chunk),
                                             lambda: sj.simulate(x, T, chunk), reps, 1)
+        # the bound: SpikingJelly against our net with neurons that cost nothing
+        free = free_neuron_net(ours)
+        t_free, _, bound = _paired_times(lambda: free.simulate(x, T, chunk),
+                                         lambda: sj.simulate(x, T, chunk), reps, 1)
         res['rows'][T] = dict(identical=identical, ours_s=t_ours, spikingjelly_s=t_sj,
-                              throughput_ratio=ratio)
+                              throughput_ratio=ratio, neurons_free_s=t_free,
+                              neurons_free_ratio=bound)
     return res
 
 
 def _spikingjelly_table(rows) -> list:
     """Markdown lines of the SpikingJelly comparison for ``[(row, its comparison), ...]``."""
     lines = ['| detector | threads | T | outputs identical | ours (s) | SpikingJelly (s) | '
-             'our throughput / SpikingJelly |', '|---|---|---|---|---|---|---|']
+             'our throughput / SpikingJelly | bound: neurons free (s) | bound: throughput / '
+             'SpikingJelly |', '|---|---|---|---|---|---|---|---|---|']
     for r, sj in rows:
         if 'error' in sj:
-            lines.append(f"| {r['detector']} | {r['threads']} | - | {sj['error']} | | | |")
+            lines.append(f"| {r['detector']} | {r['threads']} | - | {sj['error']} | | | | | |")
             continue
         for T, q in sj['rows'].items():
             lines.append(f"| {r['detector']} | {r['threads']} | {T} | "
                          f"{'yes' if q['identical'] else '**no**'} | {q['ours_s']:.3f} | "
-                         f"{q['spikingjelly_s']:.3f} | {q['throughput_ratio']:.2f}x |")
+                         f"{q['spikingjelly_s']:.3f} | {q['throughput_ratio']:.2f}x | "
+                         + (f"{q['neurons_free_s']:.3f} | {q['neurons_free_ratio']:.2f}x |"
+                            if 'neurons_free_s' in q else '- | - |'))
     return lines
 
 
@@ -287,16 +323,23 @@ def _markdown(res: dict) -> str:
              '## SNN backbone against the ANN', '',
              '| detector | threads | ANN backbone (s) | ' + ' | '.join(
                  f'T={T}: s (/ T x ANN)' for T in res['T']) + ' | Python loop at T='
-             f"{res['python_loop_T']}: s (/ T x ANN) | fused kernel speed-up |",
-             '|---|---|---|' + '---|' * len(res['T']) + '---|---|']
+             f"{res['python_loop_T']}: s (/ T x ANN) | fused kernel speed-up | neurons free "
+             f"at T={res['python_loop_T']}: s (/ T x ANN) |",
+             '|---|---|---|' + '---|' * len(res['T']) + '---|---|---|']
     for r in res['rows']:
         cells = [f"{r['snn'][str(T)]['seconds']:.3f} ({r['snn'][str(T)]['over_T_ann']:.2f})"
                  for T in res['T']]
         py = r['python_loop']
         lines.append(f"| {r['detector']} | {r['threads']} | {r['ann_s']:.4f} | "
                      + ' | '.join(cells) + f" | {py['seconds']:.3f} ({py['over_T_ann']:.2f}) | "
-                     f"{py['fused_speedup']:.2f}x |")
-    lines += ['', '## Peak memory of the simulation against T (GiB, whole process; '
+                     f"{py['fused_speedup']:.2f}x | " + (
+                         f"{r['neurons_free']['seconds']:.3f} ({r['neurons_free']['over_T_ann']:.2f}) |"
+                         if 'neurons_free' in r else '- |'))
+    lines += ['', 'Neurons free: the same net with every neuron replaced by one that costs '
+              'nothing (its input passes through): the time of what is not a neuron '
+              '(convolutions, additions, pooling, readout), the floor below any neuron '
+              'implementation on this network.', '',
+              '## Peak memory of the simulation against T (GiB, whole process; '
               'in brackets: above the RSS before it)', '',
               '| detector | threads | ' + ' | '.join(f'T={T}' for T in res['T']) + ' |',
               '|---|---|' + '---|' * len(res['T'])]
@@ -304,7 +347,10 @@ def _markdown(res: dict) -> str:
         lines.append(f"| {r['detector']} | {r['threads']} | " + ' | '.join(
             f"{r['snn'][str(T)]['peak_rss_gib']:.2f} (+{r['snn'][str(T)]['peak_over_start_gib']:.2f})"
             for T in res['T']) + ' |')
-    lines += ['', '## The same network with SpikingJelly IFNode (layer-wise thresholds)', '']
+    lines += ['', '## The same network with SpikingJelly IFNode (layer-wise thresholds)', '',
+              'Bound: SpikingJelly against our net with neurons that cost nothing (paired '
+              'runs): no neuron implementation on the same convolutions can be faster than '
+              'SpikingJelly by more than this.', '']
     lines += _spikingjelly_table([(r, r['spikingjelly']) for r in res['rows']])
     cl_rows = [r for r in res['rows'] if 'channels_last' in r]
     if cl_rows:
