@@ -93,10 +93,15 @@ def spikingjelly_net(net):
     ``None`` if a site is signed (not expressible with SpikingJelly's IFNode)."""
     if any(n.signed for n in net.neurons.values()):
         return None
-    sj = copy.deepcopy(net)
-    for key in list(sj.neurons.keys()):
-        sj.neurons[key] = SpikingJellyIF(net.neurons[key])
-    return sj
+    return _with_neurons(net, SpikingJellyIF)
+
+
+def _with_neurons(net, make):
+    """A copy of ``net`` with each neuron ``n`` replaced by ``make(n)``."""
+    out = copy.deepcopy(net)
+    for key in list(out.neurons.keys()):
+        out.neurons[key] = make(net.neurons[key])
+    return out
 
 
 class FreeNeuron(nn.Module):
@@ -110,16 +115,13 @@ class FreeNeuron(nn.Module):
     def reset(self):
         pass
 
-    def forward(self, x, inplace: bool = False):
+    def forward(self, x):
         return x.contiguous() if x.stride(0) == 0 else x
 
 
 def free_neuron_net(net):
     """A copy of ``net`` with every neuron replaced by :class:`FreeNeuron`."""
-    free = copy.deepcopy(net)
-    for key in list(free.neurons.keys()):
-        free.neurons[key] = FreeNeuron()
-    return free
+    return _with_neurons(net, lambda _: FreeNeuron())
 
 
 def _batch(cfg, model, n: int, seed: int, split: str = 'test') -> torch.Tensor:
@@ -284,14 +286,13 @@ def _spikingjelly(bb, calib, x, bench, chunk, reps) -> dict:
     if sj is None:
         return dict(error='not expressible: signed (Leaky-ReLU) sites have no SpikingJelly '
                           'IFNode counterpart')
+    free = free_neuron_net(ours)     # the bound: our net with neurons that cost nothing
     res = dict(version=getattr(spikingjelly, '__version__', '?'), rows={})
     for T in T_list:
         a, b = ours.simulate(x, T, chunk), sj.simulate(x, T, chunk)
         identical = all(torch.equal(p, q) for p, q in zip(a, b))
         t_ours, t_sj, ratio = _paired_times(lambda: ours.simulate(x, T, chunk),
                                             lambda: sj.simulate(x, T, chunk), reps, 1)
-        # the bound: SpikingJelly against our net with neurons that cost nothing
-        free = free_neuron_net(ours)
         t_free, _, bound = _paired_times(lambda: free.simulate(x, T, chunk),
                                          lambda: sj.simulate(x, T, chunk), reps, 1)
         res['rows'][T] = dict(identical=identical, ours_s=t_ours, spikingjelly_s=t_sj,
