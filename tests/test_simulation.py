@@ -460,3 +460,41 @@ def test_plain_runs_fire_over_the_currents_and_change_no_number(name, monkeypatc
             kept.append((t, t.clone()))
     net.simulate(x, 8, 4, recorder=rec)
     assert kept and all(torch.equal(a, b) for a, b in kept)
+
+
+# -- the neurons-free floor of the benchmarks ------------------------------------------------
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
+def test_the_neurons_free_net_is_the_folded_ann_without_activations(name):
+    """free_neuron_net (the benchmarks' floor: everything but the neurons) keeps every
+    convolution, addition and pooling of the converted net and drops only the neurons:
+    each step sees the same analog image, so its time-averaged readout is the
+    BN-folded ANN with every activation replaced by the identity.  The original net is
+    left as it was."""
+    from torch import nn
+
+    from snn_det.analysis.neurons_free import FreeNeuron, free_neuron_net
+    from snn_det.conversion.ops import AnnOps
+    bb = tiny_spiking(name, T=6, conversion=dict(threshold='max', channel_wise=True))
+    x = torch.rand(2, 3, 32, 48)
+    convert_backbone(bb, [x], [6], progress=False)
+    net = bb.spiking_net(6)
+    before = net.simulate(x, 6, 4)
+    free = free_neuron_net(net)
+    assert all(isinstance(n, FreeNeuron) for n in free.neurons.values())
+    assert not any(isinstance(n, FreeNeuron) for n in net.neurons.values())
+    graph = bb.graph
+    linear = AnnOps(graph, acts={s.name: nn.Identity() for s in graph.sites},
+                    convs={p: net.conv(p) for p in graph.units})
+    with torch.no_grad():
+        want = graph.forward(x, linear)
+        got = free.simulate(x, 6, 4)
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    # the real net's spikes are a different function (otherwise this could not fail) ...
+    assert not torch.allclose(before[-1], want[-1], rtol=1e-2, atol=1e-3)
+    # ... and it is unchanged by the copy
+    for a, b in zip(before, net.simulate(x, 6, 4)):
+        assert torch.equal(a, b)

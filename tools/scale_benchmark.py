@@ -6,7 +6,9 @@
 For every detector of the config and every run (calibration images x T), a fresh
 process builds the detector with random (seeded) weights, collects the calibration
 images through the config's own pipeline, and converts the backbone (``convert``)
-or simulates one image through the whole detector (``simulate``).  Reported per
+or simulates one image through the whole detector (``simulate``), or times the
+lower bound of LCP's passes on one image (``bound``: the converted backbone's
+simulation and its neurons-free copy against T ANN forwards).  Reported per
 run: peak RSS of the process and of the phase alone, the calibration cache's
 peak RAM and disk, time by part (data, observe, thresholds, each calibration
 step, simulation) and the compute floor measured in the same process: calibration
@@ -123,6 +125,8 @@ def _worker(spec_path: str, out_path: str) -> None:
         # a partial run is compared with the same fraction of the floor (by sites, an
         # approximation: the stride-4 stage costs more per site than deeper ones)
         out['thresholds_lcp_over_floor'] = (out['thresholds_s'] + lcp) / (floor * frac)
+    elif run['kind'] == 'bound':
+        _bound_run(bb, collect()[0], T, chunk, bench, out)
     else:
         batches = collect()
         conv = ConversionConfig.from_dict(dict(bench['conversion'], calib=[]))
@@ -144,6 +148,44 @@ def _worker(spec_path: str, out_path: str) -> None:
         out['simulate_over_T_ann'] = out['simulate_s'] / (T * out['ann_detector_s'])
     with open(out_path, 'w') as f:
         json.dump(out, f)
+
+
+def _bound_run(bb, x, T: int, chunk, bench: dict, out: dict, repeats: int = 2) -> None:
+    """The lower bound of LCP's time on one image ``x``: a plain simulation of the
+    converted backbone and of its neurons-free copy
+    (:func:`~snn_det.analysis.neurons_free.free_neuron_net`: convolutions, additions,
+    pooling, no neuron), each the fastest of ``repeats``, against T x one ANN backbone
+    forward, the floor's unit (the slower of two medians of three, one before and one
+    after the simulations, as this VM drifts).  LCP runs every segment twice (its error
+    at the old bias, then the frontier with the corrected one), and all segments make one
+    simulation, so its two passes cannot take less than 2 x the neurons-free ratio of
+    the floor; every choice here (fastest simulation, slowest ANN forward, no frontier
+    coding, the simulation's buffer reuse) makes that bound lower, not higher."""
+    import torch
+
+    from snn_det.analysis.neurons_free import free_neuron_net
+    from snn_det.conversion import ConversionConfig
+    from snn_det.pipeline import ann_forward_time, convert_backbone
+    conv = ConversionConfig.from_dict(dict(bench['conversion'], calib=[]))
+    convert_backbone(bb, [x], [T], conv, chunk, False)
+    net = bb.spiking_net(T)
+    free = free_neuron_net(net)
+    ann = [ann_forward_time(bb.graph, x, bb.site_activations() or None)]
+    times = {'snn': [], 'free': []}
+    _reset_peak()
+    with torch.no_grad():
+        for _ in range(repeats):
+            for name, n in (('snn', net), ('free', free)):
+                t0 = time.perf_counter()
+                n.simulate(x, T, chunk)
+                times[name].append(time.perf_counter() - t0)
+    out['phase_peak_rss_gib'] = _peak_gib()
+    ann.append(ann_forward_time(bb.graph, x, bb.site_activations() or None))
+    a = max(ann) * x.shape[0]
+    out.update(ann_forward_s=ann, simulate_s=times['snn'], neurons_free_s=times['free'],
+               snn_over_T_ann=min(times['snn']) / (T * a),
+               neurons_free_over_T_ann=min(times['free']) / (T * a))
+    out['lcp_two_passes_bound'] = 2 * out['neurons_free_over_T_ann']
 
 
 # -- the driver ----------------------------------------------------------------------
@@ -200,6 +242,23 @@ def _markdown(res: dict) -> str:
                      f"{_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
                      f"{_fmt(r['simulate_s'], 0)} | {_fmt(r['ann_detector_s'])} | "
                      f"{_fmt(r['simulate_over_T_ann'])} |")
+    bounds = [r for r in res['rows'] if r['kind'] == 'bound' and 'error' not in r]
+    if bounds:
+        lines += ['', "## Lower bound of LCP's two passes (one image, plain simulations)", '',
+                  "LCP (seed 001 Algo. 2) runs every segment twice: its error at the old bias, "
+                  "then the frontier with the corrected bias.  Its two passes cannot take less "
+                  "than twice a simulation with neurons that cost nothing (convolutions, "
+                  "additions, pooling only); thresholds come on top.  Fastest of the "
+                  "simulations against the slower of two ANN medians.", '',
+                  '| detector | T | threads | ANN backbone (s) | simulation (s) | '
+                  'neurons free (s) | simulation / (T x ANN) | neurons free / (T x ANN) | '
+                  'two passes >= (x floor) |', '|---|---|---|---|---|---|---|---|---|']
+        for r in bounds:
+            lines.append(f"| {r['detector']} | {r['T']} | {r.get('threads', '-')} | "
+                         f"{_fmt(max(r['ann_forward_s']))} | {_fmt(min(r['simulate_s']), 1)} | "
+                         f"{_fmt(min(r['neurons_free_s']), 1)} | {_fmt(r['snn_over_T_ann'])} | "
+                         f"{_fmt(r['neurons_free_over_T_ann'])} | "
+                         f"{_fmt(r['lcp_two_passes_bound'])} |")
     errors = [r for r in res['rows'] if 'error' in r]
     if errors:
         lines += ['', '## Runs that failed', '']

@@ -31,6 +31,7 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from snn_det.analysis.neurons_free import free_neuron_net, with_neurons  # noqa: E402
 from snn_det.analysis.results import FULL_SCOPE_ROWS  # noqa: E402
 from snn_det.utils.resources import peak_rss_gib, reset_peak_rss, rss_gib  # noqa: E402
 
@@ -93,35 +94,7 @@ def spikingjelly_net(net):
     ``None`` if a site is signed (not expressible with SpikingJelly's IFNode)."""
     if any(n.signed for n in net.neurons.values()):
         return None
-    return _with_neurons(net, SpikingJellyIF)
-
-
-def _with_neurons(net, make):
-    """A copy of ``net`` with each neuron ``n`` replaced by ``make(n)``."""
-    out = copy.deepcopy(net)
-    for key in list(out.neurons.keys()):
-        out.neurons[key] = make(net.neurons[key])
-    return out
-
-
-class FreeNeuron(nn.Module):
-    """A site whose neuron costs nothing: its input current passes through unchanged (the
-    first site's constant input, one step expanded over K, is copied out as any neuron
-    writes its K steps).  A net of these runs only what is not a neuron (convolutions,
-    additions, pooling, readout): its time is the floor below any neuron implementation
-    on the same network, so ``SpikingJelly time / this time`` bounds the throughput ratio
-    that faster neurons alone can reach against SpikingJelly."""
-
-    def reset(self):
-        pass
-
-    def forward(self, x):
-        return x.contiguous() if x.stride(0) == 0 else x
-
-
-def free_neuron_net(net):
-    """A copy of ``net`` with every neuron replaced by :class:`FreeNeuron`."""
-    return _with_neurons(net, lambda _: FreeNeuron())
+    return with_neurons(net, SpikingJellyIF)
 
 
 def _batch(cfg, model, n: int, seed: int, split: str = 'test') -> torch.Tensor:

@@ -40,5 +40,8 @@ scale_benchmark = dict(
         # simulation of one 800x1333 image by the converted detector (mmdet's test_step)
         dict(kind='simulate', images=1, T=32),
         dict(kind='simulate', images=1, T=256),
+        # the lower bound of LCP's two passes on one image: a plain simulation of the
+        # converted backbone and of a copy whose neurons cost nothing, against T ANN forwards
+        dict(kind='bound', images=1, T=32),
     ],
 )
