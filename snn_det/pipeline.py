@@ -20,7 +20,7 @@ seed 003 Algorithm 1) for a :class:`~snn_det.models.SpikingBackbone`:
 """
 import statistics
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.logging import print_log
@@ -37,7 +37,7 @@ from .conversion.config import ConversionConfig
 from .conversion.ops import AnnOps
 from .conversion.spiking_net import SpikingNet
 from .conversion.thresholds import ActivationObserver, choose_threshold
-from .utils.heap import calibration_heap_reuse
+from .utils.heap import calibration_heap_reuse, release_free_memory
 
 
 @torch.no_grad()
@@ -122,12 +122,14 @@ def targets_at(acts: Optional[Dict], T: int) -> Optional[Dict]:
 
 def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConfig,
               chunk_size: Optional[int] = None, acts=None, progress: bool = True,
-              cache: Optional[CalibrationCache] = None, max_sites: Optional[int] = None) -> dict:
+              cache: Optional[CalibrationCache] = None, max_sites: Optional[int] = None,
+              after_site: Optional[Callable[[str], None]] = None) -> dict:
     """Apply ``cfg.calib`` site by site (seed 001 Algo. 2 / seed 003 Algorithm 1).
 
     What calibration keeps per batch (frontiers, weight / fine calibration caches)
     lives in ``cache`` (default: an unbounded in-RAM one).  ``max_sites`` stops after
-    the first sites (to profile a prefix of a large network)."""
+    the first sites (to profile a prefix of a large network); ``after_site(name)`` is
+    called once each site is done (e.g. to trace memory site by site)."""
     T = net.num_steps
     report = {step: 0.0 for step in cfg.calib}
     if not cfg.calib:
@@ -143,6 +145,9 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
     for site in sites:
         _calibrate_site(graph, net, frontiers, site.name, cfg, T, chunk_size, acts, cache,
                         report)
+        release_free_memory()     # this site's buffers: not carried into the next
+        if after_site is not None:
+            after_site(site.name)
         if bar is not None:
             bar.update()
     if bar is not None:
@@ -188,12 +193,14 @@ def _calibrate_site(graph, net, frontiers, site: str, cfg, T, chunk_size, acts, 
 def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
                      cfg: Optional[ConversionConfig] = None, chunk_size: Optional[int] = None,
                      progress: bool = True, cache: Optional[CalibrationCache] = None,
-                     max_sites: Optional[int] = None) -> dict:
+                     max_sites: Optional[int] = None,
+                     after_site: Optional[Callable[[str], None]] = None) -> dict:
     """Convert a SpikingBackbone for every T in ``T_list``; returns timings and stats.
 
     ``cache`` holds calibration's per-batch tensors (RAM up to its budget, files
     beyond); the caller owns it and closes it (default: unbounded, in RAM).
-    ``max_sites`` calibrates only the first sites (profiling; see :func:`calibrate`)."""
+    ``max_sites`` calibrates only the first sites and ``after_site`` is called after each
+    (profiling; see :func:`calibrate`)."""
     cfg = cfg or backbone.conversion
     backbone.conversion = cfg
     graph = backbone.graph
@@ -206,22 +213,31 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
     timings['observe'] = time.perf_counter() - t0
     per_T = {}
     device = next(iter(backbone.parameters())).device
-    for T in T_list:
-        T = backbone._check_T(T)
-        if cfg.calib:        # refuse, naming the fix, what would not fit in memory
+    T_list = list(dict.fromkeys(backbone._check_T(T) for T in T_list))
+    if cfg.calib:            # refuse, naming the fix, what would not fit in memory
+        for T in T_list:
             check_calibration_fits(observers, T, chunk_size, cfg.calib, len(batches),
                                    cache.budget if cache is not None else None, device)
+    # thresholds for every T first: the observers' samples (up to ``max_samples`` floats
+    # per site, ~0.8 GB for R50's 49 sites) are then let go before calibration starts
+    nets, t_thr = {}, {}
+    for T in T_list:
         t1 = time.perf_counter()
-        net = build_spiking_net(graph, observers, T, cfg, acts)
-        t_thr = time.perf_counter() - t1
+        nets[T] = build_spiking_net(graph, observers, T, cfg, acts)
+        t_thr[T] = time.perf_counter() - t1
+    del observers
+    release_free_memory()
+    for T in T_list:
+        net, t1 = nets.pop(T), time.perf_counter()
         if progress and cfg.calib:
             print_log(f'calibrating T={T} ({"+".join(cfg.calib)}) over {len(graph.sites)} '
                       f'sites', logger='current')
         steps = calibrate(graph, net, batches, cfg, chunk_size, targets_at(acts, T), progress,
-                          cache, max_sites)
+                          cache, max_sites, after_site)
         net.to(device)
         backbone.add_spiking_net(net)
-        per_T[T] = dict(thresholds=t_thr, **steps, total=time.perf_counter() - t1)
+        per_T[T] = dict(thresholds=t_thr[T], **steps,
+                        total=t_thr[T] + time.perf_counter() - t1)
     backbone.train(was_training)
     timings['per_T'] = per_T
     timings['total'] = time.perf_counter() - t0

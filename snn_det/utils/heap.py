@@ -103,6 +103,20 @@ def heap_reuse():
                 libc.malloc_trim(0)
 
 
+def release_free_memory() -> None:
+    """Give the heap's free pages back to the system (``malloc_trim(0)``; glibc only,
+    outside :func:`heap_reuse`, where freed memory is kept on purpose).
+
+    Calibration frees a site's large buffers between long-lived ones (a frontier's
+    codes, the observers' samples); glibc keeps the free pages between them mapped, so
+    the resident set would carry the largest pass's leftovers into every later site.
+    Called between sites and once the thresholds are chosen; it costs a walk of the free
+    lists and, in the next pass, the page faults of the pages it gave back."""
+    libc = _mallopt()
+    if libc is not None and _depth == 0:
+        libc.malloc_trim(0)
+
+
 def active() -> bool:
     """True inside :func:`heap_reuse` (where it has effect)."""
     return _depth > 0
