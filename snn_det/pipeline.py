@@ -97,12 +97,19 @@ def ann_forward_time(graph, x: Tensor, acts=None, repeats: int = 3) -> float:
     """Seconds of one plain ANN backbone forward per image (on ``x``): the unit of the
     compute floor of calibration, images x T x this.  The median of ``repeats`` timed
     forwards after one warm-up (the first forward at a new input size also creates the
-    oneDNN kernels and faults its buffers in, which would inflate the floor)."""
+    oneDNN kernels and faults its buffers in, which would inflate the floor).  On a GPU
+    each forward is timed to its end (``torch.cuda.synchronize``), not to its launch."""
+    def sync():
+        if x.is_cuda:
+            torch.cuda.synchronize(x.device)
+
     graph.forward(x, AnnOps(graph, acts))
     times = []
     for _ in range(max(1, repeats)):
+        sync()
         t0 = time.perf_counter()
         graph.forward(x, AnnOps(graph, acts))
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) / x.shape[0]
 

@@ -272,6 +272,22 @@ def test_compiled_spike_codes_equal_the_python_codes(dtype, monkeypatch):
                     assert sc.spike_term(cache, nan, cd) is None
 
 
+def test_gpu_bit_packing_gives_numpys_bytes_and_bits():
+    """What a GPU packs and unpacks on the device (torch operations) is numpy's
+    ``packbits`` / ``unpackbits`` with ``bitorder='little'``, byte for byte, also for
+    lengths that do not end on a byte; run here on the CPU tensors it takes."""
+    import numpy as np
+    from snn_det.calibration import spike_codes as sc
+    g = torch.Generator().manual_seed(0)
+    for n in (1, 7, 8, 9, 63, 1000, 4099):
+        mask = torch.rand(n, generator=g) < 0.3
+        packed = sc._pack_torch(mask)
+        want = np.packbits(mask.numpy(), bitorder='little')
+        assert packed.dtype == torch.uint8 and np.array_equal(packed.numpy(), want)
+        bits = sc._unpack_torch(torch.from_numpy(want), n)
+        assert np.array_equal(bits.numpy(), np.unpackbits(want, count=n, bitorder='little'))
+
+
 def _mapped_ranges():
     """``[(start, end, name)]`` of this process's memory mappings."""
     out = []

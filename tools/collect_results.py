@@ -105,8 +105,11 @@ def _gib(v):
 
 
 def scale_summary(res: dict) -> str:
-    """Seed 001's scale: peak memory and time against the floor, per run."""
-    rows = [r for r in res.get('rows', []) if 'error' not in r]
+    """Seed 001's scale: peak memory and time against the floor, per run.  Issue 12's
+    targets are the CPU's; rows run on a GPU (``--device cuda``) are summarised apart."""
+    every = [r for r in res.get('rows', []) if 'error' not in r]
+    rows = [r for r in every if r.get('device', 'cpu') == 'cpu']
+    gpu = [r for r in every if r.get('device', 'cpu') != 'cpu' and r['kind'] == 'convert']
     conv = [r for r in rows if r['kind'] == 'convert']
     sim = [r for r in rows if r['kind'] == 'simulate']
     bound = [r for r in rows if r['kind'] == 'bound']
@@ -187,6 +190,12 @@ def scale_summary(res: dict) -> str:
                       f"({'within' if abs(s256 / s32 - 1) <= 0.1 else 'outside'} 10%)")
     if checks:
         parts.append('targets of issue 12: ' + ', '.join(checks))
+    for r in sorted(gpu, key=lambda r: (r['detector'], r['T'], r['images'])):
+        parts.append(f"on one GPU ({r.get('device_name', r['device'])}): {r['detector']} "
+                     f"{r['images']} images at T={r['T']}: GPU peak "
+                     f"{_gib(r.get('gpu_peak_gib', 0))}, host peak {_gib(r['peak_rss_gib'])}, "
+                     f"thresholds + {res.get('calib', 'calibration')} "
+                     f"{r['thresholds_lcp_over_floor']:.1f}x the floor")
     return (f'Seed 001\'s COCO scale (random-weight R50 detectors at 800x1333, memory and time '
             f'only; [scale_r50_coco](docs/results/scale_r50_coco/results.md)): {det} '
             + '; '.join(parts) + '.\n\n')

@@ -1,7 +1,8 @@
 """Memory and time of conversion and simulation at real scale (resources, not accuracy).
 
     python tools/scale_benchmark.py configs/benchmarks/scale_r50_coco.py
-        [--detectors NAME ...] [--runs I ...] [--max-sites N] [--out-root docs/results]
+        [--detectors NAME ...] [--runs I ...] [--max-sites N] [--device cuda]
+        [--out-root docs/results]
 
 For every detector of the config and every run (calibration images x T), a fresh
 process builds the detector with random (seeded) weights, collects the calibration
@@ -16,6 +17,12 @@ images x T x one ANN backbone forward.  ``--max-sites N`` calibrates only the
 first N spiking sites (the stride-4 stage of a ResNet holds the largest tensors
 and so the peak memory); such rows say so.  Results are merged into
 ``<out-root>/<name>/results.{json,md}`` (rows of runs not rerun are kept).
+
+``--device cuda`` runs the model, the images and every calibration pass on the GPU,
+as a user converting on one GPU would; such rows also report the GPU's peak memory
+(``torch.cuda.max_memory_allocated``) and are kept apart from the CPU rows (their own
+table; issue 12's targets are the CPU's).  Times on the GPU are taken after
+``torch.cuda.synchronize``.
 """
 import argparse
 import json
@@ -80,13 +87,18 @@ def _worker(spec_path: str, out_path: str) -> None:
     det, run, bench = spec['detector'], spec['run'], spec['bench']
     seed, T = bench.get('seed', 0), int(run['T'])
     chunk = bench.get('chunk_size')
+    device = torch.device(spec.get('device') or 'cpu')
     torch.manual_seed(seed)
     cfg = _prepare_cfg(det, bench)
     model = MODELS.build(cfg.model)
     model.init_weights()
     model.eval()
+    model.to(device)               # the images follow (the data preprocessor's device)
     bb = model.backbone
-    out = dict(threads=torch.get_num_threads())
+    out = dict(threads=torch.get_num_threads(), device=device.type)
+    if device.type == 'cuda':
+        out['device_name'] = torch.cuda.get_device_name(device)
+        torch.cuda.reset_peak_memory_stats(device)
 
     def collect(into=None):
         t0 = time.perf_counter()
@@ -156,6 +168,9 @@ def _worker(spec_path: str, out_path: str) -> None:
             out['simulate_s'] = time.perf_counter() - t0
         out['phase_peak_rss_gib'] = _peak_gib()
         out['simulate_over_T_ann'] = out['simulate_s'] / (T * out['ann_detector_s'])
+    if device.type == 'cuda':
+        out['gpu_peak_gib'] = torch.cuda.max_memory_allocated(device) / 2**30
+        out['gpu_reserved_peak_gib'] = torch.cuda.max_memory_reserved(device) / 2**30
     with open(out_path, 'w') as f:
         json.dump(out, f)
 
@@ -211,7 +226,11 @@ def _make_data(bench: dict) -> None:
 
 def _row_key(r: dict) -> tuple:
     return (r['detector'], r['kind'], r['images'], r['T'], r.get('max_sites'),
-            r.get('cache_budget'), bool(r.get('heap_reuse')))
+            r.get('cache_budget'), bool(r.get('heap_reuse')), r.get('device', 'cpu'))
+
+
+def _on_cpu(r: dict) -> bool:
+    return r.get('device', 'cpu') == 'cpu'
 
 
 def _fmt(v, nd=2):
@@ -228,7 +247,7 @@ def _markdown(res: dict) -> str:
              'calibration (s) | floor (s) | (thresholds + calibration) / floor |',
              '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in res['rows']:
-        if r['kind'] != 'convert' or 'error' in r:
+        if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r):
             continue
         c = r.get('cache', {})
         tr = r.get('site_trace') or []
@@ -249,12 +268,39 @@ def _markdown(res: dict) -> str:
               '| detector | T | chunk | peak RSS (GiB) | simulation peak (GiB) | simulation (s) '
               '| ANN detector (s) | simulation / (T x ANN) |', '|---|---|---|---|---|---|---|---|']
     for r in res['rows']:
-        if r['kind'] != 'simulate' or 'error' in r:
+        if r['kind'] != 'simulate' or 'error' in r or not _on_cpu(r):
             continue
         lines.append(f"| {r['detector']} | {r['T']} | {res['chunk_size']} | "
                      f"{_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
                      f"{_fmt(r['simulate_s'], 0)} | {_fmt(r['ann_detector_s'])} | "
                      f"{_fmt(r['simulate_over_T_ann'])} |")
+    gpu = [r for r in res['rows'] if r['kind'] == 'convert' and 'error' not in r
+           and not _on_cpu(r)]
+    if gpu:
+        lines += ['', '## Calibration on one GPU (`--device cuda`)', '',
+                  'The same conversion with the model, the images and every pass on the GPU; '
+                  'the calibration cache (spike codes, the ANN boundary) stays in host RAM and '
+                  'files, as on the CPU.  GPU peak is `torch.cuda.max_memory_allocated` '
+                  '(reserved by the caching allocator in brackets); peak RSS is the host '
+                  'process.', '',
+                  '| detector | device | images | T | sites calibrated | GPU peak (GiB) | '
+                  'peak RSS (GiB) | cache budget | cache RAM / disk (GiB) | observe (s) | '
+                  'thresholds (s) | calibration (s) | floor (s) | '
+                  '(thresholds + calibration) / floor |',
+                  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+        for r in gpu:
+            c = r.get('cache', {})
+            calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
+            lines.append(
+                f"| {r['detector']} | {r.get('device_name', r['device'])} | {r['images']} | "
+                f"{r['T']} | {r['calibrated_sites']}/{r['sites']} | "
+                f"{_fmt(r.get('gpu_peak_gib'))} ({_fmt(r.get('gpu_reserved_peak_gib'))}) | "
+                f"{_fmt(r['peak_rss_gib'])} | {r.get('cache_budget') or res['cache_budget']} | "
+                f"{_fmt(c.get('peak_ram_bytes', 0) / 2**30)} / "
+                f"{_fmt(c.get('peak_disk_bytes', 0) / 2**30)} | {_fmt(r['observe_s'], 0)} | "
+                f"{_fmt(r['thresholds_s'], 0)} | {_fmt(calib, 0)} | "
+                f"{_fmt(r['floor_s'] * r['calibrated_sites'] / r['sites'], 0)} | "
+                f"{_fmt(r['thresholds_lcp_over_floor'])} |")
     bounds = [r for r in res['rows'] if r['kind'] == 'bound' and 'error' not in r]
     if bounds:
         lines += ['', "## Lower bound of LCP's two passes (one image, plain simulations)", '',
@@ -285,7 +331,7 @@ def _markdown(res: dict) -> str:
 def _plot_site_memory(res: dict, path: str) -> None:
     """Peak RSS and calibration-cache RAM site by site, one line per convert run that
     traced them (full-depth runs first)."""
-    rows = [r for r in res['rows'] if r.get('site_trace')]
+    rows = [r for r in res['rows'] if r.get('site_trace') and _on_cpu(r)]
     if not rows:
         return
     import matplotlib
@@ -320,6 +366,8 @@ def main(argv=None):
     p.add_argument('--runs', nargs='+', type=int, help='only these run indices of the config')
     p.add_argument('--max-sites', type=int, default=None,
                    help='calibrate only the first N spiking sites of convert runs')
+    p.add_argument('--device', default='cpu',
+                   help="where the model and calibration run: 'cpu' (default) or 'cuda'")
     p.add_argument('--out-root', default=osp.join(ROOT, 'docs', 'results'))
     p.add_argument('--worker', nargs=2, metavar=('SPEC', 'OUT'), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -327,6 +375,12 @@ def main(argv=None):
         return _worker(*args.worker)
     if not args.config or not osp.isfile(args.config):
         sys.exit(f"error: benchmark config '{args.config}' does not exist")
+    if args.device not in ('cpu', 'cuda'):
+        sys.exit(f"error: --device must be 'cpu' or 'cuda', got '{args.device}'")
+    if args.device == 'cuda':
+        import torch
+        if not torch.cuda.is_available():
+            sys.exit('error: --device cuda: torch sees no CUDA device on this machine')
     from mmengine.config import Config
 
     from snn_det.utils.checkpoint import write_text_atomic
@@ -360,8 +414,8 @@ def main(argv=None):
                   + (f' (first {max_sites} sites)' if max_sites else ''), flush=True)
             with tempfile.TemporaryDirectory() as tmp:
                 spec_path, out_path = osp.join(tmp, 'spec.json'), osp.join(tmp, 'out.json')
-                json.dump(dict(detector=det, run=run, bench=bench, max_sites=max_sites),
-                          open(spec_path, 'w'))
+                json.dump(dict(detector=det, run=run, bench=bench, max_sites=max_sites,
+                               device=args.device), open(spec_path, 'w'))
                 t0 = time.perf_counter()
                 # heap reuse in calibration's passes is opt-in (snn_det/utils/heap.py)
                 env = dict(os.environ,
@@ -373,7 +427,7 @@ def main(argv=None):
                 row = dict(detector=det['name'], kind=run['kind'], images=run['images'],
                            T=run['T'], max_sites=max_sites, wall_s=time.perf_counter() - t0,
                            cache_budget=run.get('cache_budget'),
-                           heap_reuse=bool(run.get('heap_reuse')),
+                           heap_reuse=bool(run.get('heap_reuse')), device=args.device,
                            peak_rss_gib=usage.ru_maxrss / (1 << 20),
                            date=time.strftime('%Y-%m-%d'))
                 if proc.returncode == 0 and osp.isfile(out_path):

@@ -13,7 +13,8 @@ original; a tensor that is not such a train (an analog input, NaN/Inf, a sum
 whose terms would take more bits than float) is stored as it is.  Decoding
 therefore always returns exactly the tensor that was encoded.
 
-On the CPU both directions run as compiled kernels (``torch.ops.snn_det.spike_encode``
+On a GPU the bits are packed and unpacked there, so only the packed bytes cross to
+the host.  On the CPU both directions run as compiled kernels (``torch.ops.snn_det.spike_encode``
 / ``spike_decode``: one pass to decode, two to encode and check, instead of ~10 tensor
 operations); ``SNN_DET_FUSED=0`` or a build without them uses the torch / numpy code
 below, which gives the same codes and the same decoded bits (tested).
@@ -41,13 +42,44 @@ def bitwise_equal(a: Tensor, b: Tensor) -> bool:
     return torch.equal(a.contiguous().view(view), b.contiguous().view(view))
 
 
+def _bit_weights(device) -> Tensor:
+    """``[1, 2, 4, ..., 128]``: element ``i`` of a group of eight is bit ``i`` of its byte
+    (numpy's ``bitorder='little'``)."""
+    return torch.tensor([1 << i for i in range(8)], dtype=torch.uint8, device=device)
+
+
 def _pack(mask: Tensor) -> np.ndarray:
-    return np.packbits(mask.reshape(-1).cpu().numpy(), bitorder='little')
+    """Eight booleans to a byte, little bit order.  A mask on a GPU is packed there (only
+    the packed bytes, 1/8 of the mask, cross to the host); on the CPU by numpy.  Both give
+    the same bytes (tested)."""
+    flat = mask.reshape(-1)
+    if flat.device.type == 'cpu':
+        return np.packbits(flat.numpy(), bitorder='little')
+    return _pack_torch(flat).cpu().numpy()
+
+
+def _pack_torch(flat: Tensor) -> Tensor:
+    """``np.packbits(flat, bitorder='little')`` with torch operations, on ``flat``'s device."""
+    pad = (-flat.numel()) % 8
+    if pad:
+        flat = torch.cat([flat, flat.new_zeros(pad)])
+    return (flat.view(-1, 8).to(torch.uint8) * _bit_weights(flat.device)).sum(
+        1, dtype=torch.uint8)
 
 
 def _unpack(packed: Tensor, numel: int, shape, dtype, device) -> Tensor:
-    bits = np.unpackbits(packed.numpy(), count=numel, bitorder='little')
-    return torch.from_numpy(bits).reshape(shape).to(device=device, dtype=dtype)
+    """The bits of ``packed`` (a CPU byte tensor) as a tensor of ``dtype`` on ``device``:
+    unpacked by numpy for the CPU, on the GPU for a GPU (only the packed bytes cross)."""
+    if torch.device(device).type == 'cpu':
+        bits = np.unpackbits(packed.numpy(), count=numel, bitorder='little')
+        return torch.from_numpy(bits).reshape(shape).to(device=device, dtype=dtype)
+    return _unpack_torch(packed.to(device), numel).reshape(shape).to(dtype)
+
+
+def _unpack_torch(packed: Tensor, numel: int) -> Tensor:
+    """``np.unpackbits(packed, count=numel, bitorder='little')`` with torch operations."""
+    bits = packed.reshape(-1, 1).bitwise_and(_bit_weights(packed.device)).ne_(0)
+    return bits.reshape(-1)[:numel]
 
 
 def _kernels(dtype, device) -> bool:

@@ -1,0 +1,68 @@
+"""tools/scale_benchmark.py's results: rows per device, and what the README takes of them."""
+import copy
+import importlib.util
+import json
+import os.path as osp
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(f'snn_det_tools_{name}',
+                                                  osp.join(ROOT, 'tools', f'{name}.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _results():
+    res = json.load(open(osp.join(ROOT, 'docs', 'results', 'scale_r50_coco', 'results.json')))
+    cpu = next(r for r in res['rows'] if r['kind'] == 'convert'
+               and r['calibrated_sites'] == r['sites'] and not r.get('heap_reuse'))
+    return res, cpu
+
+
+def test_gpu_rows_are_kept_apart_from_the_cpu_rows_and_targets():
+    """A run with ``--device cuda`` is its own row (it does not replace the CPU run of the
+    same images and T), has its own table with the GPU's peak, and never enters the CPU
+    tables, the site-memory plot or issue 12's targets in the README summary."""
+    bench, collect = _tool('scale_benchmark'), _tool('collect_results')
+    res, cpu = _results()
+    gpu = dict(copy.deepcopy(cpu), device='cuda', device_name='NVIDIA H100',
+               gpu_peak_gib=7.25, gpu_reserved_peak_gib=9.5, peak_rss_gib=99.0,
+               thresholds_lcp_over_floor=1.5)
+    assert bench._row_key(gpu) != bench._row_key(cpu)
+    assert bench._row_key(dict(cpu, device='cpu')) == bench._row_key(cpu)  # older rows: CPU
+    md = bench._markdown(dict(res, rows=res['rows'] + [gpu]))
+    cpu_part, gpu_part = md.split('## Calibration on one GPU')
+    assert '99.00' not in cpu_part and '| NVIDIA H100 |' in gpu_part
+    assert '7.25 (9.50)' in gpu_part
+    assert bench._markdown(res).count('## Calibration on one GPU') == 0
+    before = collect.scale_summary(res)
+    after = collect.scale_summary(dict(res, rows=res['rows'] + [gpu]))
+    assert before.split('targets of issue 12')[1].split('.\n')[0] in after
+    assert 'on one GPU (NVIDIA H100)' in after and 'GPU peak 7.2 GiB' in after
+    assert '99.0 GiB' in after.split('on one GPU')[1] and '99.0 GiB' not in \
+        after.split('on one GPU')[0]
+
+
+def test_an_unknown_device_is_refused_in_one_line(capsys):
+    bench = _tool('scale_benchmark')
+    try:
+        bench.main([osp.join(ROOT, 'configs', 'benchmarks', 'scale_r50_coco.py'),
+                    '--device', 'tpu'])
+    except SystemExit as e:
+        assert "--device must be 'cpu' or 'cuda', got 'tpu'" in str(e)
+    else:
+        raise AssertionError('no error')
+
+
+def test_cuda_without_a_gpu_is_refused_before_any_run():
+    import pytest
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')
+    bench = _tool('scale_benchmark')
+    with pytest.raises(SystemExit, match='--device cuda: torch sees no CUDA device'):
+        bench.main([osp.join(ROOT, 'configs', 'benchmarks', 'scale_r50_coco.py'),
+                    '--device', 'cuda'])
