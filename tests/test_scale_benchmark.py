@@ -66,3 +66,30 @@ def test_cuda_without_a_gpu_is_refused_before_any_run():
     with pytest.raises(SystemExit, match='--device cuda: torch sees no CUDA device'):
         bench.main([osp.join(ROOT, 'configs', 'benchmarks', 'scale_r50_coco.py'),
                     '--device', 'cuda'])
+
+
+def test_the_profile_split_counts_each_part_once_and_the_rest_as_other():
+    """The time of a profiled run is split into its parts (convolutions, spike decode /
+    encode, neurons, ...) by the functions' own times: the parts and ``other`` add up to
+    the total, and a run of convolutions and a spike encoding lands in those parts."""
+    import cProfile
+
+    import torch
+
+    from snn_det.calibration import spike_codes
+    from snn_det.calibration.cache import CalibrationCache
+    bench = _tool('scale_benchmark')
+    x = torch.randn(4, 8, 32, 32)
+    w = torch.randn(8, 8, 3, 3)
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(20):
+        y = torch.conv2d(x, w, padding=1)
+    with CalibrationCache() as cache:
+        spike_codes.encode(cache, (y > 0).float() * 0.5)
+    prof.disable()
+    parts = bench._profile_parts(prof)
+    assert set(parts) == set(bench.PROFILE_PARTS) | {'other', 'total'}
+    assert parts['convolutions'] > 0 and parts['spike encode'] > 0
+    assert parts['neurons'] == 0 and parts['MMSE thresholds'] == 0
+    assert abs(sum(v for k, v in parts.items() if k != 'total') - parts['total']) < 1e-9

@@ -2,7 +2,7 @@
 
     python tools/scale_benchmark.py configs/benchmarks/scale_r50_coco.py
         [--detectors NAME ...] [--runs I ...] [--max-sites N] [--device cuda]
-        [--out-root docs/results]
+        [--out-root docs/results] [--render]
 
 For every detector of the config and every run (calibration images x T), a fresh
 process builds the detector with random (seeded) weights, collects the calibration
@@ -25,6 +25,7 @@ table; issue 12's targets are the CPU's).  Times on the GPU are taken after
 ``torch.cuda.synchronize``.
 """
 import argparse
+import cProfile
 import json
 import os
 import os.path as osp
@@ -86,7 +87,7 @@ def _worker(spec_path: str, out_path: str) -> None:
     spec = json.load(open(spec_path))
     det, run, bench = spec['detector'], spec['run'], spec['bench']
     seed, T = bench.get('seed', 0), int(run['T'])
-    chunk = bench.get('chunk_size')
+    chunk = run.get('chunk_size', bench.get('chunk_size'))     # a run may set its own
     device = torch.device(spec.get('device') or 'cpu')
     torch.manual_seed(seed)
     cfg = _prepare_cfg(det, bench)
@@ -125,8 +126,14 @@ def _worker(spec_path: str, out_path: str) -> None:
                 _reset_peak()
 
             _reset_peak()
-            tim = convert_backbone(bb, batches, [T], conv, chunk, True, cache, max_sites,
-                                   after_site)
+            prof = cProfile.Profile()      # where the time goes (own time of each call)
+            prof.enable()
+            try:
+                tim = convert_backbone(bb, batches, [T], conv, chunk, True, cache, max_sites,
+                                       after_site)
+            finally:
+                prof.disable()
+            out['profile_s'] = _profile_parts(prof)
             # the floor's unit, in this process (not part of a user's conversion)
             tim['ann_forward_per_image'] = ann_forward_time(bb.graph, batches[0],
                                                             bb.site_activations() or None)
@@ -173,6 +180,36 @@ def _worker(spec_path: str, out_path: str) -> None:
         out['gpu_reserved_peak_gib'] = torch.cuda.max_memory_reserved(device) / 2**30
     with open(out_path, 'w') as f:
         json.dump(out, f)
+
+
+#: parts of a conversion's time, by the functions whose own time (cProfile) they sum
+PROFILE_PARTS = {
+    'convolutions': ('torch.conv2d',),                      # the SNN's and the ANN's
+    'spike decode': ('spike_decode', 'unpackbits', '_unpack_torch'),
+    'spike encode': ('spike_encode', 'packbits', '_pack_torch'),
+    'neurons': ('if_steps', 'signed_steps'),
+    'MMSE thresholds': ('mmse_errors',),
+    'residual adds': ("method 'add_'",),
+    'sums over time': ("method 'sum'",),
+}
+
+
+def _profile_parts(prof) -> dict:
+    """Seconds of each :data:`PROFILE_PARTS` part and of everything else (``other``),
+    from a cProfile of the conversion: calls into torch's C++ (convolutions, the fused
+    kernels) are timed as the built-in calls they are."""
+    import pstats
+    stats = pstats.Stats(prof).stats
+    total = sum(tt for (_, _, _, tt, _) in stats.values())
+    parts = {k: 0.0 for k in PROFILE_PARTS}
+    for (_, _, func), (_, _, tt, _, _) in stats.items():
+        for part, keys in PROFILE_PARTS.items():
+            if any(k in func for k in keys):
+                parts[part] += tt
+                break
+    parts['other'] = total - sum(parts.values())
+    parts['total'] = total
+    return parts
 
 
 def _bound_run(bb, x, T: int, chunk, bench: dict, out: dict, repeats: int = 2) -> None:
@@ -226,7 +263,8 @@ def _make_data(bench: dict) -> None:
 
 def _row_key(r: dict) -> tuple:
     return (r['detector'], r['kind'], r['images'], r['T'], r.get('max_sites'),
-            r.get('cache_budget'), bool(r.get('heap_reuse')), r.get('device', 'cpu'))
+            r.get('cache_budget'), bool(r.get('heap_reuse')), r.get('device', 'cpu'),
+            r.get('chunk_size'))
 
 
 def _on_cpu(r: dict) -> bool:
@@ -241,11 +279,11 @@ def _markdown(res: dict) -> str:
     lines = [f"# {res['name']}: memory and time at real scale (not accuracy)", '',
              res['note'], '',
              '## Calibration (thresholds + ' + res['calib'] + ')', '',
-             '| detector | images | T | threads | heap reuse | sites calibrated | '
+             '| detector | images | T | chunk | threads | heap reuse | sites calibrated | '
              'peak RSS (GiB) | calibration peak (GiB) | at site | cache budget | '
              'cache RAM / disk (GiB) | data (s) | observe (s) | thresholds (s) | '
              'calibration (s) | floor (s) | (thresholds + calibration) / floor |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in res['rows']:
         if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r):
             continue
@@ -255,7 +293,8 @@ def _markdown(res: dict) -> str:
         at = '-' if at is None else f"{at + 1} ({tr[at]['site']})"
         calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
         lines.append(
-            f"| {r['detector']} | {r['images']} | {r['T']} | {r.get('threads', '-')} | "
+            f"| {r['detector']} | {r['images']} | {r['T']} | "
+            f"{r.get('chunk_size') or res['chunk_size']} | {r.get('threads', '-')} | "
             f"{'on' if r.get('heap_reuse') else 'off'} | {r['calibrated_sites']}/"
             f"{r['sites']} | {_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
             f"{at} | {r.get('cache_budget') or res['cache_budget']} | "
@@ -301,6 +340,22 @@ def _markdown(res: dict) -> str:
                 f"{_fmt(r['thresholds_s'], 0)} | {_fmt(calib, 0)} | "
                 f"{_fmt(r['floor_s'] * r['calibrated_sites'] / r['sites'], 0)} | "
                 f"{_fmt(r['thresholds_lcp_over_floor'])} |")
+    prof = [r for r in res['rows'] if r.get('profile_s') and 'error' not in r and _on_cpu(r)]
+    if prof:
+        keys = list(PROFILE_PARTS) + ['other', 'total']
+        lines += ['', "## Where a conversion's time goes (cProfile, own time of each call)", '',
+                  'Seconds of the whole conversion (observe, thresholds, calibration) by '
+                  'part; convolutions count the ANN\'s (observation, calibration targets) '
+                  'as well as the SNN\'s.', '',
+                  '| detector | images | T | threads | cache budget | ' + ' | '.join(keys)
+                  + ' |', '|---|---|---|---|---|' + '---|' * len(keys)]
+        for r in prof:
+            p = r['profile_s']
+            lines.append(f"| {r['detector']} | {r['images']} | {r['T']} | "
+                         f"{r.get('threads', '-')} | "
+                         f"{r.get('cache_budget') or res['cache_budget']}"
+                         f"{' (heap reuse)' if r.get('heap_reuse') else ''} | "
+                         + ' | '.join(_fmt(p.get(k), 0) for k in keys) + ' |')
     bounds = [r for r in res['rows'] if r['kind'] == 'bound' and 'error' not in r]
     if bounds:
         lines += ['', "## Lower bound of LCP's two passes (one image, plain simulations)", '',
@@ -369,6 +424,8 @@ def main(argv=None):
     p.add_argument('--device', default='cpu',
                    help="where the model and calibration run: 'cpu' (default) or 'cuda'")
     p.add_argument('--out-root', default=osp.join(ROOT, 'docs', 'results'))
+    p.add_argument('--render', action='store_true',
+                   help='only rewrite results.md and the plot from the results.json')
     p.add_argument('--worker', nargs=2, metavar=('SPEC', 'OUT'), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -386,11 +443,17 @@ def main(argv=None):
     from snn_det.utils.checkpoint import write_text_atomic
     from snn_det.utils.provenance import provenance, repo_relative
     bench = Config.fromfile(args.config).scale_benchmark.to_dict()
-    _make_data(bench)
+    if not args.render:
+        _make_data(bench)
     out_dir = osp.join(args.out_root, bench['name'])
     os.makedirs(out_dir, exist_ok=True)
     res_path = osp.join(out_dir, 'results.json')
     res = json.load(open(res_path)) if osp.isfile(res_path) else dict(rows=[])
+    if args.render:
+        write_text_atomic(_markdown(res), osp.join(out_dir, 'results.md'))
+        _plot_site_memory(res, osp.join(out_dir, 'site_memory.png'))
+        print(f"wrote {osp.join(out_dir, 'results.md')}")
+        return
     res.update(name=bench['name'], config=repo_relative(args.config), provenance=provenance(),
                title="seed 001's COCO scale (ResNet-50 detectors, 800x1333, T up to 256): memory and time of calibration and simulation, not accuracy",
                calib=str(bench['conversion'].get('calib')), chunk_size=bench.get('chunk_size'),
@@ -428,6 +491,7 @@ def main(argv=None):
                            T=run['T'], max_sites=max_sites, wall_s=time.perf_counter() - t0,
                            cache_budget=run.get('cache_budget'),
                            heap_reuse=bool(run.get('heap_reuse')), device=args.device,
+                           chunk_size=run.get('chunk_size'),
                            peak_rss_gib=usage.ru_maxrss / (1 << 20),
                            date=time.strftime('%Y-%m-%d'))
                 if proc.returncode == 0 and osp.isfile(out_path):

@@ -43,5 +43,8 @@ scale_benchmark = dict(
         # the lower bound of LCP's two passes on one image: a plain simulation of the
         # converted backbone and of a copy whose neurons cost nothing, against T ANN forwards
         dict(kind='bound', images=1, T=32),
+        # the same 2 images in chunks of 4 steps instead of 8 (--chunk-size 4): the
+        # calibration's working set per chunk halves, its cache does not change
+        dict(kind='convert', images=2, T=32, chunk_size=4),
     ],
 )
