@@ -1,4 +1,8 @@
-"""Tiny backbones with non-trivial BN statistics for fast CPU tests."""
+"""Tiny backbones with non-trivial BN statistics for fast CPU tests, and the tools as
+modules."""
+import importlib.util
+import os.path as osp
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -108,3 +112,16 @@ def snn_site_rates(net, x, T, sites):
     the site's neuron during a full simulation."""
     return module_outputs(lambda: net.simulate(x, T),
                           {s: net.neuron(s) for s in sites}, time_average=T)
+
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (named ``snn_det_tools_<name>``, not ``<name>``:
+    ``test`` would shadow the standard library's package)."""
+    spec = importlib.util.spec_from_file_location(f'snn_det_tools_{name}',
+                                                  osp.join(ROOT, 'tools', f'{name}.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -1,6 +1,5 @@
 """Faults and bad inputs: each gives one line that names the cause, and nothing
 half-written is left on disk."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -9,19 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import tiny_spiking
+from helpers import load_tool, tiny_spiking
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 CFG = osp.join(ROOT, 'configs/synth/retinanet_r18n_fpn_12e_synth.py')
 CKPT = osp.join(ROOT, 'checkpoints/retinanet_r18n_fpn_12e_synth.pth')
 
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'snn_det_tools_{name}',
-                                                  osp.join(ROOT, 'tools', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_tool = load_tool
 
 
 @pytest.fixture()

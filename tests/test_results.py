@@ -1,18 +1,13 @@
 """The committed results and the files generated from them (tools/collect_results.py)."""
-import importlib.util
 import json
 import os.path as osp
 import shutil
 
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+from helpers import ROOT, load_tool
 
 
 def _collect_module():
-    spec = importlib.util.spec_from_file_location(
-        'snn_det_tools_collect_results', osp.join(ROOT, 'tools', 'collect_results.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('collect_results')
 
 
 def test_generated_results_are_up_to_date(tmp_path):

@@ -1,18 +1,10 @@
 """tools/scale_benchmark.py's results: rows per device, and what the README takes of them."""
 import copy
-import importlib.util
 import json
 import os.path as osp
 
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'snn_det_tools_{name}',
-                                                  osp.join(ROOT, 'tools', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from helpers import ROOT
+from helpers import load_tool as _tool
 
 
 def _results():
