@@ -73,15 +73,23 @@ def test_the_profile_split_counts_each_part_once_and_the_rest_as_other():
     bench = _tool('scale_benchmark')
     x = torch.randn(4, 8, 32, 32)
     w = torch.randn(8, 8, 3, 3)
+    import time
+
+    def work():
+        for _ in range(20):
+            y = torch.conv2d(x, w, padding=1)
+        with CalibrationCache() as cache:
+            spike_codes.encode(cache, (y > 0).float() * 0.5)
+
     prof = cProfile.Profile()
+    t0 = time.perf_counter()
     prof.enable()
-    for _ in range(20):
-        y = torch.conv2d(x, w, padding=1)
-    with CalibrationCache() as cache:
-        spike_codes.encode(cache, (y > 0).float() * 0.5)
+    work()                          # nested calls: own times must not be counted twice
     prof.disable()
+    wall = time.perf_counter() - t0
     parts = bench._profile_parts(prof)
     assert set(parts) == set(bench.PROFILE_PARTS) | {'other', 'total'}
     assert parts['convolutions'] > 0 and parts['spike encode'] > 0
     assert parts['neurons'] == 0 and parts['MMSE thresholds'] == 0
     assert abs(sum(v for k, v in parts.items() if k != 'total') - parts['total']) < 1e-9
+    assert parts['other'] >= 0 and parts['total'] <= wall * 1.05 + 1e-3   # the span's time
