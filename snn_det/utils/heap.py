@@ -24,9 +24,9 @@ memory around it and freed buffers no longer coalesce, so inside :func:`heap_reu
 the calibration cache allocates what it keeps with :func:`off_heap_empty`, each block
 in its own mapping.  Even so, reuse during calibration is opt-in
 (``SNN_DET_CALIB_HEAP_REUSE=1``, :func:`calibration_heap_reuse`): at seed 001's scale
-(RetinaNet R50 at 800x1333, 2 images, T=32, LCP, one thread; docs/results/scale_r50_coco)
-it cut calibration from 565 s to 422 s but raised the peak RSS from 5.69 to 10.65 GiB,
-and at 400x672 (ad hoc, four runs against one without) the peak moved by -2% to +29%: what a heap of many
+(RetinaNet R50 at 800x1333, 2 images, T=32, LCP, one thread; docs/results/scale_r50_coco,
+2026-12-05) it doubled the peak RSS (3.21 -> 6.43 GiB) for a calibration of 320 s against
+404 s, on a VM whose speed drifted by a third within that run; what a heap of many
 buffer sizes keeps depends on the order of requests, and calibration's targets (and its
 memory check, which cannot foresee that) are on memory first.
 
