@@ -353,11 +353,12 @@ def _markdown(res: dict) -> str:
                   'Seconds of the whole conversion (observe, thresholds, calibration) by '
                   'part; convolutions count the ANN\'s (observation, calibration targets) '
                   'as well as the SNN\'s.', '',
-                  '| detector | images | T | threads | cache budget | ' + ' | '.join(keys)
-                  + ' |', '|---|---|---|---|---|' + '---|' * len(keys)]
+                  '| detector | images | T | chunk | threads | cache budget | '
+                  + ' | '.join(keys) + ' |', '|---|---|---|---|---|---|' + '---|' * len(keys)]
         for r in prof:
             p = r['profile_s']
             lines.append(f"| {r['detector']} | {r['images']} | {r['T']} | "
+                         f"{r.get('chunk_size') or res['chunk_size']} | "
                          f"{r.get('threads', '-')} | "
                          f"{r.get('cache_budget') or res['cache_budget']}"
                          f"{' (heap reuse)' if r.get('heap_reuse') else ''} | "
@@ -379,12 +380,16 @@ def _markdown(res: dict) -> str:
                          f"{_fmt(min(r['neurons_free_s']), 1)} | {_fmt(r['snn_over_T_ann'])} | "
                          f"{_fmt(r['neurons_free_over_T_ann'])} | "
                          f"{_fmt(r['lcp_two_passes_bound'])} |")
-    notes = [r for r in res['rows'] if r.get('note') and 'error' not in r]
+    notes = [r for r in res['rows'] if (r.get('note') or r.get('profile_note'))
+             and 'error' not in r]
     if notes:
         lines += ['', '## Notes on single runs', '']
         lines += [f"- {r['detector']} {r['kind']} {r['images']} images, T={r['T']}"
                   f"{', cache budget ' + r['cache_budget'] if r.get('cache_budget') else ''}"
-                  f" ({r.get('date', '?')}): {r['note']}" for r in notes]
+                  f"{', heap reuse' if r.get('heap_reuse') else ''}"
+                  f" ({r.get('date', '?')}): "
+                  + '; '.join(x for x in (r.get('note'), r.get('profile_note')) if x)
+                  for r in notes]
     errors = [r for r in res['rows'] if 'error' in r]
     if errors:
         lines += ['', '## Runs that failed', '']
