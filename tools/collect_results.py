@@ -147,7 +147,8 @@ def scale_summary(res: dict) -> str:
         return next((r for r in rows if r['kind'] == kind and r['T'] == T and
                      r['detector'] == detector and (images is None or r['images'] == images)
                      and r.get('cache_budget') == budget and not r.get('heap_reuse')
-                     and not r.get('chunk_size') and (sites is None or r.get('calibrated_sites') == sites)), None)
+                     and not r.get('chunk_size')
+                     and (sites is None or r.get('calibrated_sites') == sites)), None)
 
     def peak(*a, **k):
         r = row(*a, **k)

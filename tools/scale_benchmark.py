@@ -281,6 +281,23 @@ def _fmt(v, nd=2):
     return '-' if v is None else (f'{v:.{nd}f}' if isinstance(v, float) else str(v))
 
 
+def _cache_cells(r: dict, res: dict) -> str:
+    """``budget | RAM / disk`` of a convert row's calibration cache (GiB)."""
+    c = r.get('cache', {})
+    return (f"{r.get('cache_budget') or res['cache_budget']} | "
+            f"{_fmt(c.get('peak_ram_bytes', 0) / 2**30)} / "
+            f"{_fmt(c.get('peak_disk_bytes', 0) / 2**30)}")
+
+
+def _time_cells(r: dict) -> str:
+    """``observe | thresholds | calibration | floor | ratio`` of a convert row (the floor of
+    a prefix run is its share of the sites)."""
+    calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
+    return (f"{_fmt(r['observe_s'], 0)} | {_fmt(r['thresholds_s'], 0)} | {_fmt(calib, 0)} | "
+            f"{_fmt(r['floor_s'] * r['calibrated_sites'] / r['sites'], 0)} | "
+            f"{_fmt(r['thresholds_lcp_over_floor'])}")
+
+
 def _markdown(res: dict) -> str:
     lines = [f"# {res['name']}: memory and time at real scale (not accuracy)", '',
              res['note'], '',
@@ -293,22 +310,15 @@ def _markdown(res: dict) -> str:
     for r in res['rows']:
         if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r):
             continue
-        c = r.get('cache', {})
         tr = r.get('site_trace') or []
         at = max(range(len(tr)), key=lambda i: tr[i]['peak_rss_gib']) if tr else None
         at = '-' if at is None else f"{at + 1} ({tr[at]['site']})"
-        calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
         lines.append(
             f"| {r['detector']} | {r['images']} | {r['T']} | "
             f"{r.get('chunk_size') or res['chunk_size']} | {r.get('threads', '-')} | "
             f"{'on' if r.get('heap_reuse') else 'off'} | {r['calibrated_sites']}/"
             f"{r['sites']} | {_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
-            f"{at} | {r.get('cache_budget') or res['cache_budget']} | "
-            f"{_fmt(c.get('peak_ram_bytes', 0) / 2**30)} / "
-            f"{_fmt(c.get('peak_disk_bytes', 0) / 2**30)} | {_fmt(r['data_s'], 0)} | "
-            f"{_fmt(r['observe_s'], 0)} | {_fmt(r['thresholds_s'], 0)} | {_fmt(calib, 0)} | "
-            f"{_fmt(r['floor_s'] * r['calibrated_sites'] / r['sites'], 0)} | "
-            f"{_fmt(r['thresholds_lcp_over_floor'])} |")
+            f"{at} | {_cache_cells(r, res)} | {_fmt(r['data_s'], 0)} | {_time_cells(r)} |")
     lines += ['', '## Simulation of one image through the detector (mmdet test_step)', '',
               '| detector | T | chunk | peak RSS (GiB) | simulation peak (GiB) | simulation (s) '
               '| ANN detector (s) | simulation / (T x ANN) |', '|---|---|---|---|---|---|---|---|']
@@ -334,18 +344,11 @@ def _markdown(res: dict) -> str:
                   '(thresholds + calibration) / floor |',
                   '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
         for r in gpu:
-            c = r.get('cache', {})
-            calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
             lines.append(
                 f"| {r['detector']} | {r.get('device_name', r['device'])} | {r['images']} | "
                 f"{r['T']} | {r['calibrated_sites']}/{r['sites']} | "
                 f"{_fmt(r.get('gpu_peak_gib'))} ({_fmt(r.get('gpu_reserved_peak_gib'))}) | "
-                f"{_fmt(r['peak_rss_gib'])} | {r.get('cache_budget') or res['cache_budget']} | "
-                f"{_fmt(c.get('peak_ram_bytes', 0) / 2**30)} / "
-                f"{_fmt(c.get('peak_disk_bytes', 0) / 2**30)} | {_fmt(r['observe_s'], 0)} | "
-                f"{_fmt(r['thresholds_s'], 0)} | {_fmt(calib, 0)} | "
-                f"{_fmt(r['floor_s'] * r['calibrated_sites'] / r['sites'], 0)} | "
-                f"{_fmt(r['thresholds_lcp_over_floor'])} |")
+                f"{_fmt(r['peak_rss_gib'])} | {_cache_cells(r, res)} | {_time_cells(r)} |")
     prof = [r for r in res['rows'] if r.get('profile_s') and 'error' not in r and _on_cpu(r)]
     if prof:
         keys = list(PROFILE_PARTS) + ['other', 'total']
