@@ -9,6 +9,10 @@ import warnings
 # mmengine 0.10.7 imports pkg_resources to resolve `mmdet::` base configs
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
+from .utils.heap import enable_huge_pages  # noqa: E402
+
+enable_huge_pages()     # before torch's first large allocation (see there)
+
 from .version import __version__  # noqa: E402
 from .utils.checkpoint import install_checkpoint_loader  # noqa: E402
 from . import engine, models  # noqa: F401,E402  (registers modules)

@@ -2,6 +2,7 @@
 (bit-identical to the Python step loop) and one simulation read out at several T
 (identical to separate runs, down to the mAP)."""
 import copy
+import os
 import os.path as osp
 
 import pytest
@@ -284,6 +285,30 @@ def test_fused_mmse_search_picks_the_thresholds_of_the_torch_search(slope, round
             assert float(picked['1'].reshape(-1)[c]) == pytest.approx(best, rel=1e-6), c
 
 
+@pytest.mark.parametrize('mode,slope', [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.1)])
+def test_mmse_error_kernel_simd_is_bit_identical_to_its_scalar_loop(mode, slope):
+    """The AVX2 loop of the MMSE error kernel (where the CPU has it) gives the scalar
+    loop's errors bit for bit: the same float32 operations in the same order into the
+    same partial sums, NaN / Inf samples and a block tail (S not a multiple of 16)
+    included; and the errors are the float64 sums of the quantizer's squared errors."""
+    from snn_det.neurons.quantizers import rate_function
+    if not fused_available():
+        pytest.skip('fused kernels not built')
+    g = torch.Generator().manual_seed(mode)
+    z = torch.randn(5, 1000 + 37, generator=g) * 3
+    z[0, :4], z[1, 5:9], z[2, :3] = float('nan'), float('inf'), -float('inf')
+    target = torch.where(z >= 0, z, z * slope) if mode >= 2 else torch.relu(z)
+    thetas = ((torch.rand(5, 1, generator=g) * 3 + 0.5) * torch.arange(1, 41) / 40).contiguous()
+    fast = torch.ops.snn_det.mmse_errors(z, target, thetas, 16, mode, slope)
+    slow = torch.ops.snn_det.mmse_errors(z, target, thetas, 16, mode, slope, False)
+    assert torch.equal(fast.view(torch.int64), slow.view(torch.int64))
+    for c in (3, 4):            # finite channels: the errors of Eq. 18, summed in float64
+        q = rate_function(z[c][None], 16, thetas[c][:, None], mode in (1, 3),
+                          slope if mode >= 2 else None)
+        ref = ((q - target[c][None]).double() ** 2).sum(1)
+        assert torch.allclose(fast[c], ref, rtol=1e-5)
+
+
 _HEAP_CHECK = r"""
 import resource, torch
 from snn_det.utils import heap
@@ -324,12 +349,50 @@ def test_simulation_buffers_come_back_from_the_heap():
     from snn_det.utils import heap
     if not heap.available():
         pytest.skip('not glibc, or turned off')
+    env = dict(os.environ, THP_MEM_ALLOC_ENABLE='0')   # 4 KiB pages: faults count pages
     for _ in range(4):
-        out = subprocess.run([sys.executable, '-c', _HEAP_CHECK], cwd=ROOT,
+        out = subprocess.run([sys.executable, '-c', _HEAP_CHECK], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=120)
         if out.returncode == 0 and out.stdout.strip().endswith('ok'):
             break
     assert out.returncode == 0 and out.stdout.strip().endswith('ok'), out.stderr[-2000:]
+
+
+_THP_CHECK = r"""
+import os, resource
+import snn_det, torch
+assert os.environ['THP_MEM_ALLOC_ENABLE'] == '1'
+r0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):
+    t = torch.ones(64 << 18)            # 64 MiB of float32 in a fresh mapping
+    del t
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0)
+"""
+
+
+def test_importing_snn_det_gives_large_tensors_huge_pages():
+    """Importing snn_det asks torch's allocator for transparent huge pages
+    (snn_det/utils/heap.py, enable_huge_pages): three fresh 64 MiB tensors fault in
+    2 MB at a time, far fewer faults than their 3 x 16384 4 KiB pages; a user's
+    ``THP_MEM_ALLOC_ENABLE=0`` is kept."""
+    import subprocess
+    import sys
+    try:
+        mode = open('/sys/kernel/mm/transparent_hugepage/enabled').read()
+    except OSError:
+        pytest.skip('no transparent huge pages on this kernel')
+    if '[never]' in mode:
+        pytest.skip('transparent huge pages are turned off on this machine')
+    env = {k: v for k, v in os.environ.items() if k != 'THP_MEM_ALLOC_ENABLE'}
+    out = subprocess.run([sys.executable, '-c', _THP_CHECK], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) < 3 * 16384 // 4, out.stdout
+    env['THP_MEM_ALLOC_ENABLE'] = '0'
+    out = subprocess.run([sys.executable, '-c', _THP_CHECK.replace("'1'", "'0'")], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert int(out.stdout.split()[-1]) > 3 * 16384 * 0.9, out.stdout
 
 
 def test_heap_reuse_changes_no_number(monkeypatch):

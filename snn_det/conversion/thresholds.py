@@ -11,7 +11,8 @@ site in the ANN on the calibration images; :func:`choose_threshold` then picks
   ``|| ClipRound(z; T, theta) - ReLU(z) ||^2`` (Eq. 18; ClipFloor without the
   shift, the signed QC function of seed 003 Eq. 22 for Leaky-ReLU sites), the
   errors summed by a fused C++ kernel on the CPU (one pass over the samples per
-  candidate instead of ~8 full-size tensor operations),
+  candidate instead of ~8 full-size tensor operations; eight samples at a time on
+  AVX2 CPUs, the same errors bit for bit),
 
 per layer (one value) or per channel.  Percentile and MMSE use a bounded,
 seeded random subsample of the activations (``max`` is exact), so statistics

@@ -133,6 +133,23 @@ def off_heap_empty(shape, dtype) -> "torch.Tensor":
     return torch.frombuffer(buf, dtype=dtype, count=numel).reshape(shape)
 
 
+def enable_huge_pages() -> None:
+    """Ask torch's CPU allocator for transparent huge pages (``THP_MEM_ALLOC_ENABLE=1``)
+    unless the environment says otherwise; called when :mod:`snn_det` is imported.
+
+    Calibration (where the heap is not reused, above) and every other pass outside
+    :func:`heap_reuse` allocate their large tensors in fresh mappings: one page fault
+    and one zeroed 4 KiB page at a time.  With the variable set, c10 aligns allocations
+    of 2 MB and more to 2 MB and ``madvise``s them ``MADV_HUGEPAGE`` (where the kernel's
+    ``transparent_hugepage`` is ``madvise`` or ``always``), so a fault maps 2 MB.  On
+    RetinaNet R50 at 416x672, one image, T=16, LCP, one thread (an ad hoc A/B on this
+    2-core VM, 2026-12-05): 4.80 M page faults in the conversion without, 0.24 M with,
+    and calibration 21.2 s -> 18.0 s; the numbers computed are the same.  c10 reads the
+    variable at its first large allocation, so it takes effect when snn_det is imported
+    before any; ``THP_MEM_ALLOC_ENABLE=0`` keeps 4 KiB pages."""
+    os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')
+
+
 def calibration_reuse_enabled() -> bool:
     """``SNN_DET_CALIB_HEAP_REUSE=1``: calibration's no-grad passes reuse the heap."""
     return os.environ.get('SNN_DET_CALIB_HEAP_REUSE', '0') == '1'

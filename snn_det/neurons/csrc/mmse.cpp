@@ -17,6 +17,13 @@
 // here each channel's samples are read in L1-sized blocks that every candidate passes
 // over.  Only the sum differs from torch's float32 mean: float32 partial sums of 512
 // samples, added in float64.
+//
+// On x86-64 CPUs with AVX2 the per-sample work runs eight lanes at a time with the same
+// float32 operations in the same order (multiply, divide, add 0.5, floor, the clamps as
+// compare-and-blend so NaN behaves as in the scalar code, multiply, subtract, square,
+// add) into the same 16 partial sums: the errors are bit for bit those of the scalar
+// loop (tested: `simd=False` runs it), about 8x faster (GCC does not vectorise the
+// scalar loop: floor and the clamps defeat it).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -28,6 +35,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define SNN_DET_MMSE_AVX2 1
+#endif
 
 namespace {
 
@@ -86,9 +98,80 @@ SNN_DET_CLONES void channel_errors(const float* __restrict z, const float* __res
   }
 }
 
+#ifdef SNN_DET_MMSE_AVX2
+// quantize<MODE> on eight samples (see the scalar version: the same operations, in order).
+template <int MODE>
+__attribute__((target("avx2"))) SNN_DET_INLINE __m256 quantize8(
+    __m256 x, __m256 theta, __m256 Tf, __m256 scale, __m256 slope) {
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 a;
+  if (MODE <= 1) {
+    a = _mm256_div_ps(_mm256_mul_ps(x, Tf), theta);
+    if (MODE == 1) a = _mm256_add_ps(a, _mm256_set1_ps(0.5f));
+    a = _mm256_floor_ps(a);
+    a = _mm256_blendv_ps(a, zero, _mm256_cmp_ps(a, zero, _CMP_LT_OQ));   // a < 0 ? 0
+    a = _mm256_blendv_ps(a, Tf, _mm256_cmp_ps(a, Tf, _CMP_GT_OQ));       // a > T ? T
+    return _mm256_mul_ps(scale, a);
+  }
+  const __m256 y = _mm256_blendv_ps(_mm256_mul_ps(x, slope), x,
+                                    _mm256_cmp_ps(x, zero, _CMP_GE_OQ));  // x >= 0 ? x
+  a = _mm256_div_ps(_mm256_mul_ps(y, Tf), theta);
+  const __m256 one = _mm256_set1_ps(1.f);
+  __m256 sg = _mm256_blendv_ps(zero, _mm256_set1_ps(-1.f), _mm256_cmp_ps(a, zero, _CMP_LT_OQ));
+  sg = _mm256_blendv_ps(sg, one, _mm256_cmp_ps(a, zero, _CMP_GT_OQ));
+  __m256 m = _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)));  // fabs
+  if (MODE == 3) m = _mm256_add_ps(m, _mm256_set1_ps(0.5f));
+  a = _mm256_mul_ps(sg, _mm256_floor_ps(m));
+  const __m256 neg_T = _mm256_sub_ps(zero, Tf);
+  __m256 lo = _mm256_cmp_ps(a, neg_T, _CMP_LT_OQ), hi = _mm256_cmp_ps(a, Tf, _CMP_GT_OQ);
+  a = _mm256_blendv_ps(_mm256_blendv_ps(a, Tf, hi), neg_T, lo);  // a < -T ? -T : (a > T ? T : a)
+  return _mm256_mul_ps(scale, a);
+}
+
+// channel_errors<MODE> with the 16 partial sums as two 8-lane registers.
+template <int MODE>
+__attribute__((target("avx2"))) void channel_errors_avx2(
+    const float* __restrict z, const float* __restrict t, int64_t S,
+    const float* __restrict thetas, int64_t N, float Tf, float slope, double* __restrict err) {
+  for (int64_t n = 0; n < N; ++n) err[n] = 0.0;
+  const __m256 vT = _mm256_set1_ps(Tf), vslope = _mm256_set1_ps(slope);
+  for (int64_t s0 = 0; s0 < S; s0 += BLOCK) {
+    const int64_t len = std::min(BLOCK, S - s0);
+    const float* zb = z + s0;
+    const float* tb = t + s0;
+    for (int64_t n = 0; n < N; ++n) {
+      const float theta = thetas[n], scale = theta / Tf;
+      const __m256 vth = _mm256_set1_ps(theta), vsc = _mm256_set1_ps(scale);
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+      int64_t s = 0;
+      for (; s + 16 <= len; s += 16) {
+        __m256 d0 = _mm256_sub_ps(quantize8<MODE>(_mm256_loadu_ps(zb + s), vth, vT, vsc, vslope),
+                                  _mm256_loadu_ps(tb + s));
+        __m256 d1 = _mm256_sub_ps(
+            quantize8<MODE>(_mm256_loadu_ps(zb + s + 8), vth, vT, vsc, vslope),
+            _mm256_loadu_ps(tb + s + 8));
+        acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(d0, d0));
+        acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(d1, d1));
+      }
+      alignas(32) float acc[16];
+      _mm256_store_ps(acc, acc0);
+      _mm256_store_ps(acc + 8, acc1);
+      double part = 0.0;
+      for (int l = 0; l < 16; ++l) part += acc[l];
+      for (; s < len; ++s) {
+        const float d = quantize<MODE>(zb[s], theta, Tf, scale, slope) - tb[s];
+        part += static_cast<double>(d * d);
+      }
+      err[n] += part;
+    }
+  }
+}
+#endif
+
 // z, target: [C, S] float32 contiguous; thetas: [C, N] float32.  Returns [C, N] float64.
+// ``simd=false`` runs the scalar loop (the reference the AVX2 one is tested against).
 at::Tensor mmse_errors(const at::Tensor& z, const at::Tensor& target, const at::Tensor& thetas,
-                       int64_t T, int64_t mode, double slope) {
+                       int64_t T, int64_t mode, double slope, bool simd) {
   TORCH_CHECK(z.device().is_cpu() && z.scalar_type() == at::kFloat && z.dim() == 2 &&
                   z.is_contiguous(), "z must be a contiguous [C, S] float32 CPU tensor");
   TORCH_CHECK(target.sizes() == z.sizes() && target.scalar_type() == at::kFloat &&
@@ -105,12 +188,29 @@ at::Tensor mmse_errors(const at::Tensor& z, const at::Tensor& target, const at::
   double* ep = err.mutable_data_ptr<double>();
   const float Tf = static_cast<float>(T), sl = static_cast<float>(slope);
   const int md = static_cast<int>(mode);
+#ifdef SNN_DET_MMSE_AVX2
+  const bool avx2 = simd && __builtin_cpu_supports("avx2");
+#else
+  const bool avx2 = false;
+  (void)simd;
+#endif
   at::parallel_for(0, C, 1, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) {
       const float* zc = zp + c * S;
       const float* tc = tp + c * S;
       const float* hc = hp + c * N;
       double* ec = ep + c * N;
+#ifdef SNN_DET_MMSE_AVX2
+      if (avx2) {
+        switch (md) {
+          case 0: channel_errors_avx2<0>(zc, tc, S, hc, N, Tf, sl, ec); break;
+          case 1: channel_errors_avx2<1>(zc, tc, S, hc, N, Tf, sl, ec); break;
+          case 2: channel_errors_avx2<2>(zc, tc, S, hc, N, Tf, sl, ec); break;
+          default: channel_errors_avx2<3>(zc, tc, S, hc, N, Tf, sl, ec); break;
+        }
+        continue;
+      }
+#endif
       switch (md) {
         case 0: channel_errors<0>(zc, tc, S, hc, N, Tf, sl, ec); break;
         case 1: channel_errors<1>(zc, tc, S, hc, N, Tf, sl, ec); break;
@@ -125,8 +225,8 @@ at::Tensor mmse_errors(const at::Tensor& z, const at::Tensor& target, const at::
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(snn_det, m) {
-  m.def("mmse_errors(Tensor z, Tensor target, Tensor thetas, int T, int mode, float slope) "
-        "-> Tensor");
+  m.def("mmse_errors(Tensor z, Tensor target, Tensor thetas, int T, int mode, float slope, "
+        "bool simd=True) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(snn_det, CPU, m) {
