@@ -172,10 +172,13 @@ def _calibrate_site(graph, net, frontiers, site: str, cfg, T, chunk_size, acts, 
     faster, at a peak RSS that depends on the run).  Weight and fine calibration
     (autograd) allocate as usual."""
     seg = graph.segment_of(site)
+    # LCP / ACP / CC start from the site's outputs: the frontiers observe them on their way
+    # to its segment (one pass over each time chunk, not two: Frontier.advance)
+    observe = site if cfg.calib[0] in ('bias', 'potential', 'cc') else None
     t0 = time.perf_counter()
     with calibration_heap_reuse():
         for f in frontiers:
-            f.advance(graph, net, seg, T, chunk_size, acts)
+            f.advance(graph, net, seg, T, chunk_size, acts, observe)
     report['forward'] = report.get('forward', 0.0) + time.perf_counter() - t0
     for step in cfg.calib:
         t0 = time.perf_counter()

@@ -116,6 +116,46 @@ def test_acp_lcp_pipeline_and_two_T_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize('name', ['resnet18', 'darknet'])
+def test_frontier_observes_the_site_on_its_way_with_the_numbers_of_a_separate_pass(
+        name, monkeypatch):
+    """``Frontier.advance(observe=site)`` runs each new time chunk on to the site: its ANN
+    output and time-averaged spikes are those of separate passes from the frontier, bit
+    for bit (given once); and LCP through it sets the biases LCP sets without it."""
+    from snn_det.calibration.frontier import Frontier
+    from snn_det.pipeline import calibrate
+    from snn_det.conversion.config import ConversionConfig
+    bb, net, batches = _setup(name)
+    T, chunk = 8, 3
+    graph = bb.graph
+    seen = 0
+    for x in batches:
+        fused, plain = Frontier(x), Frontier(x)
+        for site in graph.sites:
+            seg = graph.segment_of(site.name)
+            moves = seg != fused.segment
+            fused.advance(graph, net, seg, T, chunk, observe=site.name)
+            plain.advance(graph, net, seg, T, chunk)
+            got = fused.take_observed(site.name)
+            assert fused.take_observed(site.name) is None            # given once
+            if not moves:                    # nothing run: the caller makes the passes
+                assert got is None
+                continue
+            seen += 1
+            assert torch.equal(got[0], ann_site(graph, plain, site.name)['site_out'])
+            assert torch.equal(got[1], snn_site(net, plain, site.name, T, chunk,
+                                                keys=('site_out',))['site_out']), site.name
+    assert seen >= len(graph.sites) - 2
+    cfg = ConversionConfig.from_dict(dict(threshold='mmse', calib='lcp'))
+    _, ref_net, _ = _setup(name)
+    ref_net.load_state_dict(net.state_dict())
+    calibrate(graph, net, batches, cfg, chunk, progress=False)
+    monkeypatch.setattr(Frontier, 'take_observed', lambda self, site: None)
+    calibrate(graph, ref_net, batches, cfg, chunk, progress=False)
+    for key, conv in net.convs.items():
+        assert torch.equal(conv.bias, ref_net.convs[key].bias), key
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
 def test_frontier_runs_each_segment_once_with_the_same_result_as_from_the_image(name):
     """Calibrating from the frontier (segment input cached per batch) reproduces the
     quadratic schedule (every site run from the image) exactly: same site inputs and

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .collect import ann_site, snn_site
+from .frontier import Frontier
 from .reduce import reduce_mean
 
 
@@ -25,8 +26,14 @@ def site_error(graph, net, batches: List[Tensor], site: str, T: int, chunk_size=
     """Mean of ``x - s_bar`` at a site, per channel ``(1, C, 1, 1)``, per layer or per element."""
     total, count = None, 0
     for x in batches:
-        target = ann_site(graph, x, site, acts)['site_out']
-        s_bar = snn_site(net, x, site, T, chunk_size, keys=('site_out',))['site_out']
+        # a frontier that observed the site while it moved there (Frontier.advance) has
+        # both already; else one pass each
+        got = x.take_observed(site) if isinstance(x, Frontier) else None
+        if got is not None:
+            target, s_bar = got
+        else:
+            target = ann_site(graph, x, site, acts)['site_out']
+            s_bar = snn_site(net, x, site, T, chunk_size, keys=('site_out',))['site_out']
         e = target - s_bar
         if granularity == 'element':
             part, n = e.sum(0, keepdim=True), e.shape[0]

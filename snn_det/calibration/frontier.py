@@ -8,6 +8,9 @@ ANN's and the SNN's input of the graph segment being calibrated (the SNN's as
 its per-chunk spike trains) and moves it forward one segment at a time once the
 layers before have been calibrated, so every segment runs once per calibration
 step: linear in depth.  The results are the same as from the image (tested).
+LCP and ACP/CC take the site's outputs next; the frontier observes them on its way
+(:meth:`Frontier.advance` with ``observe``): each new time chunk, still in memory, runs
+on to the site, so every boundary is decoded once per calibration step, not twice.
 
 Memory: the SNN's boundary is ``T x B x C x H x W`` spikes, kept exactly in
 bits (:mod:`~snn_det.calibration.spike_codes`, 1 bit per neuron-step for an IF
@@ -20,7 +23,7 @@ from typing import List, Optional, Sequence
 
 from torch import Tensor
 
-from ..conversion.ops import AnnOps, _unshared
+from ..conversion.ops import AnnOps, SnnOps, StopForward, _unshared
 from .cache import CalibrationCache
 from .spike_codes import Encoded, encode, store
 
@@ -175,6 +178,23 @@ class CachedImages(Sequence):
         return handle.load(device)
 
 
+def _site_output(graph, x, segment: int, site: str, acts=None):
+    """The (QC-)ANN's output at ``site`` from ``x``, the input of ``segment``."""
+    got = {}
+
+    def rec(kind, name, t, steps):
+        if kind == 'site_out' and name == site:
+            got['out'] = t.detach()
+            raise StopForward
+    try:
+        graph.forward(x, AnnOps(graph, acts, recorder=rec), segment, segment + 1)
+    except StopForward:
+        pass
+    if 'out' not in got:
+        raise ValueError(f"site '{site}' is not in segment {segment}")
+    return got['out']
+
+
 class Frontier:
     """One calibration batch and its ANN / SNN tensors at the input of ``segment``.
 
@@ -192,6 +212,7 @@ class Frontier:
         self._ann: Optional[Encoded] = None     # input of ``segment`` in the (QC-)ANN
         self._snn: Optional[List[Encoded]] = None  # per-chunk spike input (None at 0)
         self._key = None
+        self._observed = None                   # (site, key, {'ann', 'snn'}) of advance
 
     @property
     def image(self) -> Tensor:
@@ -219,13 +240,29 @@ class Frontier:
         n = _nbytes(self._ann) if self._ann is not None else 0
         return n + sum(_nbytes(e) for e in (self._snn or []))
 
+    def take_observed(self, site: str):
+        """``(ANN output, SNN time-averaged output)`` at ``site``, as :meth:`advance` observed
+        them on the way (``observe=site``), or ``None``; given once, then forgotten."""
+        got, self._observed = self._observed, None
+        if got is None or got[0] != site or got[1] != self._key:
+            return None
+        return got[2]['ann'], got[2]['snn']
+
     def advance(self, graph, net, segment: int, T: int, chunk_size: Optional[int],
-                acts=None) -> None:
-        """Move to the input of ``segment`` using the network's current parameters."""
+                acts=None, observe: Optional[str] = None) -> None:
+        """Move to the input of ``segment`` using the network's current parameters.
+
+        ``observe``: a site of ``segment``; each time chunk, once computed, also runs on
+        through that segment to the site, in the ANN and the SNN (its neurons stepping
+        chunk by chunk as in a separate run from the new input), and the site's output and
+        time-averaged spikes are kept for :meth:`take_observed`: the statistics LCP / CC
+        take next (:func:`~snn_det.calibration.bias.site_error`) without decoding the new
+        input again.  The same numbers as a separate pass (tested)."""
         key = (id(net), T, chunk_size)
         if self._key is not None and key != self._key:
             raise ValueError('a Frontier belongs to one spiking net, T and chunking')
         self._key = key
+        self._observed = None
         if segment < self.segment:
             raise ValueError(f'cannot move a calibration frontier back from segment '
                              f'{self.segment} to {segment}')
@@ -236,6 +273,8 @@ class Frontier:
         barrier = getattr(graph, 'barrier', None)
         crossing = barrier is not None and self.segment < barrier < segment
         arriving = barrier is not None and self.segment < barrier == segment
+        if crossing or arriving:       # the rois come with the state: observed separately
+            observe = None
         seen = {}
 
         def rois_rec(kind, name, t, steps):
@@ -248,7 +287,10 @@ class Frontier:
             rois = graph.barrier_rois({n: ann[n] for n in graph.barrier_readout})
             ann = dict(ann, rois=rois)
         self._ann = _store_state(self.cache, ann, self._ann, ann_in, spikes=False)
+        ann_out = _site_output(graph, ann, segment, observe, acts) if observe else None
         del ann, ann_in
+        from .collect import _SiteRecorder     # (collect imports this module)
+        rec = _SiteRecorder(observe, None, keys=('site_out',)) if observe else None
         prev, inputs = self._snn, self.snn
         last = _LastSiteOut()
         chunks = []
@@ -256,13 +298,22 @@ class Frontier:
         # (not enumerate: it would hold the last chunk's output while the next is made)
         for item in net.iter_chunks(image, T, chunk_size, last, self.segment, segment,
                                     inputs, rois=rois if crossing else None):
-            c, out = len(chunks), item[1]
+            c, (steps, out) = len(chunks), item
             del item
             prev_value = inputs[c] if inputs is not None else None
             if arriving:
                 out = dict(out, rois=rois)
             chunks.append(_store_state(self.cache, out, prev[c] if prev else None,
                                        prev_value, last.out))
-            last.out = out = prev_value = None     # the input chunk may now be reused
+            last.out = prev_value = None
+            if rec is not None:        # on to the observed site (its neurons keep state)
+                try:
+                    graph.forward(out, SnnOps(net, steps, rec, encoded=True),
+                                  segment, segment + 1)
+                except StopForward:
+                    pass
+            out = None                 # the input chunk may now be reused
         self._snn = chunks
         self.segment = segment
+        if rec is not None:
+            self._observed = (observe, key, dict(ann=ann_out, snn=rec.result(T)['site_out']))
