@@ -93,3 +93,23 @@ def test_the_profile_split_counts_each_part_once_and_the_rest_as_other():
     assert parts['neurons'] == 0 and parts['MMSE thresholds'] == 0
     assert abs(sum(v for k, v in parts.items() if k != 'total') - parts['total']) < 1e-9
     assert parts['other'] >= 0 and parts['total'] <= wall * 1.05 + 1e-3   # the span's time
+
+
+def test_the_time_target_is_judged_on_the_newest_code_version():
+    """Issue 12's time target is judged on the full-depth runs of the code version of the
+    newest run (``code``: snn_det's git tree); runs of older versions are quoted apart and
+    do not decide it, whichever way they went."""
+    collect = _tool('collect_results')
+    res, cpu = _results()
+    base = [r for r in res['rows'] if r['kind'] != 'convert']
+    old = dict(copy.deepcopy(cpu), images=8, chunk_size=None, code='aaaa', finished='2026-12-01T10:00:00',
+               thresholds_lcp_over_floor=4.5)
+    new = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='bbbb', finished='2026-12-05T10:00:00',
+               thresholds_lcp_over_floor=1.8)
+    text = collect.scale_summary(dict(res, rows=base + [old, new]))
+    assert 'thresholds + LCP <= 2x the floor (this version (bbbb): 1.8x: met; older ' \
+           'versions 4.5x)' in text
+    worse = dict(new, images=32, thresholds_lcp_over_floor=2.4)
+    text = collect.scale_summary(dict(res, rows=base + [old, new, worse]))
+    assert 'thresholds + LCP > 2x the floor (this version (bbbb): 1.8x to 2.4x in 2 ' \
+           'full-depth runs: missed; older versions 4.5x)' in text

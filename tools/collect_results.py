@@ -186,16 +186,29 @@ def scale_summary(res: dict) -> str:
     # with the opt-in is summarised above but does not stand for the default
     full = [r for r in conv if r['calibrated_sites'] == r['sites'] and not r.get('heap_reuse')
             and not r.get('chunk_size')]
+    # judged on the runs of the code version of the newest run (``code``, the git tree of
+    # snn_det/); runs of older versions are quoted apart
+    newest = max(full, key=lambda r: r.get('finished', ''), default=None)
+    current = [r for r in full if newest is not None and newest.get('code')
+               and r.get('code') == newest['code']]
+    older = [r for r in full if r not in current]
+
+    def spread(rs):
+        ratios = [r['thresholds_lcp_over_floor'] for r in rs]
+        if len(ratios) == 1:
+            return f'{ratios[0]:.1f}x', max(ratios)
+        return f'{min(ratios):.1f}x to {max(ratios):.1f}x in {len(ratios)} full-depth runs', \
+            max(ratios)
     if full:
-        ratios = [r['thresholds_lcp_over_floor'] for r in full]
-        worst, best = max(ratios), min(ratios)
-        spread = f'{worst:.1f}x' if len(ratios) == 1 else \
-            f'{best:.1f}x to {worst:.1f}x in {len(ratios)} full-depth runs'
+        text, worst = spread(current or full)
+        if current:
+            text = f"this version ({newest['code']}): {text}"
         check = (f"thresholds + LCP {'<=' if worst <= 2 else '>'} 2x the floor "
-                 f"({spread}: {'met' if worst <= 2 else 'missed'})")
+                 f"({text}: {'met' if worst <= 2 else 'missed'}"
+                 + (f"; older versions {spread(older)[0]}" if current and older else '') + ')')
         if bound:     # what no implementation of LCP's two passes can go below
             b = min(r['lcp_two_passes_bound'] for r in bound)
-            thr = min(r['thresholds_s'] / r['floor_s'] for r in full)
+            thr = min(r['thresholds_s'] / r['floor_s'] for r in current or full)
             check += (f" (lower bound: thresholds {thr:.2f}x + two passes with neurons that "
                       f"cost nothing {b:.2f}x = {thr + b:.2f}x the floor)")
         checks.append(check)

@@ -461,7 +461,7 @@ def main(argv=None):
     from mmengine.config import Config
 
     from snn_det.utils.checkpoint import write_text_atomic
-    from snn_det.utils.provenance import provenance, repo_relative
+    from snn_det.utils.provenance import code_version, provenance, repo_relative
     bench = Config.fromfile(args.config).scale_benchmark.to_dict()
     if not args.render:
         _make_data(bench)
@@ -513,7 +513,8 @@ def main(argv=None):
                            heap_reuse=bool(run.get('heap_reuse')), device=args.device,
                            chunk_size=run.get('chunk_size'),
                            peak_rss_gib=usage.ru_maxrss / (1 << 20),
-                           date=time.strftime('%Y-%m-%d'))
+                           date=time.strftime('%Y-%m-%d'), code=code_version(),
+                           finished=time.strftime('%Y-%m-%dT%H:%M:%S'))
                 if proc.returncode == 0 and osp.isfile(out_path):
                     row.update(json.load(open(out_path)))
                     # the worker restarts the kernel's peak at every site: the process's

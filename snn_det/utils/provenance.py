@@ -34,6 +34,19 @@ def repo_relative(path: str) -> str:
     return osp.basename(p) if osp.isabs(path) else path
 
 
+def code_version(paths=('snn_det', 'setup.py')) -> str:
+    """The git tree of the code that computes a result (``snn_det/`` and its build), short,
+    with ``+dirty`` when it has uncommitted changes: results of one code version share it
+    however many documentation commits lie between their runs; ``'unknown'`` outside git."""
+    trees = [_git('rev-parse', f'HEAD:{p}') for p in paths]
+    if not all(trees):
+        return 'unknown'
+    import hashlib
+    version = hashlib.sha1(' '.join(trees).encode()).hexdigest()[:10]
+    dirty = _git('status', '--porcelain', '--untracked-files=no', '--', *paths)
+    return version + ('+dirty' if dirty else '')
+
+
 def provenance() -> dict:
     """Commit (with ``+dirty`` when the tree has uncommitted changes), versions, date."""
     import mmengine
