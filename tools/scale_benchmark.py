@@ -499,6 +499,7 @@ def main(argv=None):
                 spec_path, out_path = osp.join(tmp, 'spec.json'), osp.join(tmp, 'out.json')
                 json.dump(dict(detector=det, run=run, bench=bench, max_sites=max_sites,
                                device=args.device), open(spec_path, 'w'))
+                code = code_version()         # of the code the worker loads, now
                 t0 = time.perf_counter()
                 # heap reuse in calibration's passes is opt-in (snn_det/utils/heap.py)
                 env = dict(os.environ,
@@ -513,7 +514,7 @@ def main(argv=None):
                            heap_reuse=bool(run.get('heap_reuse')), device=args.device,
                            chunk_size=run.get('chunk_size'),
                            peak_rss_gib=usage.ru_maxrss / (1 << 20),
-                           date=time.strftime('%Y-%m-%d'), code=code_version(),
+                           date=time.strftime('%Y-%m-%d'), code=code,
                            finished=time.strftime('%Y-%m-%dT%H:%M:%S'))
                 if proc.returncode == 0 and osp.isfile(out_path):
                     row.update(json.load(open(out_path)))
