@@ -113,3 +113,19 @@ def test_the_time_target_is_judged_on_the_newest_code_version():
     text = collect.scale_summary(dict(res, rows=base + [old, new, worse]))
     assert 'thresholds + LCP > 2x the floor (this version (bbbb): 1.8x to 2.4x in 2 ' \
            'full-depth runs: missed; older versions 4.5x)' in text
+
+
+def test_the_memory_targets_say_when_8_and_32_images_ran_different_code():
+    """The 32-against-8-images memory check names rows of two code versions as such, even
+    when they ran on the same day; rows of one version are compared plainly."""
+    collect = _tool('collect_results')
+    res, cpu = _results()
+    base = [r for r in res['rows'] if r['kind'] != 'convert']
+    r8 = dict(copy.deepcopy(cpu), images=8, chunk_size=None, cache_budget='128M',
+              peak_rss_gib=4.0, code='aaaa', date='2026-12-05')
+    r32 = dict(r8, images=32, peak_rss_gib=4.1, code='bbbb')
+    text = collect.scale_summary(dict(res, rows=base + [r8, r32]))
+    assert '+2% against 8 images (within 10%; runs of 2026-12-05 and 2026-12-05, not the ' \
+           'same version)' in text
+    text = collect.scale_summary(dict(res, rows=base + [r8, dict(r32, code='aaaa')]))
+    assert '+2% against 8 images (within 10%)' in text

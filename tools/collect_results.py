@@ -136,7 +136,9 @@ def scale_summary(res: dict) -> str:
                      f"{_gib(r['peak_rss_gib'])}, {r['simulate_over_T_ann']:.2f}x T ANN detector "
                      'forwards')
     for r in sorted(bound, key=lambda r: (r['detector'], r['T'])):
-        parts.append(f"{r['detector']} backbone on one image at T={r['T']}: simulation "
+        th = r.get('threads')
+        parts.append(f"{r['detector']} backbone on one image at T={r['T']}"
+                     + (f" ({th} thread{'s' if th != 1 else ''})" if th else '') + ": simulation "
                      f"{r['snn_over_T_ann']:.2f}x, with neurons that cost nothing "
                      f"{r['neurons_free_over_T_ann']:.2f}x T ANN backbone forwards")
     if not parts:
@@ -166,8 +168,11 @@ def scale_summary(res: dict) -> str:
             p8, p32 = (r['peak_rss_gib'] if r else None for r in (r8, r32))
             where = f"cache budget {budget or default_budget}, {depth(n)}"
             if p32 is not None:
-                # rows run on different days may be different versions of the code: say so
-                dates = ('' if not p8 or r8.get('date') == r32.get('date') else
+                # rows of different code versions (or, before rows carried one, of
+                # different days) are not one measurement: say so
+                same = (r8.get('code') == r32.get('code') if r8 and (r8.get('code') or
+                        r32.get('code')) else r8 and r8.get('date') == r32.get('date'))
+                dates = ('' if not p8 or same else
                          f"; runs of {r32.get('date', '?')} and {r8.get('date', '?')}, "
                          'not the same version')
                 checks.append(f"32 images at T=32 ({where}) {_gib(p32)} "

@@ -268,9 +268,11 @@ def _make_data(bench: dict) -> None:
 
 
 def _row_key(r: dict) -> tuple:
+    """What makes a run a different measurement: a rerun of the same key replaces its row
+    (threads included: one and two threads are both kept)."""
     return (r['detector'], r['kind'], r['images'], r['T'], r.get('max_sites'),
             r.get('cache_budget'), bool(r.get('heap_reuse')), r.get('device', 'cpu'),
-            r.get('chunk_size'))
+            r.get('chunk_size'), r.get('threads'))
 
 
 def _on_cpu(r: dict) -> bool:
