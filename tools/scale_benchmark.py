@@ -302,13 +302,15 @@ def _time_cells(r: dict) -> str:
 
 def _markdown(res: dict) -> str:
     lines = [f"# {res['name']}: memory and time at real scale (not accuracy)", '',
-             res['note'], '',
+             res['note'] + ' "code" is the version of snn_det a run measured (its git tree; '
+             '"-": before runs recorded it).', '',
              '## Calibration (thresholds + ' + res['calib'] + ')', '',
              '| detector | images | T | chunk | threads | heap reuse | sites calibrated | '
              'peak RSS (GiB) | calibration peak (GiB) | at site | cache budget | '
              'cache RAM / disk (GiB) | data (s) | observe (s) | thresholds (s) | '
-             'calibration (s) | floor (s) | (thresholds + calibration) / floor |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+             'calibration (s) | floor (s) | (thresholds + calibration) / floor | '
+             'code (run) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in res['rows']:
         if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r):
             continue
@@ -320,7 +322,8 @@ def _markdown(res: dict) -> str:
             f"{r.get('chunk_size') or res['chunk_size']} | {r.get('threads', '-')} | "
             f"{'on' if r.get('heap_reuse') else 'off'} | {r['calibrated_sites']}/"
             f"{r['sites']} | {_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
-            f"{at} | {_cache_cells(r, res)} | {_fmt(r['data_s'], 0)} | {_time_cells(r)} |")
+            f"{at} | {_cache_cells(r, res)} | {_fmt(r['data_s'], 0)} | {_time_cells(r)} | "
+            f"{r.get('code', '-')} ({r.get('date', '-')}) |")
     lines += ['', '## Simulation of one image through the detector (mmdet test_step)', '',
               '| detector | T | chunk | peak RSS (GiB) | simulation peak (GiB) | simulation (s) '
               '| ANN detector (s) | simulation / (T x ANN) |', '|---|---|---|---|---|---|---|---|']
