@@ -118,9 +118,10 @@ def test_acp_lcp_pipeline_and_two_T_round_trip(tmp_path):
 @pytest.mark.parametrize('name', ['resnet18', 'darknet'])
 def test_frontier_observes_the_site_on_its_way_with_the_numbers_of_a_separate_pass(
         name, monkeypatch):
-    """``Frontier.advance(observe=site)`` runs each new time chunk on to the site: its ANN
-    output and time-averaged spikes are those of separate passes from the frontier, bit
-    for bit (given once); and LCP through it sets the biases LCP sets without it."""
+    """``Frontier.advance(observe=site)`` runs each new time chunk on to the site: the
+    error it keeps (ANN output minus time-averaged spikes, in the frontier's cache) is that
+    of separate passes from the frontier, bit for bit (given once); and LCP through it
+    sets the biases LCP sets without it."""
     from snn_det.calibration.frontier import Frontier
     from snn_det.pipeline import calibrate
     from snn_det.conversion.config import ConversionConfig
@@ -128,22 +129,27 @@ def test_frontier_observes_the_site_on_its_way_with_the_numbers_of_a_separate_pa
     T, chunk = 8, 3
     graph = bb.graph
     seen = 0
+    from snn_det.calibration.cache import CalibrationCache
     for x in batches:
-        fused, plain = Frontier(x), Frontier(x)
+        # a budget of 0: what a frontier keeps, the observed error included, is in files
+        fused, plain = Frontier(x, CalibrationCache(0)), Frontier(x)
         for site in graph.sites:
             seg = graph.segment_of(site.name)
             moves = seg != fused.segment
             fused.advance(graph, net, seg, T, chunk, observe=site.name)
             plain.advance(graph, net, seg, T, chunk)
+            if moves:
+                assert fused._observed[2].raw.on_disk
             got = fused.take_observed(site.name)
             assert fused.take_observed(site.name) is None            # given once
             if not moves:                    # nothing run: the caller makes the passes
                 assert got is None
                 continue
             seen += 1
-            assert torch.equal(got[0], ann_site(graph, plain, site.name)['site_out'])
-            assert torch.equal(got[1], snn_site(net, plain, site.name, T, chunk,
-                                                keys=('site_out',))['site_out']), site.name
+            e = ann_site(graph, plain, site.name)['site_out'] - snn_site(
+                net, plain, site.name, T, chunk, keys=('site_out',))['site_out']
+            assert torch.equal(got, e), site.name
+        fused.cache.close()
     assert seen >= len(graph.sites) - 2
     cfg = ConversionConfig.from_dict(dict(threshold='mmse', calib='lcp'))
     _, ref_net, _ = _setup(name)

@@ -27,14 +27,13 @@ def site_error(graph, net, batches: List[Tensor], site: str, T: int, chunk_size=
     total, count = None, 0
     for x in batches:
         # a frontier that observed the site while it moved there (Frontier.advance) has
-        # both already; else one pass each
-        got = x.take_observed(site) if isinstance(x, Frontier) else None
-        if got is not None:
-            target, s_bar = got
-        else:
+        # e already; else one pass each
+        e = x.take_observed(site) if isinstance(x, Frontier) else None
+        if e is None:
             target = ann_site(graph, x, site, acts)['site_out']
             s_bar = snn_site(net, x, site, T, chunk_size, keys=('site_out',))['site_out']
-        e = target - s_bar
+            e = target - s_bar
+            del target, s_bar
         if granularity == 'element':
             part, n = e.sum(0, keepdim=True), e.shape[0]
             if total is not None and part.shape != total.shape:

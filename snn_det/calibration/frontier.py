@@ -240,13 +240,14 @@ class Frontier:
         n = _nbytes(self._ann) if self._ann is not None else 0
         return n + sum(_nbytes(e) for e in (self._snn or []))
 
-    def take_observed(self, site: str):
-        """``(ANN output, SNN time-averaged output)`` at ``site``, as :meth:`advance` observed
-        them on the way (``observe=site``), or ``None``; given once, then forgotten."""
+    def take_observed(self, site: str) -> Optional[Tensor]:
+        """The error ``e = x - s_bar`` at ``site`` (the ANN's output minus the SNN's
+        time-averaged output, seed 001 Eq. 19) as :meth:`advance` observed it on the way
+        (``observe=site``), or ``None``; given once, then forgotten."""
         got, self._observed = self._observed, None
         if got is None or got[0] != site or got[1] != self._key:
             return None
-        return got[2]['ann'], got[2]['snn']
+        return got[2].decode(self.device)
 
     def advance(self, graph, net, segment: int, T: int, chunk_size: Optional[int],
                 acts=None, observe: Optional[str] = None) -> None:
@@ -254,10 +255,12 @@ class Frontier:
 
         ``observe``: a site of ``segment``; each time chunk, once computed, also runs on
         through that segment to the site, in the ANN and the SNN (its neurons stepping
-        chunk by chunk as in a separate run from the new input), and the site's output and
-        time-averaged spikes are kept for :meth:`take_observed`: the statistics LCP / CC
-        take next (:func:`~snn_det.calibration.bias.site_error`) without decoding the new
-        input again.  The same numbers as a separate pass (tested)."""
+        chunk by chunk as in a separate run from the new input), and the site's error
+        ``x - s_bar`` is kept, in the cache like the boundaries (a frontier per batch would
+        otherwise hold a site-sized map each until all have moved), for
+        :meth:`take_observed`: what LCP / ACP / CC take next
+        (:func:`~snn_det.calibration.bias.site_error`), without decoding the new input
+        again.  The same numbers as a separate pass (tested)."""
         key = (id(net), T, chunk_size)
         if self._key is not None and key != self._key:
             raise ValueError('a Frontier belongs to one spiking net, T and chunking')
@@ -316,4 +319,6 @@ class Frontier:
         self._snn = chunks
         self.segment = segment
         if rec is not None:
-            self._observed = (observe, key, dict(ann=ann_out, snn=rec.result(T)['site_out']))
+            e = ann_out - rec.result(T)['site_out']
+            del ann_out, rec
+            self._observed = (observe, key, store(self.cache, e))
