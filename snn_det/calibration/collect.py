@@ -74,8 +74,9 @@ def snn_site(net, x: Tensor, site: str, T: int, chunk_size: Optional[int] = None
 
 
 @torch.no_grad()
-def ann_site(graph, x: Tensor, site: str, acts=None) -> Dict[str, Tensor]:
-    """The ANN's input (``site_in``) and output (``site_out``, the target x) at ``site``."""
+def ann_site(graph, x: Tensor, site: str, acts=None, start: int = 0) -> Dict[str, Tensor]:
+    """The ANN's input (``site_in``) and output (``site_out``, the target x) at ``site``,
+    from the image, a :class:`Frontier`, or the input ``x`` of segment ``start``."""
     got = {}
 
     def rec(kind, name, t, steps):
@@ -84,7 +85,6 @@ def ann_site(graph, x: Tensor, site: str, acts=None) -> Dict[str, Tensor]:
             if kind == 'site_out':
                 raise StopForward
 
-    start = 0
     if isinstance(x, Frontier):
         x, start = x.ann, x.segment
     try:

@@ -178,23 +178,6 @@ class CachedImages(Sequence):
         return handle.load(device)
 
 
-def _site_output(graph, x, segment: int, site: str, acts=None):
-    """The (QC-)ANN's output at ``site`` from ``x``, the input of ``segment``."""
-    got = {}
-
-    def rec(kind, name, t, steps):
-        if kind == 'site_out' and name == site:
-            got['out'] = t.detach()
-            raise StopForward
-    try:
-        graph.forward(x, AnnOps(graph, acts, recorder=rec), segment, segment + 1)
-    except StopForward:
-        pass
-    if 'out' not in got:
-        raise ValueError(f"site '{site}' is not in segment {segment}")
-    return got['out']
-
-
 class Frontier:
     """One calibration batch and its ANN / SNN tensors at the input of ``segment``.
 
@@ -290,9 +273,9 @@ class Frontier:
             rois = graph.barrier_rois({n: ann[n] for n in graph.barrier_readout})
             ann = dict(ann, rois=rois)
         self._ann = _store_state(self.cache, ann, self._ann, ann_in, spikes=False)
-        ann_out = _site_output(graph, ann, segment, observe, acts) if observe else None
+        from .collect import _SiteRecorder, ann_site     # (collect imports this module)
+        ann_out = ann_site(graph, ann, observe, acts, segment)['site_out'] if observe else None
         del ann, ann_in
-        from .collect import _SiteRecorder     # (collect imports this module)
         rec = _SiteRecorder(observe, None, keys=('site_out',)) if observe else None
         prev, inputs = self._snn, self.snn
         last = _LastSiteOut()

@@ -63,39 +63,17 @@ SNN_DET_INLINE float quantize(float x, float theta, float Tf,
   return scale * a;
 }
 
-// One channel: err[n] = sum_s (Q(z[s]; theta[n]) - t[s])^2 for all N thresholds.  The
-// samples are visited in blocks that stay in L1 while every threshold passes over them;
-// a block's sum is taken in float32 lanes and added to the float64 total.
-constexpr int64_t BLOCK = 512;
-
+// The 16 float32 partial sums of (Q(z[s]; theta) - t[s])^2 over the first n16 samples of a
+// block (n16 a multiple of 16): sample s goes to lane s % 16.
 template <int MODE>
-SNN_DET_CLONES void channel_errors(const float* __restrict z, const float* __restrict t,
-                                   int64_t S, const float* __restrict thetas, int64_t N,
-                                   float Tf, float slope, double* __restrict err) {
-  for (int64_t n = 0; n < N; ++n) err[n] = 0.0;
-  for (int64_t s0 = 0; s0 < S; s0 += BLOCK) {
-    const int64_t len = std::min(BLOCK, S - s0);
-    const float* zb = z + s0;
-    const float* tb = t + s0;
-    for (int64_t n = 0; n < N; ++n) {
-      const float theta = thetas[n], scale = theta / Tf;
-      constexpr int L = 16;
-      float acc[L] = {0};
-      int64_t s = 0;
-      for (; s + L <= len; s += L)
-        for (int l = 0; l < L; ++l) {
-          const float d = quantize<MODE>(zb[s + l], theta, Tf, scale, slope) - tb[s + l];
-          acc[l] += d * d;
-        }
-      double part = 0.0;
-      for (int l = 0; l < L; ++l) part += acc[l];
-      for (; s < len; ++s) {
-        const float d = quantize<MODE>(zb[s], theta, Tf, scale, slope) - tb[s];
-        part += static_cast<double>(d * d);
-      }
-      err[n] += part;
+SNN_DET_CLONES void lane_sums(const float* __restrict z, const float* __restrict t, int64_t n16,
+                              float theta, float Tf, float scale, float slope, float* acc) {
+  for (int l = 0; l < 16; ++l) acc[l] = 0.f;
+  for (int64_t s = 0; s < n16; s += 16)
+    for (int l = 0; l < 16; ++l) {
+      const float d = quantize<MODE>(z[s + l], theta, Tf, scale, slope) - t[s + l];
+      acc[l] += d * d;
     }
-  }
 }
 
 #ifdef SNN_DET_MMSE_AVX2
@@ -128,37 +106,52 @@ __attribute__((target("avx2"))) SNN_DET_INLINE __m256 quantize8(
   return _mm256_mul_ps(scale, a);
 }
 
-// channel_errors<MODE> with the 16 partial sums as two 8-lane registers.
+// lane_sums<MODE> with the 16 lanes as two 8-lane registers: the same sums bit for bit.
 template <int MODE>
-__attribute__((target("avx2"))) void channel_errors_avx2(
-    const float* __restrict z, const float* __restrict t, int64_t S,
-    const float* __restrict thetas, int64_t N, float Tf, float slope, double* __restrict err) {
-  for (int64_t n = 0; n < N; ++n) err[n] = 0.0;
+__attribute__((target("avx2"))) void lane_sums_avx2(
+    const float* __restrict z, const float* __restrict t, int64_t n16, float theta, float Tf,
+    float scale, float slope, float* acc) {
   const __m256 vT = _mm256_set1_ps(Tf), vslope = _mm256_set1_ps(slope);
+  const __m256 vth = _mm256_set1_ps(theta), vsc = _mm256_set1_ps(scale);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (int64_t s = 0; s < n16; s += 16) {
+    const __m256 d0 = _mm256_sub_ps(quantize8<MODE>(_mm256_loadu_ps(z + s), vth, vT, vsc, vslope),
+                                    _mm256_loadu_ps(t + s));
+    const __m256 d1 = _mm256_sub_ps(
+        quantize8<MODE>(_mm256_loadu_ps(z + s + 8), vth, vT, vsc, vslope),
+        _mm256_loadu_ps(t + s + 8));
+    acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(d0, d0));
+    acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(d1, d1));
+  }
+  _mm256_storeu_ps(acc, acc0);
+  _mm256_storeu_ps(acc + 8, acc1);
+}
+#endif
+
+// One channel: err[n] = sum_s (Q(z[s]; theta[n]) - t[s])^2 for all N thresholds.  The
+// samples are visited in blocks that stay in L1 while every threshold passes over them;
+// a block's sum is taken in 16 float32 lanes (``lanes``: scalar or AVX2, the same sums),
+// the lanes and the block's tail are added in float64 to the total.
+constexpr int64_t BLOCK = 512;
+using LaneSums = void (*)(const float*, const float*, int64_t, float, float, float, float,
+                          float*);
+
+template <int MODE>
+void channel_errors(const float* __restrict z, const float* __restrict t, int64_t S,
+                    const float* __restrict thetas, int64_t N, float Tf, float slope,
+                    double* __restrict err, LaneSums lanes) {
+  for (int64_t n = 0; n < N; ++n) err[n] = 0.0;
   for (int64_t s0 = 0; s0 < S; s0 += BLOCK) {
-    const int64_t len = std::min(BLOCK, S - s0);
+    const int64_t len = std::min(BLOCK, S - s0), n16 = len - len % 16;
     const float* zb = z + s0;
     const float* tb = t + s0;
     for (int64_t n = 0; n < N; ++n) {
       const float theta = thetas[n], scale = theta / Tf;
-      const __m256 vth = _mm256_set1_ps(theta), vsc = _mm256_set1_ps(scale);
-      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-      int64_t s = 0;
-      for (; s + 16 <= len; s += 16) {
-        __m256 d0 = _mm256_sub_ps(quantize8<MODE>(_mm256_loadu_ps(zb + s), vth, vT, vsc, vslope),
-                                  _mm256_loadu_ps(tb + s));
-        __m256 d1 = _mm256_sub_ps(
-            quantize8<MODE>(_mm256_loadu_ps(zb + s + 8), vth, vT, vsc, vslope),
-            _mm256_loadu_ps(tb + s + 8));
-        acc0 = _mm256_add_ps(acc0, _mm256_mul_ps(d0, d0));
-        acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(d1, d1));
-      }
-      alignas(32) float acc[16];
-      _mm256_store_ps(acc, acc0);
-      _mm256_store_ps(acc + 8, acc1);
+      float acc[16];
+      lanes(zb, tb, n16, theta, Tf, scale, slope, acc);
       double part = 0.0;
       for (int l = 0; l < 16; ++l) part += acc[l];
-      for (; s < len; ++s) {
+      for (int64_t s = n16; s < len; ++s) {
         const float d = quantize<MODE>(zb[s], theta, Tf, scale, slope) - tb[s];
         part += static_cast<double>(d * d);
       }
@@ -166,7 +159,15 @@ __attribute__((target("avx2"))) void channel_errors_avx2(
     }
   }
 }
+
+template <int MODE>
+LaneSums lane_sums_for(bool avx2) {
+#ifdef SNN_DET_MMSE_AVX2
+  if (avx2) return &lane_sums_avx2<MODE>;
 #endif
+  (void)avx2;
+  return &lane_sums<MODE>;
+}
 
 // z, target: [C, S] float32 contiguous; thetas: [C, N] float32.  Returns [C, N] float64.
 // ``simd=false`` runs the scalar loop (the reference the AVX2 one is tested against).
@@ -194,28 +195,19 @@ at::Tensor mmse_errors(const at::Tensor& z, const at::Tensor& target, const at::
   const bool avx2 = false;
   (void)simd;
 #endif
+  const LaneSums lanes[4] = {lane_sums_for<0>(avx2), lane_sums_for<1>(avx2),
+                             lane_sums_for<2>(avx2), lane_sums_for<3>(avx2)};
   at::parallel_for(0, C, 1, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) {
       const float* zc = zp + c * S;
       const float* tc = tp + c * S;
       const float* hc = hp + c * N;
       double* ec = ep + c * N;
-#ifdef SNN_DET_MMSE_AVX2
-      if (avx2) {
-        switch (md) {
-          case 0: channel_errors_avx2<0>(zc, tc, S, hc, N, Tf, sl, ec); break;
-          case 1: channel_errors_avx2<1>(zc, tc, S, hc, N, Tf, sl, ec); break;
-          case 2: channel_errors_avx2<2>(zc, tc, S, hc, N, Tf, sl, ec); break;
-          default: channel_errors_avx2<3>(zc, tc, S, hc, N, Tf, sl, ec); break;
-        }
-        continue;
-      }
-#endif
       switch (md) {
-        case 0: channel_errors<0>(zc, tc, S, hc, N, Tf, sl, ec); break;
-        case 1: channel_errors<1>(zc, tc, S, hc, N, Tf, sl, ec); break;
-        case 2: channel_errors<2>(zc, tc, S, hc, N, Tf, sl, ec); break;
-        default: channel_errors<3>(zc, tc, S, hc, N, Tf, sl, ec); break;
+        case 0: channel_errors<0>(zc, tc, S, hc, N, Tf, sl, ec, lanes[0]); break;
+        case 1: channel_errors<1>(zc, tc, S, hc, N, Tf, sl, ec, lanes[1]); break;
+        case 2: channel_errors<2>(zc, tc, S, hc, N, Tf, sl, ec, lanes[2]); break;
+        default: channel_errors<3>(zc, tc, S, hc, N, Tf, sl, ec, lanes[3]); break;
       }
     }
   });
