@@ -166,11 +166,12 @@ def _calibrate_site(graph, net, frontiers, site: str, cfg, T, chunk_size, acts, 
                     report: dict) -> None:
     """Every step of ``cfg.calib`` at one site, after moving the frontiers to its segment.
 
-    With ``SNN_DET_CALIB_HEAP_REUSE=1`` the passes without autograd (moving the
-    frontiers, LCP / CC statistics) reuse their large short-lived buffers from the heap
-    and give it back when they end (:func:`~snn_det.utils.heap.calibration_heap_reuse`:
-    faster, at a peak RSS that depends on the run).  Weight and fine calibration
-    (autograd) allocate as usual."""
+    The passes without autograd (moving the frontiers, LCP / CC statistics) reuse their
+    freed large blocks by size, within the high-water mark of the blocks they use, and
+    give them back when they end (:func:`~snn_det.utils.heap.calibration_heap_reuse`:
+    same peak, fewer pages for the kernel to zero; ``SNN_DET_CALIB_HEAP_REUSE=1`` takes
+    the heap's reuse instead: faster still, at a peak RSS that depends on the run).
+    Weight and fine calibration (autograd) allocate as usual."""
     seg = graph.segment_of(site)
     # LCP / ACP / CC start from the site's outputs: the frontiers observe them on their way
     # to its segment (one pass over each time chunk, not two: Frontier.advance)

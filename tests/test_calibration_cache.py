@@ -173,6 +173,25 @@ def test_heap_reuse_in_calibration_is_opt_in_and_changes_no_number(name, monkeyp
 
 
 @pytest.mark.parametrize('name', ['resnet18', 'darknet'])
+def test_block_reuse_in_calibration_is_on_and_changes_no_number(name, monkeypatch):
+    """Calibration's no-grad passes reuse freed blocks by size (``block_reuse``, here
+    from 4 KiB so the tiny models' tensors take part): blocks are reused, and the
+    converted network is the same bit for bit as with ``SNN_DET_BLOCK_REUSE=0``."""
+    from snn_det.utils import heap
+    if not heap.block_reuse_available():
+        pytest.skip('compiled kernels not built')
+    monkeypatch.setattr(heap, 'BLOCK_REUSE_MIN', 4096)
+    monkeypatch.delenv('SNN_DET_CALIB_HEAP_REUSE', raising=False)
+    hits = heap.block_reuse_stats()['hits']
+    got, _ = _convert_state(name, 'lcp', None)
+    assert heap.block_reuse_stats()['hits'] > hits
+    monkeypatch.setenv('SNN_DET_BLOCK_REUSE', '0')
+    ref, _ = _convert_state(name, 'lcp', None)
+    for k in ref:
+        assert bitwise_equal(ref[k], got[k]), k
+
+
+@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
 def test_frontier_boundaries_are_spike_codes_at_every_segment(name):
     """ResNet's block outputs are IF trains (1 bit); Darknet's residual stream is a
     sum of signed trains, kept as its terms: no boundary falls back to float."""

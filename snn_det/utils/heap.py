@@ -44,6 +44,7 @@ import mmap
 import os
 import threading
 from contextlib import contextmanager
+from typing import Optional
 
 # glibc <malloc.h>
 M_TRIM_THRESHOLD = -1
@@ -155,13 +156,67 @@ def calibration_reuse_enabled() -> bool:
     return os.environ.get('SNN_DET_CALIB_HEAP_REUSE', '0') == '1'
 
 
+#: blocks from this size on are kept for reuse inside :func:`block_reuse`
+BLOCK_REUSE_MIN = 1 << 20
+
+
+def block_reuse_available() -> bool:
+    """True when the compiled allocator is there (``snn_det.neurons._C``) and
+    ``SNN_DET_BLOCK_REUSE`` is not ``0``."""
+    if os.environ.get('SNN_DET_BLOCK_REUSE', '1') == '0':
+        return False
+    import torch
+
+    from ..neurons import fused_available
+    return fused_available() and hasattr(torch.ops.snn_det, 'block_reuse_begin')
+
+
+@contextmanager
+def block_reuse(min_bytes: Optional[int] = None):
+    """Reuse freed CPU blocks of the same size while inside, without raising the peak RSS
+    (``snn_det/neurons/csrc/block_reuse.cpp``).
+
+    Outside :func:`heap_reuse` every large tensor is a fresh mapping, zeroed by the kernel
+    as it is first touched and unmapped when freed; a calibration pass makes the same
+    sizes chunk after chunk.  Inside, torch's CPU allocator is stood in for: a freed
+    block of ``min_bytes`` or more is kept and given to the next request of exactly its
+    size; a request no kept block fits first unmaps all kept blocks, so live + kept
+    memory never exceeds what the same requests reach without reuse (unlike the heap's
+    reuse, whose free holes of other sizes stay mapped).  ``min_bytes``: default
+    :data:`BLOCK_REUSE_MIN`; a nested scope keeps the outer one's.  Nestable; the last exit unmaps
+    what is kept and restores torch's allocator.  Same numbers (only where a tensor
+    lives changes).  Without the compiled kernels, or with ``SNN_DET_BLOCK_REUSE=0``,
+    it does nothing."""
+    if not block_reuse_available():
+        yield
+        return
+    import torch
+    torch.ops.snn_det.block_reuse_begin(int(min_bytes or BLOCK_REUSE_MIN))
+    try:
+        yield
+    finally:
+        torch.ops.snn_det.block_reuse_end()
+
+
+def block_reuse_stats() -> dict:
+    """Counters of :func:`block_reuse` since the process started (``{}`` without it)."""
+    if not block_reuse_available():
+        return {}
+    import torch
+    depth, hits, misses, kept, in_use, high = torch.ops.snn_det.block_reuse_stats()
+    return dict(open=depth, hits=hits, misses=misses, kept_bytes=kept, in_use_bytes=in_use,
+                high_water_bytes=high)
+
+
 @contextmanager
 def calibration_heap_reuse():
-    """:func:`heap_reuse` around one no-grad pass of calibration (moving the frontiers
-    to a segment, one site's statistics) where turned on, else nothing: the heap is
-    given back when the pass ends."""
+    """Memory reuse around one no-grad pass of calibration (moving the frontiers to a
+    segment, one site's statistics): :func:`block_reuse` (same-size blocks, peak not
+    raised), or :func:`heap_reuse` where ``SNN_DET_CALIB_HEAP_REUSE=1`` asks for it;
+    what either keeps is given back when the pass ends."""
     if calibration_reuse_enabled():
         with heap_reuse():
             yield
     else:
-        yield
+        with block_reuse():
+            yield

@@ -1,0 +1,178 @@
+// Reuse of freed large CPU blocks by exact size, without raising the peak RSS.
+//
+// Outside a simulation's heap reuse (calibration, memory first), every large tensor of
+// a pass is a fresh mapping that the kernel zeroes page by page on first touch, and is
+// unmapped when freed: the next time chunk's tensors of the very same sizes are zeroed
+// again.  While a block-reuse scope is open, this allocator stands in for torch's CPU
+// allocator: a freed block of at least `min_bytes` is kept (not unmapped) and handed to
+// the next request of exactly its size.  What is kept is bounded by the high-water mark
+// of the blocks in use since the scope opened: before a request that no kept block fits
+// is mapped, the oldest kept blocks are unmapped until blocks in use + kept ones stay
+// within that mark.  So the memory of these blocks is never above what the same
+// sequence of requests reaches without reuse (whose blocks in use are the same); smaller
+// allocations are not kept and go to torch's allocator as before.  The numbers computed
+// are the same: only which memory a tensor lives in changes.
+#include <torch/library.h>
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+#include <c10/core/impl/alloc_cpu.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace {
+
+struct State {
+  std::mutex mu;
+  int64_t depth = 0;                                  // open scopes
+  size_t min_bytes = 1 << 20;
+  c10::Allocator* base = nullptr;                     // torch's allocator, restored on close
+  std::unordered_map<void*, size_t> sizes;            // our blocks, in use and kept
+  std::vector<std::pair<size_t, void*>> kept;         // freed blocks, oldest first
+  size_t ours_bytes = 0;                              // sum of `sizes`
+  size_t kept_bytes = 0;
+  size_t high = 0;                                    // most bytes in use in this scope
+  int64_t hits = 0, misses = 0;
+};
+
+State& state() {
+  static State* s = new State();   // never destroyed: tensors may outlive static teardown
+  return *s;
+}
+
+// with the lock held: unmap every kept block
+void unmap_locked(State& s, void* p, size_t n) {
+  s.sizes.erase(p);
+  s.ours_bytes -= n;
+  c10::free_cpu(p);
+}
+
+void flush_locked(State& s) {
+  for (auto& kv : s.kept) unmap_locked(s, kv.second, kv.first);
+  s.kept.clear();
+  s.kept_bytes = 0;
+}
+
+void reuse_delete(void* p) {
+  State& s = state();
+  std::lock_guard<std::mutex> g(s.mu);
+  auto it = s.sizes.find(p);
+  if (it == s.sizes.end()) {          // not ours: torch's allocator made it (alloc_cpu)
+    c10::free_cpu(p);
+    return;
+  }
+  if (s.depth > 0) {
+    s.kept.emplace_back(it->second, p);
+    s.kept_bytes += it->second;
+  } else {
+    unmap_locked(s, p, it->second);
+  }
+}
+
+struct BlockReuseAllocator final : c10::Allocator {
+  c10::DataPtr allocate(size_t n) override {
+    State& s = state();
+    c10::Allocator* base;
+    {
+      std::lock_guard<std::mutex> g(s.mu);
+      base = s.base;
+      if (n >= s.min_bytes && s.depth > 0) {
+        void* p = nullptr;
+        for (size_t i = s.kept.size(); i-- > 0;) {      // the latest freed of this size
+          if (s.kept[i].first == n) {
+            p = s.kept[i].second;
+            s.kept.erase(s.kept.begin() + static_cast<std::ptrdiff_t>(i));
+            s.kept_bytes -= n;
+            ++s.hits;
+            break;
+          }
+        }
+        if (p == nullptr) {
+          // in use after this request, and the high-water mark it may set; the oldest
+          // kept blocks go until in use + kept fit under the mark
+          size_t in_use = s.ours_bytes - s.kept_bytes + n;
+          s.high = std::max(s.high, in_use);
+          size_t drop = 0;
+          while (drop < s.kept.size() && in_use + s.kept_bytes > s.high) {
+            s.kept_bytes -= s.kept[drop].first;
+            unmap_locked(s, s.kept[drop].second, s.kept[drop].first);
+            ++drop;
+          }
+          s.kept.erase(s.kept.begin(), s.kept.begin() + static_cast<std::ptrdiff_t>(drop));
+          p = c10::alloc_cpu(n);
+          s.sizes[p] = n;             // (an entry left by a free outside us is stale)
+          s.ours_bytes += n;
+          ++s.misses;
+        }
+        return {p, p, &reuse_delete, c10::Device(c10::DeviceType::CPU)};
+      }
+    }
+    return base->allocate(n);
+  }
+
+  // oneDNN's scratch memory comes through raw_allocate / raw_deallocate: a block torch's
+  // allocator made (alloc_cpu) is not in `sizes` and is freed as torch frees it
+  c10::DeleterFnPtr raw_deleter() const override { return &reuse_delete; }
+
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+};
+
+BlockReuseAllocator& allocator() {
+  static BlockReuseAllocator* a = new BlockReuseAllocator();
+  return *a;
+}
+
+// Open a scope (nestable): blocks of at least min_bytes freed inside are kept for reuse.
+void block_reuse_begin(int64_t min_bytes) {
+  State& s = state();
+  std::lock_guard<std::mutex> g(s.mu);
+  if (s.depth++ == 0) {
+    s.min_bytes = static_cast<size_t>(std::max<int64_t>(min_bytes, 1));
+    s.high = s.ours_bytes - s.kept_bytes;
+    s.base = c10::GetCPUAllocator();
+    if (s.base == &allocator()) s.base = c10::GetDefaultCPUAllocator();
+    c10::SetCPUAllocator(&allocator(), /*priority=*/0);
+  }
+}
+
+// Close a scope; the last one returns every kept block and restores torch's allocator
+// (blocks still in use are unmapped when their tensors are freed).
+void block_reuse_end() {
+  State& s = state();
+  std::lock_guard<std::mutex> g(s.mu);
+  if (s.depth == 0) return;
+  if (--s.depth == 0) {
+    flush_locked(s);
+    c10::SetCPUAllocator(s.base, /*priority=*/0);
+  }
+}
+
+// Return the kept blocks now (between passes); the scope stays open.
+void block_reuse_flush() {
+  State& s = state();
+  std::lock_guard<std::mutex> g(s.mu);
+  flush_locked(s);
+}
+
+// [open scopes, hits, misses, kept bytes, bytes in use, high-water mark of this scope]
+std::vector<int64_t> block_reuse_stats() {
+  State& s = state();
+  std::lock_guard<std::mutex> g(s.mu);
+  return {s.depth, s.hits, s.misses, static_cast<int64_t>(s.kept_bytes),
+          static_cast<int64_t>(s.ours_bytes - s.kept_bytes), static_cast<int64_t>(s.high)};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(snn_det, m) {
+  m.def("block_reuse_begin(int min_bytes) -> ()", &block_reuse_begin);
+  m.def("block_reuse_end() -> ()", &block_reuse_end);
+  m.def("block_reuse_flush() -> ()", &block_reuse_flush);
+  m.def("block_reuse_stats() -> int[]", &block_reuse_stats);
+}

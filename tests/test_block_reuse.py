@@ -1,0 +1,114 @@
+"""Reuse of freed CPU blocks by size inside calibration passes (snn_det/utils/heap.py,
+``block_reuse``; snn_det/neurons/csrc/block_reuse.cpp): same-size blocks come back, what
+is kept never lifts blocks in use + kept above their high-water mark, torch's allocator
+is back after the scope, and no number changes."""
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from snn_det.utils import heap
+
+pytestmark = pytest.mark.skipif(not heap.block_reuse_available(),
+                                reason='compiled kernels not built')
+MB = 1 << 20
+
+
+def _stats():
+    return heap.block_reuse_stats()
+
+
+def test_a_freed_block_serves_the_next_request_of_its_size():
+    with heap.block_reuse():
+        a = torch.empty(4 * MB // 4)
+        ptr = a.data_ptr()
+        del a
+        assert _stats()['kept_bytes'] == 4 * MB
+        b = torch.empty(4 * MB // 4)                  # same size: the kept block
+        assert b.data_ptr() == ptr
+        small = torch.empty(1000)                     # below min_bytes: torch's own
+        assert _stats()['in_use_bytes'] == 4 * MB
+        del b, small
+    s = _stats()
+    assert s['open'] == 0 and s['kept_bytes'] == 0   # the last exit unmaps what is kept
+    c = torch.empty(4 * MB // 4)                      # torch's allocator again
+    assert _stats()['in_use_bytes'] == 0
+    del c
+
+
+def test_kept_blocks_stay_under_the_high_water_mark_of_blocks_in_use():
+    """In use + kept never exceeds the most bytes in use so far: a request no kept block
+    fits first unmaps the oldest kept ones (seq. of a no-reuse run, same in-use bytes)."""
+    def check():
+        s = _stats()
+        assert s['in_use_bytes'] + s['kept_bytes'] <= s['high_water_bytes'], s
+        return s
+    with heap.block_reuse():
+        a, b = torch.empty(8 * MB // 4), torch.empty(4 * MB // 4)
+        assert check()['high_water_bytes'] == 12 * MB
+        del a, b
+        assert check()['kept_bytes'] == 12 * MB
+        c = torch.empty(16 * MB // 4)                # a miss beyond the mark: both go
+        s = check()
+        assert s['kept_bytes'] == 0 and s['high_water_bytes'] == 16 * MB
+        del c
+        d = torch.empty(6 * MB // 4)                 # a miss: 6 in use + 16 kept > 16,
+        s = check()                                  # so c's block is unmapped
+        assert s['kept_bytes'] == 0
+        e = torch.empty(6 * MB // 4)
+        del d
+        f = torch.empty(6 * MB // 4)                 # d's block
+        assert check()['kept_bytes'] == 0
+        del e, f
+        assert check()['kept_bytes'] == 12 * MB
+
+
+def test_oneDNN_convolutions_inside_give_the_same_numbers():
+    """Convolutions take scratch memory through the allocator's raw interface; inside the
+    scope they run and give the same outputs bit for bit, chunk after chunk."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(16, 64, 3, padding=1)
+    xs = [(torch.rand(8, 16, 64, 64) < 0.2).float() for _ in range(3)]
+    with torch.no_grad():
+        ref = [conv(x) for x in xs]
+        with heap.block_reuse():
+            got = [conv(x).clone() for x in xs for _ in range(2)]
+            assert _stats()['hits'] > 0
+    assert all(torch.equal(r, g) for r, g in zip([r for r in ref for _ in range(2)], got))
+
+
+_PEAK = r'''
+import os, sys, torch, snn_det
+from snn_det.utils import heap
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM'):
+            return int(line.split()[1]) * 1024
+torch.empty(1)
+base = hwm()
+ctx = heap.block_reuse() if sys.argv[1] == '1' else heap.nullcontext()
+with ctx:
+    for chunk in range(6):                   # a calibration pass: the same sizes per chunk
+        x = torch.ones(8 << 20)              # 32 MiB
+        y = torch.ones(16 << 20) + x.sum()   # 64 MiB, and a 64 MiB temporary
+        del x
+        z = torch.ones((4 + chunk) << 20)    # a size that changes every chunk
+        del y, z
+print(hwm() - base, heap.block_reuse_stats().get('hits', 0))
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='/proc/self/status')
+def test_reuse_does_not_raise_the_peak_rss():
+    """Fresh processes run the same allocation pattern with and without reuse: the peak
+    RSS above the start (VmHWM) is no higher with it, and blocks were reused."""
+    got = {}
+    for on in ('0', '1'):
+        out = subprocess.run([sys.executable, '-c', _PEAK.replace('heap.nullcontext',
+                                                                  'contextlib.nullcontext')
+                              .replace('import os,', 'import contextlib, os,'), on],
+                             capture_output=True, text=True, check=True)
+        got[on] = [int(v) for v in out.stdout.split()]
+    assert got['1'][1] > 0, got
+    assert got['1'][0] <= got['0'][0] + 4 * MB, got      # (page-table and glibc slack)
