@@ -129,3 +129,24 @@ def test_the_memory_targets_say_when_8_and_32_images_ran_different_code():
            'same version)' in text
     text = collect.scale_summary(dict(res, rows=base + [r8, dict(r32, code='aaaa')]))
     assert '+2% against 8 images (within 10%)' in text
+
+
+def test_another_detectors_single_run_does_not_hide_the_memory_targets():
+    """Issue 12's memory checks are on the detector with the most calibration rows: a
+    Faster R-CNN row that sorts first (one run) leaves the RetinaNet checks in place, the
+    32-against-8-images one and the simulation's T=256-against-T=32 one included."""
+    collect = _tool('collect_results')
+    res, cpu = _results()
+    retina = [r for r in res['rows'] if r['detector'] == 'RetinaNet R50']
+    r8 = dict(copy.deepcopy(cpu), detector='RetinaNet R50', images=8, chunk_size=None,
+              cache_budget='128M', peak_rss_gib=4.0, code='aaaa')
+    r32 = dict(r8, images=32, peak_rss_gib=4.1)
+    other = dict(copy.deepcopy(cpu), detector='Faster R-CNN R50', images=2,
+                 chunk_size=None, cache_budget=None, code='aaaa')
+    sims = [r for r in retina if r['kind'] == 'simulate']
+    assert {r['T'] for r in sims} >= {32, 256}
+    text = collect.scale_summary(dict(res, rows=[other] + sims + [r8, r32]))
+    checks = text.split('targets of issue 12')[1]
+    assert '32 images at T=32 (cache budget 128M, all sites) 4.1 GiB <= 6 GiB, +2% ' \
+           'against 8 images (within 10%)' in checks
+    assert 'simulation peak at T=256' in checks

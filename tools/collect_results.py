@@ -143,7 +143,13 @@ def scale_summary(res: dict) -> str:
                      f"{r['neurons_free_over_T_ann']:.2f}x T ANN backbone forwards")
     if not parts:
         return ''
-    det = conv[0]['detector'] if conv else ''
+    # issue 12's targets are on one detector (RetinaNet R50): the one with the most
+    # calibration rows, not whichever row sorts first (another detector's single run
+    # would otherwise hide every memory check)
+    counts = {}
+    for r in conv:
+        counts[r['detector']] = counts.get(r['detector'], 0) + 1
+    det = max(sorted(counts), key=lambda d: counts[d]) if counts else ''
 
     def row(kind, images, T, detector=det, budget=None, sites=None):
         return next((r for r in rows if r['kind'] == kind and r['T'] == T and
@@ -157,7 +163,7 @@ def scale_summary(res: dict) -> str:
         return r['peak_rss_gib'] if r else None
 
     def depth(n):           # rows calibrating a prefix say so: they miss later sites' peaks
-        total = conv[0]['sites']
+        total = next(r['sites'] for r in conv if r['detector'] == det)
         return 'all sites' if n == total else f'first {n} of {total} sites'
     checks = []
     depths = sorted({r['calibrated_sites'] for r in conv if r['detector'] == det})
