@@ -26,6 +26,7 @@ import os.path as osp
 import shutil
 import sys
 import tempfile
+from collections import Counter
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
@@ -146,10 +147,8 @@ def scale_summary(res: dict) -> str:
     # issue 12's targets are on one detector (RetinaNet R50): the one with the most
     # calibration rows, not whichever row sorts first (another detector's single run
     # would otherwise hide every memory check)
-    counts = {}
-    for r in conv:
-        counts[r['detector']] = counts.get(r['detector'], 0) + 1
-    det = max(sorted(counts), key=lambda d: counts[d]) if counts else ''
+    counts = Counter(r['detector'] for r in sorted(conv, key=lambda r: r['detector']))
+    det = counts.most_common(1)[0][0] if counts else ''
 
     def row(kind, images, T, detector=det, budget=None, sites=None):
         return next((r for r in rows if r['kind'] == kind and r['T'] == T and

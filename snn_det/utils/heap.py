@@ -180,13 +180,14 @@ def block_reuse(min_bytes: Optional[int] = None):
     as it is first touched and unmapped when freed; a calibration pass makes the same
     sizes chunk after chunk.  Inside, torch's CPU allocator is stood in for: a freed
     block of ``min_bytes`` or more is kept and given to the next request of exactly its
-    size; a request no kept block fits first unmaps all kept blocks, so live + kept
+    size; before a request no kept block fits, the oldest kept blocks are unmapped until
+    blocks in use + kept are within the most blocks in use so far in the scope, so that
     memory never exceeds what the same requests reach without reuse (unlike the heap's
     reuse, whose free holes of other sizes stay mapped).  ``min_bytes``: default
-    :data:`BLOCK_REUSE_MIN`; a nested scope keeps the outer one's.  Nestable; the last exit unmaps
-    what is kept and restores torch's allocator.  Same numbers (only where a tensor
-    lives changes).  Without the compiled kernels, or with ``SNN_DET_BLOCK_REUSE=0``,
-    it does nothing."""
+    :data:`BLOCK_REUSE_MIN`; a nested scope keeps the outer one's.  Nestable; the last
+    exit unmaps what is kept and restores torch's allocator.  Same numbers (only where a
+    tensor lives changes).  Without the compiled kernels, or with
+    ``SNN_DET_BLOCK_REUSE=0``, it does nothing."""
     if not block_reuse_available():
         yield
         return
