@@ -64,6 +64,24 @@ def test_kept_blocks_stay_under_the_high_water_mark_of_blocks_in_use():
         assert check()['kept_bytes'] == 12 * MB
 
 
+def test_blocks_alive_after_the_scope_are_forgotten_not_kept():
+    """A block made inside and freed after the last exit goes straight back (nothing of a
+    closed scope stays in the books: a stale entry would miscount, or keep at a wrong
+    size, whatever block later gets its address); the next scope starts from zero."""
+    with heap.block_reuse():
+        a = torch.empty(4 * MB // 4)
+        assert _stats()['in_use_bytes'] == 4 * MB
+    assert _stats()['in_use_bytes'] == 0 and _stats()['high_water_bytes'] == 0
+    a.fill_(1.0)                                      # still valid memory
+    del a                                             # freed, not kept
+    with heap.block_reuse():
+        s = _stats()
+        assert s['kept_bytes'] == 0 and s['in_use_bytes'] == 0 and s['high_water_bytes'] == 0
+        b = torch.empty(2 * MB // 4)
+        assert _stats()['high_water_bytes'] == 2 * MB
+        del b
+
+
 def test_oneDNN_convolutions_inside_give_the_same_numbers():
     """Convolutions take scratch memory through the allocator's raw interface; inside the
     scope they run and give the same outputs bit for bit, chunk after chunk."""

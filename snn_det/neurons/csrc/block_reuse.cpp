@@ -104,7 +104,9 @@ struct BlockReuseAllocator final : c10::Allocator {
           }
           s.kept.erase(s.kept.begin(), s.kept.begin() + static_cast<std::ptrdiff_t>(drop));
           p = c10::alloc_cpu(n);
-          s.sizes[p] = n;             // (an entry left by a free outside us is stale)
+          auto stale = s.sizes.find(p);   // freed behind our back (raw, another deleter)
+          if (stale != s.sizes.end()) s.ours_bytes -= stale->second;
+          s.sizes[p] = n;
           s.ours_bytes += n;
           ++s.misses;
         }
@@ -141,14 +143,20 @@ void block_reuse_begin(int64_t min_bytes) {
   }
 }
 
-// Close a scope; the last one returns every kept block and restores torch's allocator
-// (blocks still in use are unmapped when their tensors are freed).
+// Close a scope; the last one returns every kept block, forgets the blocks still in
+// use (freed later, they go straight back: reuse_delete frees what it does not know) and
+// restores torch's allocator.  So no entry outlives its scope: a block freed after it by
+// another deleter (a raw block through torch's own allocator) leaves nothing stale whose
+// address, reused, a later scope would miscount or keep at a wrong size.
 void block_reuse_end() {
   State& s = state();
   std::lock_guard<std::mutex> g(s.mu);
   if (s.depth == 0) return;
   if (--s.depth == 0) {
     flush_locked(s);
+    s.sizes.clear();
+    s.ours_bytes = 0;
+    s.high = 0;
     c10::SetCPUAllocator(s.base, /*priority=*/0);
   }
 }
