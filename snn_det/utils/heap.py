@@ -185,8 +185,7 @@ def block_reuse(min_bytes: Optional[int] = None):
     memory never exceeds what the same requests reach without reuse (unlike the heap's
     reuse, whose free holes of other sizes stay mapped).  ``min_bytes``: default
     :data:`BLOCK_REUSE_MIN`; a nested scope keeps the outer one's.  Nestable; the last
-    exit unmaps what is kept, forgets the blocks still in use (freed later, they go back
-    as torch's would) and restores torch's allocator.  Same numbers (only where a
+    exit unmaps what is kept and restores torch's allocator.  Same numbers (only where a
     tensor lives changes).  Without the compiled kernels, or with
     ``SNN_DET_BLOCK_REUSE=0``, it does nothing."""
     if not block_reuse_available():
@@ -201,9 +200,7 @@ def block_reuse(min_bytes: Optional[int] = None):
 
 
 def block_reuse_stats() -> dict:
-    """Counters of :func:`block_reuse` (``{}`` without it): hits and misses since the
-    process started; bytes kept, in use and their high-water mark of the open scope's
-    blocks (0 once the last scope has closed)."""
+    """Counters of :func:`block_reuse` since the process started (``{}`` without it)."""
     if not block_reuse_available():
         return {}
     import torch

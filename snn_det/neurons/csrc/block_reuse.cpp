@@ -17,6 +17,10 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -57,11 +61,30 @@ void flush_locked(State& s) {
   s.kept_bytes = 0;
 }
 
+// whether the block at p holds n bytes (glibc's count of its usable size)
+bool holds(void* p, size_t n) {
+#if defined(__GLIBC__)
+  return malloc_usable_size(p) >= n;
+#else
+  (void)p; (void)n;
+  return true;
+#endif
+}
+
 void reuse_delete(void* p) {
   State& s = state();
   std::lock_guard<std::mutex> g(s.mu);
   auto it = s.sizes.find(p);
   if (it == s.sizes.end()) {          // not ours: torch's allocator made it (alloc_cpu)
+    c10::free_cpu(p);
+    return;
+  }
+  // A block of ours freed by another deleter (a raw block given back through torch's own
+  // allocator after the scope closed) leaves its entry behind, and its address may come
+  // back for a block we did not make: keep a block only if it holds the size we note.
+  if (!holds(p, it->second)) {
+    s.ours_bytes -= it->second;
+    s.sizes.erase(it);
     c10::free_cpu(p);
     return;
   }
@@ -104,7 +127,7 @@ struct BlockReuseAllocator final : c10::Allocator {
           }
           s.kept.erase(s.kept.begin(), s.kept.begin() + static_cast<std::ptrdiff_t>(drop));
           p = c10::alloc_cpu(n);
-          auto stale = s.sizes.find(p);   // freed behind our back (raw, another deleter)
+          auto stale = s.sizes.find(p);   // left by a free behind our back (see below)
           if (stale != s.sizes.end()) s.ours_bytes -= stale->second;
           s.sizes[p] = n;
           s.ours_bytes += n;
@@ -143,20 +166,14 @@ void block_reuse_begin(int64_t min_bytes) {
   }
 }
 
-// Close a scope; the last one returns every kept block, forgets the blocks still in
-// use (freed later, they go straight back: reuse_delete frees what it does not know) and
-// restores torch's allocator.  So no entry outlives its scope: a block freed after it by
-// another deleter (a raw block through torch's own allocator) leaves nothing stale whose
-// address, reused, a later scope would miscount or keep at a wrong size.
+// Close a scope; the last one returns every kept block and restores torch's allocator
+// (blocks still in use are unmapped when their tensors are freed).
 void block_reuse_end() {
   State& s = state();
   std::lock_guard<std::mutex> g(s.mu);
   if (s.depth == 0) return;
   if (--s.depth == 0) {
     flush_locked(s);
-    s.sizes.clear();
-    s.ours_bytes = 0;
-    s.high = 0;
     c10::SetCPUAllocator(s.base, /*priority=*/0);
   }
 }
