@@ -150,3 +150,29 @@ def test_another_detectors_single_run_does_not_hide_the_memory_targets():
     assert '32 images at T=32 (cache budget 128M, all sites) 4.1 GiB <= 6 GiB, +2% ' \
            'against 8 images (within 10%)' in checks
     assert 'simulation peak at T=256' in checks
+
+
+def test_code_ids_declared_the_same_code_are_one_version():
+    """The config's ``same_code`` (an id, the id it runs the same code as, and why) makes
+    rows of both ids one version in the time and memory checks; without it they are two."""
+    collect = _tool('collect_results')
+    res, cpu = _results()
+    base = [r for r in res['rows'] if r['kind'] != 'convert']
+    old = dict(copy.deepcopy(cpu), images=8, chunk_size=None, code='aaaa',
+               finished='2026-12-05T10:00:00', thresholds_lcp_over_floor=2.3)
+    new = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='bbbb',
+               finished='2026-12-06T10:00:00', thresholds_lcp_over_floor=1.9)
+    res = dict(res, rows=base + [old, new], same_code={})
+    assert '(this version (bbbb): 1.9x: met; older versions 2.3x)' in \
+        collect.scale_summary(res)
+    res['same_code'] = {'bbbb': dict(same_as='aaaa', why='a docstring')}
+    assert '(this version (aaaa = bbbb, the same code): 1.9x to 2.3x in 2 full-depth ' \
+           'runs: missed)' in collect.scale_summary(res)
+    r8 = dict(old, cache_budget='128M', peak_rss_gib=3.35)
+    r256 = dict(new, images=8, T=256, cache_budget='128M', peak_rss_gib=3.42)
+    text = collect.scale_summary(dict(res, rows=base + [r8, r256]))
+    assert '8 images at T=256 (cache budget 128M, all sites) 3.4 GiB <= 6 GiB, +2% against ' \
+           '8 images at T=32 (all sites; within 10%)' in text
+    res['same_code'] = {}
+    text = collect.scale_summary(dict(res, rows=base + [r8, r256]))
+    assert '(all sites; within 10%; not the same version)' in text

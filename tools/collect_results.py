@@ -164,6 +164,12 @@ def scale_summary(res: dict) -> str:
     def depth(n):           # rows calibrating a prefix say so: they miss later sites' peaks
         total = next(r['sites'] for r in conv if r['detector'] == det)
         return 'all sites' if n == total else f'first {n} of {total} sites'
+    # code ids that run the same code (the benchmark config's ``same_code``, with why)
+    aliases = {k: v['same_as'] for k, v in (res.get('same_code') or {}).items()}
+
+    def code(r):
+        c = r.get('code')
+        return aliases.get(c, c)
     checks = []
     depths = sorted({r['calibrated_sites'] for r in conv if r['detector'] == det})
     for budget in [None] + sorted({r['cache_budget'] for r in conv if r.get('cache_budget')}):
@@ -175,7 +181,7 @@ def scale_summary(res: dict) -> str:
             if p32 is not None:
                 # rows of different code versions (or, before rows carried one, of
                 # different days) are not one measurement: say so
-                same = (r8.get('code') == r32.get('code') if r8 and (r8.get('code') or
+                same = (code(r8) == code(r32) if r8 and (r8.get('code') or
                         r32.get('code')) else r8 and r8.get('date') == r32.get('date'))
                 dates = ('' if not p8 or same else
                          f"; runs of {r32.get('date', '?')} and {r8.get('date', '?')}, "
@@ -190,10 +196,22 @@ def scale_summary(res: dict) -> str:
                               f"{'<=' if p8 <= 6 else '>'} 6 GiB (32 images not run)")
     for budget in [None] + sorted({r['cache_budget'] for r in conv if r.get('cache_budget')}):
         for n in depths:
-            p256 = peak('convert', 8, 256, budget=budget, sites=n)
-            if p256 is not None:
+            r256 = row('convert', 8, 256, budget=budget, sites=n)
+            if r256 is not None:
+                p256 = r256['peak_rss_gib']
+                # against the same 8 images at T=32, same budget, all sites (where every
+                # full-depth run peaks: the stride-4 stage, which a prefix run covers)
+                r32 = row('convert', 8, 32, budget=budget, sites=r256['sites'])
+                vs = ''
+                if r32 is not None:
+                    d = r256['peak_rss_gib'] / r32['peak_rss_gib'] - 1
+                    vs = (f", {100 * d:+.0f}% against 8 images at T=32 (all sites; "
+                          f"{'within' if abs(d) <= 0.1 else 'outside'} 10%"
+                          + ('' if code(r256) == code(r32) else '; not the same version')
+                          + ')')
                 checks.append(f"8 images at T=256 (cache budget {budget or default_budget}, "
-                              f"{depth(n)}) {_gib(p256)} {'<=' if p256 <= 6 else '>'} 6 GiB")
+                              f"{depth(n)}) {_gib(p256)} {'<=' if p256 <= 6 else '>'} 6 GiB"
+                              + vs)
     # the time target is checked on the default (no heap reuse in calibration); a row
     # with the opt-in is summarised above but does not stand for the default
     full = [r for r in conv if r['calibrated_sites'] == r['sites'] and not r.get('heap_reuse')
@@ -202,7 +220,8 @@ def scale_summary(res: dict) -> str:
     # snn_det/); runs of older versions are quoted apart
     newest = max(full, key=lambda r: r.get('finished', ''), default=None)
     current = [r for r in full if newest is not None and newest.get('code')
-               and r.get('code') == newest['code']]
+               and code(r) == code(newest)]
+    same_as = sorted({r['code'] for r in current} - {code(newest)}) if current else []
     older = [r for r in full if r not in current]
 
     def spread(rs):
@@ -214,7 +233,8 @@ def scale_summary(res: dict) -> str:
     if full:
         text, worst = spread(current or full)
         if current:
-            text = f"this version ({newest['code']}): {text}"
+            text = (f"this version ({' = '.join([code(newest)] + same_as)}, "
+                    'the same code): ' if same_as else f"this version ({code(newest)}): ") + text
         check = (f"thresholds + LCP {'<=' if worst <= 2 else '>'} 2x the floor "
                  f"({text}: {'met' if worst <= 2 else 'missed'}"
                  + (f"; older versions {spread(older)[0]}" if current and older else '') + ')')

@@ -474,7 +474,9 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     res_path = osp.join(out_dir, 'results.json')
     res = json.load(open(res_path)) if osp.isfile(res_path) else dict(rows=[])
+    res['same_code'] = bench.get('same_code', {})
     if args.render:
+        write_text_atomic(json.dumps(res, indent=1) + '\n', res_path)
         write_text_atomic(_markdown(res), osp.join(out_dir, 'results.md'))
         _plot_site_memory(res, osp.join(out_dir, 'site_memory.png'))
         print(f"wrote {osp.join(out_dir, 'results.md')}")
