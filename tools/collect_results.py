@@ -204,7 +204,7 @@ def scale_summary(res: dict) -> str:
                 r32 = row('convert', 8, 32, budget=budget, sites=r256['sites'])
                 vs = ''
                 if r32 is not None:
-                    d = r256['peak_rss_gib'] / r32['peak_rss_gib'] - 1
+                    d = p256 / r32['peak_rss_gib'] - 1
                     vs = (f", {100 * d:+.0f}% against 8 images at T=32 (all sites; "
                           f"{'within' if abs(d) <= 0.1 else 'outside'} 10%"
                           + ('' if code(r256) == code(r32) else '; not the same version')

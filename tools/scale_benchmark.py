@@ -450,7 +450,8 @@ def main(argv=None):
                    help="where the model and calibration run: 'cpu' (default) or 'cuda'")
     p.add_argument('--out-root', default=osp.join(ROOT, 'docs', 'results'))
     p.add_argument('--render', action='store_true',
-                   help='only rewrite results.md and the plot from the results.json')
+                   help='only rewrite results.md and the plot from the results.json (and '
+                        "its same_code from the config)")
     p.add_argument('--worker', nargs=2, metavar=('SPEC', 'OUT'), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:

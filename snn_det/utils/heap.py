@@ -200,7 +200,9 @@ def block_reuse(min_bytes: Optional[int] = None):
 
 
 def block_reuse_stats() -> dict:
-    """Counters of :func:`block_reuse` since the process started (``{}`` without it)."""
+    """Counters of :func:`block_reuse` (``{}`` without it): hits and misses since the
+    process started, bytes kept and in use now, and the high-water mark of bytes in use
+    in the open (or last) scope."""
     if not block_reuse_available():
         return {}
     import torch

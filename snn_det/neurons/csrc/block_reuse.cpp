@@ -48,18 +48,25 @@ State& state() {
   return *s;
 }
 
-// with the lock held: unmap every kept block
+// with the lock held: unmap one block of ours
 void unmap_locked(State& s, void* p, size_t n) {
   s.sizes.erase(p);
   s.ours_bytes -= n;
   c10::free_cpu(p);
 }
 
-void flush_locked(State& s) {
-  for (auto& kv : s.kept) unmap_locked(s, kv.second, kv.first);
-  s.kept.clear();
-  s.kept_bytes = 0;
+// with the lock held: unmap the oldest kept blocks until at most `limit` bytes are kept
+void evict_locked(State& s, size_t limit) {
+  size_t drop = 0;
+  while (drop < s.kept.size() && s.kept_bytes > limit) {
+    s.kept_bytes -= s.kept[drop].first;
+    unmap_locked(s, s.kept[drop].second, s.kept[drop].first);
+    ++drop;
+  }
+  s.kept.erase(s.kept.begin(), s.kept.begin() + static_cast<std::ptrdiff_t>(drop));
 }
+
+void flush_locked(State& s) { evict_locked(s, 0); }
 
 // whether the block at p holds n bytes (glibc's count of its usable size)
 bool holds(void* p, size_t n) {
@@ -119,13 +126,7 @@ struct BlockReuseAllocator final : c10::Allocator {
           // kept blocks go until in use + kept fit under the mark
           size_t in_use = s.ours_bytes - s.kept_bytes + n;
           s.high = std::max(s.high, in_use);
-          size_t drop = 0;
-          while (drop < s.kept.size() && in_use + s.kept_bytes > s.high) {
-            s.kept_bytes -= s.kept[drop].first;
-            unmap_locked(s, s.kept[drop].second, s.kept[drop].first);
-            ++drop;
-          }
-          s.kept.erase(s.kept.begin(), s.kept.begin() + static_cast<std::ptrdiff_t>(drop));
+          evict_locked(s, s.high - in_use);
           p = c10::alloc_cpu(n);
           auto stale = s.sizes.find(p);   // left by a free behind our back (see below)
           if (stale != s.sizes.end()) s.ours_bytes -= stale->second;
