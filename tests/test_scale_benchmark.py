@@ -176,3 +176,33 @@ def test_code_ids_declared_the_same_code_are_one_version():
     res['same_code'] = {}
     text = collect.scale_summary(dict(res, rows=base + [r8, r256]))
     assert '(all sites; within 10%; not the same version)' in text
+
+
+def test_the_floor_timed_during_calibration_is_reported_beside_the_strict_one():
+    """Runs that timed ANN forwards between their sites are judged against that floor as
+    well, as a second verdict beside (never instead of) the faster forward of before and
+    after; runs without it are counted apart, and the table shows '-' for them."""
+    bench, collect = _tool('scale_benchmark'), _tool('collect_results')
+    res, cpu = _results()
+    base = [r for r in res['rows'] if r['kind'] != 'convert']
+    plain = {k: v for k, v in copy.deepcopy(cpu).items()
+             if k not in ('floor_in_run_s', 'thresholds_lcp_over_floor_in_run',
+                          'ann_forward_in_run_s')}
+    a = dict(plain, images=2, chunk_size=None, code='cccc', finished='2026-12-06T10:00:00',
+             thresholds_lcp_over_floor=2.3, thresholds_lcp_over_floor_in_run=1.9,
+             floor_in_run_s=100.0)
+    b = dict(plain, images=8, chunk_size=None, code='cccc', finished='2026-12-06T11:00:00',
+             thresholds_lcp_over_floor=2.1)
+    text = collect.scale_summary(dict(res, rows=base + [a, b]))
+    assert ('thresholds + LCP > 2x the floor (this version (cccc): 2.1x to 2.3x in 2 '
+            'full-depth runs: missed); against the floor timed during calibration <= 2x '
+            '(1.9x of the 2: met)') in text
+    assert '2.3x the floor (1.9x the floor timed during calibration)' in text
+    c = dict(b, thresholds_lcp_over_floor_in_run=2.2, floor_in_run_s=90.0)
+    text = collect.scale_summary(dict(res, rows=base + [a, c]))
+    assert ('against the floor timed during calibration > 2x (1.9x to 2.2x in 2 full-depth '
+            'runs: missed)') in text
+    md = bench._markdown(dict(res, rows=base + [a, b]))
+    row_a = next(l for l in md.splitlines() if l.startswith(f"| {a['detector']} | 2 | 32 |"))
+    row_b = next(l for l in md.splitlines() if l.startswith(f"| {b['detector']} | 8 | 32 |"))
+    assert '| 2.30 | 100 | 1.90 |' in row_a and '| 2.10 | - | - |' in row_b

@@ -131,6 +131,9 @@ def scale_summary(res: dict) -> str:
         if r['calibrated_sites'] == r['sites']:
             part += f", thresholds + {res.get('calib', 'calibration')} " \
                     f"{r['thresholds_lcp_over_floor']:.1f}x the floor"
+            if r.get('thresholds_lcp_over_floor_in_run'):
+                part += f" ({r['thresholds_lcp_over_floor_in_run']:.1f}x the floor timed " \
+                        'during calibration)'
         parts.append(part)
     for r in sorted(sim, key=lambda r: (r['detector'], r['T'])):
         parts.append(f"{r['detector']} simulation of one image at T={r['T']}: peak "
@@ -224,8 +227,10 @@ def scale_summary(res: dict) -> str:
     same_as = sorted({r['code'] for r in current} - {code(newest)}) if current else []
     older = [r for r in full if r not in current]
 
-    def spread(rs):
-        ratios = [r['thresholds_lcp_over_floor'] for r in rs]
+    def spread(rs, key='thresholds_lcp_over_floor'):
+        ratios = [r[key] for r in rs if r.get(key)]
+        if not ratios:
+            return '', None
         if len(ratios) == 1:
             return f'{ratios[0]:.1f}x', max(ratios)
         return f'{min(ratios):.1f}x to {max(ratios):.1f}x in {len(ratios)} full-depth runs', \
@@ -238,6 +243,15 @@ def scale_summary(res: dict) -> str:
         check = (f"thresholds + LCP {'<=' if worst <= 2 else '>'} 2x the floor "
                  f"({text}: {'met' if worst <= 2 else 'missed'}"
                  + (f"; older versions {spread(older)[0]}" if current and older else '') + ')')
+        # the same runs against the median ANN forward timed between their sites (the
+        # machine's speed while they calibrated), in the runs that timed it
+        text_in, worst_in = spread(current or full, 'thresholds_lcp_over_floor_in_run')
+        if worst_in is not None:
+            n_in = sum(1 for r in current or full if r.get('thresholds_lcp_over_floor_in_run'))
+            check += (f"; against the floor timed during calibration "
+                      f"{'<=' if worst_in <= 2 else '>'} 2x ({text_in}"
+                      + (f' of the {len(current or full)}' if n_in < len(current or full)
+                         else '') + f": {'met' if worst_in <= 2 else 'missed'})")
         if bound:     # what no implementation of LCP's two passes can go below
             b = min(r['lcp_two_passes_bound'] for r in bound)
             thr = min(r['thresholds_s'] / r['floor_s'] for r in current or full)

@@ -30,6 +30,7 @@ import json
 import os
 import os.path as osp
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,10 @@ from snn_det.utils.resources import rss_gib  # noqa: E402
 
 
 # -- the worker (one process per run) ------------------------------------------------
+#: ANN forwards timed between calibration's sites, spread from the first to the last
+FLOOR_SAMPLES = 9
+
+
 def _prepare_cfg(det: dict, bench: dict):
     from mmengine.config import Config
 
@@ -117,19 +122,29 @@ def _worker(spec_path: str, out_path: str) -> None:
         with CalibrationCache(run.get('cache_budget', bench['cache_budget']),
                               osp.join(ROOT, 'work_dirs')) as cache:
             batches = collect(CachedImages(cache))
-            trace = []
+            trace, in_run = [], []
+            acts = bb.site_activations() or None
+            n_cal = min(max_sites or len(bb.graph.sites), len(bb.graph.sites))
+            sample_at = {round(i * (n_cal - 1) / max(1, FLOOR_SAMPLES - 1))
+                         for i in range(FLOOR_SAMPLES)}
 
             def after_site(name):   # each site's own peak (the first's includes thresholds)
                 trace.append(dict(site=name, peak_rss_gib=_peak_gib(), rss_gib=rss_gib(),
                                   cache_ram_gib=cache.ram_bytes / (1 << 30),
                                   cache_disk_gib=cache.disk_bytes / (1 << 30)))
+                if len(trace) - 1 in sample_at:     # the floor's unit, now (not profiled)
+                    prof.disable()
+                    in_run.append(ann_forward_time(bb.graph, batches[0], acts, repeats=1))
+                    prof.enable()
                 _reset_peak()
 
             # the floor's unit, in this process (not part of a user's conversion), before
             # and after the calibration: this VM's speed drifts (one 32-image run measured
             # 1.94 s per forward after calibration, the 8-image run before it 1.00 s), and
-            # the faster of the two gives the larger, never the flattering, ratio
-            acts = bb.site_activations() or None
+            # the faster of the two gives the larger, never the flattering, ratio.  The
+            # same forward is also timed between sites, FLOOR_SAMPLES times spread over the
+            # calibration (outside its timed steps and the profile): the speed of the
+            # machine while it calibrated, whose median is the second floor reported
             ann_before = ann_forward_time(bb.graph, batches[0], acts)
             _reset_peak()
             prof = cProfile.Profile()      # where the time goes (own time of each call)
@@ -142,6 +157,7 @@ def _worker(spec_path: str, out_path: str) -> None:
             out['profile_s'] = _profile_parts(prof)
             ann_after = ann_forward_time(bb.graph, batches[0], acts)
             out['ann_forward_before_after_s'] = [ann_before, ann_after]
+            out['ann_forward_in_run_s'] = in_run
             tim['ann_forward_per_image'] = min(ann_before, ann_after)
             out['cache'] = cache.stats()
             n = sum(batches.stored(i).shape[0] for i in range(len(batches)))
@@ -160,6 +176,10 @@ def _worker(spec_path: str, out_path: str) -> None:
         # a partial run is compared with the same fraction of the floor (by sites, an
         # approximation: the stride-4 stage costs more per site than deeper ones)
         out['thresholds_lcp_over_floor'] = (out['thresholds_s'] + lcp) / (floor * frac)
+        if in_run:        # against the median forward timed while it calibrated
+            out['floor_in_run_s'] = n * T * statistics.median(in_run)
+            out['thresholds_lcp_over_floor_in_run'] = \
+                (out['thresholds_s'] + lcp) / (out['floor_in_run_s'] * frac)
     elif run['kind'] == 'bound':
         _bound_run(bb, collect()[0], T, chunk, bench, out)
     else:
@@ -292,12 +312,16 @@ def _cache_cells(r: dict, res: dict) -> str:
 
 
 def _time_cells(r: dict) -> str:
-    """``observe | thresholds | calibration | floor | ratio`` of a convert row (the floor of
-    a prefix run is its share of the sites)."""
+    """``observe | thresholds | calibration | floor | ratio | in-run floor | its ratio`` of a
+    convert row (the floor of a prefix run is its share of the sites; ``-`` where a run
+    did not time forwards between sites)."""
     calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
+    frac = r['calibrated_sites'] / r['sites']
+    in_run = r.get('floor_in_run_s')
     return (f"{_fmt(r['observe_s'], 0)} | {_fmt(r['thresholds_s'], 0)} | {_fmt(calib, 0)} | "
-            f"{_fmt(r['floor_s'] * r['calibrated_sites'] / r['sites'], 0)} | "
-            f"{_fmt(r['thresholds_lcp_over_floor'])}")
+            f"{_fmt(r['floor_s'] * frac, 0)} | {_fmt(r['thresholds_lcp_over_floor'])} | "
+            f"{_fmt(in_run * frac if in_run else None, 0)} | "
+            f"{_fmt(r.get('thresholds_lcp_over_floor_in_run'))}")
 
 
 def _markdown(res: dict) -> str:
@@ -309,8 +333,9 @@ def _markdown(res: dict) -> str:
              'peak RSS (GiB) | calibration peak (GiB) | at site | cache budget | '
              'cache RAM / disk (GiB) | data (s) | observe (s) | thresholds (s) | '
              'calibration (s) | floor (s) | (thresholds + calibration) / floor | '
-             'code (run) |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+             'floor in run (s) | / floor in run | code (run) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+             '---|']
     for r in res['rows']:
         if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r):
             continue
@@ -346,8 +371,8 @@ def _markdown(res: dict) -> str:
                   '| detector | device | images | T | sites calibrated | GPU peak (GiB) | '
                   'peak RSS (GiB) | cache budget | cache RAM / disk (GiB) | observe (s) | '
                   'thresholds (s) | calibration (s) | floor (s) | '
-                  '(thresholds + calibration) / floor |',
-                  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+                  '(thresholds + calibration) / floor | floor in run (s) | / floor in run |',
+                  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
         for r in gpu:
             lines.append(
                 f"| {r['detector']} | {r.get('device_name', r['device'])} | {r['images']} | "
@@ -493,7 +518,10 @@ def main(argv=None):
                     'measures memory and time, not accuracy. Peak RSS is the whole process '
                     '(model, data, calibration); the calibration / simulation peak is that '
                     'phase alone. The floor is calibration images x T x one ANN backbone '
-                    'forward, measured in the same process.')
+                    'forward, measured in the same process: "floor" with the faster of the '
+                    'forwards timed before and after calibration, "floor in run" with the '
+                    'median of the forwards timed between its sites (the machine\'s speed '
+                    'while it calibrated; runs before 2026-12-06 did not time them).')
     for det in bench['detectors']:
         if args.detectors and det['name'] not in args.detectors:
             continue
