@@ -206,3 +206,23 @@ def test_the_floor_timed_during_calibration_is_reported_beside_the_strict_one():
     row_a = next(l for l in md.splitlines() if l.startswith(f"| {a['detector']} | 2 | 32 |"))
     row_b = next(l for l in md.splitlines() if l.startswith(f"| {b['detector']} | 8 | 32 |"))
     assert '| 2.30 | 100 | 1.90 |' in row_a and '| 2.10 | - | - |' in row_b
+
+
+def test_rows_of_another_detector_or_one_thread_say_so_in_the_summary():
+    """The summary opens with the detector the targets are on; its rows come first, and a
+    row of another detector (or run on one thread) names it, so no Faster R-CNN number
+    reads as RetinaNet's."""
+    collect = _tool('collect_results')
+    res, cpu = _results()
+    base = [r for r in res['rows'] if r['kind'] != 'convert']
+    ret = [dict(copy.deepcopy(cpu), detector='RetinaNet R50', images=n, chunk_size=None,
+                code='dddd', thresholds_lcp_over_floor=1.5 + n / 100) for n in (2, 8)]
+    one = dict(ret[0], threads=1, thresholds_lcp_over_floor=1.7)
+    frc = dict(ret[0], detector='Faster R-CNN R50', thresholds_lcp_over_floor=1.6)
+    text = collect.scale_summary(dict(res, rows=base + ret + [one, frc]))
+    body = text.split('results.md)): ', 1)[1]
+    assert body.startswith('RetinaNet R50 2 images at T=32')
+    assert 'Faster R-CNN R50 2 images at T=32' in body and 'thresholds + lcp 1.6x' in \
+        body.split('Faster R-CNN R50 2 images at T=32', 1)[1].split(';')[0]
+    assert body.index('Faster R-CNN R50 2 images') > body.index('8 images at T=32')
+    assert '2 images at T=32 on one thread: peak' in body
