@@ -231,15 +231,16 @@ def scale_summary(res: dict) -> str:
     older = [r for r in full if r not in current]
 
     def spread(rs, key='thresholds_lcp_over_floor'):
+        """``(text, worst ratio, runs that have one)`` of ``key`` over the rows ``rs``."""
         ratios = [r[key] for r in rs if r.get(key)]
         if not ratios:
-            return '', None
+            return '', None, 0
         if len(ratios) == 1:
-            return f'{ratios[0]:.1f}x', max(ratios)
+            return f'{ratios[0]:.1f}x', max(ratios), 1
         return f'{min(ratios):.1f}x to {max(ratios):.1f}x in {len(ratios)} full-depth runs', \
-            max(ratios)
+            max(ratios), len(ratios)
     if full:
-        text, worst = spread(current or full)
+        text, worst, _ = spread(current or full)
         if current:
             text = (f"this version ({' = '.join([code(newest)] + same_as)}, "
                     'the same code): ' if same_as else f"this version ({code(newest)}): ") + text
@@ -248,9 +249,8 @@ def scale_summary(res: dict) -> str:
                  + (f"; older versions {spread(older)[0]}" if current and older else '') + ')')
         # the same runs against the median ANN forward timed between their sites (the
         # machine's speed while they calibrated), in the runs that timed it
-        text_in, worst_in = spread(current or full, 'thresholds_lcp_over_floor_in_run')
+        text_in, worst_in, n_in = spread(current or full, 'thresholds_lcp_over_floor_in_run')
         if worst_in is not None:
-            n_in = sum(1 for r in current or full if r.get('thresholds_lcp_over_floor_in_run'))
             check += (f"; against the floor timed during calibration "
                       f"{'<=' if worst_in <= 2 else '>'} 2x ({text_in}"
                       + (f' of the {len(current or full)}' if n_in < len(current or full)
