@@ -167,7 +167,7 @@ def _calibrate_site(graph, net, frontiers, site: str, cfg, T, chunk_size, acts, 
     """Every step of ``cfg.calib`` at one site, after moving the frontiers to its segment.
 
     The passes without autograd (moving the frontiers, LCP / CC statistics) reuse their
-    freed large blocks (by size, else their pages), within the high-water mark of the blocks they use, and
+    freed large blocks by size, within the high-water mark of the blocks they use, and
     give them back when they end (:func:`~snn_det.utils.heap.calibration_heap_reuse`:
     same peak, fewer pages for the kernel to zero; ``SNN_DET_CALIB_HEAP_REUSE=1`` takes
     the heap's reuse instead: faster still, at a peak RSS that depends on the run).

@@ -173,19 +173,17 @@ def block_reuse_available() -> bool:
 
 @contextmanager
 def block_reuse(min_bytes: Optional[int] = None):
-    """Reuse freed large CPU blocks and their pages while inside, without raising the
-    peak RSS (``snn_det/neurons/csrc/block_reuse.cpp``).
+    """Reuse freed CPU blocks of the same size while inside, without raising the peak RSS
+    (``snn_det/neurons/csrc/block_reuse.cpp``).
 
     Outside :func:`heap_reuse` every large tensor is a fresh mapping, zeroed by the kernel
     as it is first touched and unmapped when freed; a calibration pass makes the same
     sizes chunk after chunk.  Inside, torch's CPU allocator is stood in for: a freed
     block of ``min_bytes`` or more is kept and given to the next request of exactly its
-    size; a request no kept block holds gets a fresh mapping into which the pages of kept
-    blocks are moved (``mremap``, oldest first; glibc's own mappings on Linux 5.7 or later),
-    so they are neither zeroed nor faulted in again; then the oldest kept blocks are
-    unmapped until blocks in use + kept are within the most blocks in use so far in the
-    scope, so that memory never exceeds what the same requests reach without reuse
-    (unlike the heap's reuse, whose free holes of other sizes stay mapped).  ``min_bytes``: default
+    size; before a request no kept block fits, the oldest kept blocks are unmapped until
+    blocks in use + kept are within the most blocks in use so far in the scope, so that
+    memory never exceeds what the same requests reach without reuse (unlike the heap's
+    reuse, whose free holes of other sizes stay mapped).  ``min_bytes``: default
     :data:`BLOCK_REUSE_MIN`; a nested scope keeps the outer one's.  Nestable; the last
     exit unmaps what is kept and restores torch's allocator.  Same numbers (only where a
     tensor lives changes).  Without the compiled kernels, or with
@@ -203,23 +201,21 @@ def block_reuse(min_bytes: Optional[int] = None):
 
 def block_reuse_stats() -> dict:
     """Counters of :func:`block_reuse` (``{}`` without it): hits and misses since the
-    process started, bytes kept and in use now, the high-water mark of bytes in use
-    in the open (or last) scope, and since the process started the bytes of the requests
-    no kept block held (misses) and of the kept pages moved into those blocks."""
+    process started, bytes kept and in use now, and the high-water mark of bytes in use
+    in the open (or last) scope."""
     if not block_reuse_available():
         return {}
     import torch
-    (depth, hits, misses, kept, in_use, high, missed,
-     moved) = torch.ops.snn_det.block_reuse_stats()
+    depth, hits, misses, kept, in_use, high = torch.ops.snn_det.block_reuse_stats()
     return dict(open=depth, hits=hits, misses=misses, kept_bytes=kept, in_use_bytes=in_use,
-                high_water_bytes=high, missed_bytes=missed, moved_bytes=moved)
+                high_water_bytes=high)
 
 
 @contextmanager
 def calibration_heap_reuse():
     """Memory reuse around one no-grad pass of calibration (moving the frontiers to a
-    segment, one site's statistics): :func:`block_reuse` (freed blocks and their pages,
-    peak not raised), or :func:`heap_reuse` where ``SNN_DET_CALIB_HEAP_REUSE=1`` asks for it;
+    segment, one site's statistics): :func:`block_reuse` (same-size blocks, peak not
+    raised), or :func:`heap_reuse` where ``SNN_DET_CALIB_HEAP_REUSE=1`` asks for it;
     what either keeps is given back when the pass ends."""
     if calibration_reuse_enabled():
         with heap_reuse():
