@@ -226,3 +226,22 @@ def test_rows_of_another_detector_or_one_thread_say_so_in_the_summary():
         body.split('Faster R-CNN R50 2 images at T=32', 1)[1].split(';')[0]
     assert body.index('Faster R-CNN R50 2 images') > body.index('8 images at T=32')
     assert '2 images at T=32 on one thread: peak' in body
+
+
+def test_the_lower_bound_is_this_versions_where_it_has_one():
+    """The lower bound quoted beside the time target is the bound row of the version the
+    target is judged on (measured on its machine), not the lowest ever measured; without
+    one, the lowest of any version."""
+    collect = _tool('collect_results')
+    res, cpu = _results()
+    base = [r for r in res['rows'] if r['kind'] not in ('convert', 'bound')]
+    b0 = next(r for r in res['rows'] if r['kind'] == 'bound')
+    old_b = dict(copy.deepcopy(b0), code='aaaa', lcp_two_passes_bound=1.21)
+    new_b = dict(copy.deepcopy(b0), code='bbbb', lcp_two_passes_bound=1.34)
+    run = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='bbbb',
+               finished='2026-12-05T10:00:00', thresholds_lcp_over_floor=1.9,
+               thresholds_s=1.0, floor_s=100.0)
+    text = collect.scale_summary(dict(res, rows=base + [old_b, new_b, run]))
+    assert 'two passes with neurons that cost nothing 1.34x = 1.35x the floor' in text
+    text = collect.scale_summary(dict(res, rows=base + [old_b, run]))
+    assert 'two passes with neurons that cost nothing 1.21x = 1.22x the floor' in text
