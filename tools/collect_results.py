@@ -225,8 +225,11 @@ def scale_summary(res: dict) -> str:
     # judged on the runs of the code version of the newest run (``code``, the git tree of
     # snn_det/); runs of older versions are quoted apart
     newest = max(full, key=lambda r: r.get('finished', ''), default=None)
-    current = [r for r in full if newest is not None and newest.get('code')
-               and code(r) == code(newest)]
+
+    def of_newest(r) -> bool:
+        """Whether row ``r`` ran the code version of the newest run."""
+        return bool(newest is not None and newest.get('code') and code(r) == code(newest))
+    current = [r for r in full if of_newest(r)]
     same_as = sorted({r['code'] for r in current} - {code(newest)}) if current else []
     older = [r for r in full if r not in current]
 
@@ -258,9 +261,8 @@ def scale_summary(res: dict) -> str:
         if bound:     # what no implementation of LCP's two passes can go below
             # measured by the version (and so on the machine) the target is judged on,
             # where it has a row; else the lowest of any version
-            same = [r for r in bound if newest is not None and newest.get('code')
-                    and code(r) == code(newest)]
-            b = min(r['lcp_two_passes_bound'] for r in same or bound)
+            b = min(r['lcp_two_passes_bound'] for r in [r for r in bound if of_newest(r)]
+                    or bound)
             thr = min(r['thresholds_s'] / r['floor_s'] for r in current or full)
             check += (f" (lower bound: thresholds {thr:.2f}x + two passes with neurons that "
                       f"cost nothing {b:.2f}x = {thr + b:.2f}x the floor)")
