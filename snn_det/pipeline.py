@@ -144,11 +144,12 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
     cache = cache if cache is not None else CalibrationCache()
     sites = graph.sites if max_sites is None else graph.sites[:max_sites]
     bar = ProgressBar(len(sites)) if progress else None
+    fmt = torch.channels_last if cfg.channels_last else None
     if hasattr(batches, 'stored'):       # CachedImages: the frontiers share its handles
-        frontiers = [Frontier(batches.stored(i), cache, batches.items[i][1])
+        frontiers = [Frontier(batches.stored(i), cache, batches.items[i][1], fmt)
                      for i in range(len(batches))]
-    else:
-        frontiers = [Frontier(x, cache) for x in batches]  # each segment runs once per step
+    else:                                # each segment runs once per step
+        frontiers = [Frontier(x, cache, memory_format=fmt) for x in batches]
     for site in sites:
         _calibrate_site(graph, net, frontiers, site.name, cfg, T, chunk_size, acts, cache,
                         report)

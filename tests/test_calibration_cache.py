@@ -255,8 +255,9 @@ def test_compiled_spike_codes_equal_the_python_codes(dtype, monkeypatch):
     g = torch.Generator().manual_seed(0)
     with CalibrationCache() as cache:
         # rows of 63, 12 and 1 elements, and of 1517 (the vector loops, a ragged tail)
+        # and channel innermost with C % 8 == 0 (a channels-last tensor's memory order)
         for cd, shape in [(1, (6, 5, 7, 9)), (2, (3, 2, 5, 4, 3)), (1, (4, 3, 1, 1)),
-                          (1, (2, 3, 41, 37))]:
+                          (1, (2, 3, 41, 37)), (3, (3, 5, 7, 16)), (2, (37, 3, 24))]:
             view = [1] * len(shape)
             view[cd] = shape[cd]
             theta = (torch.rand(shape[cd], generator=g, dtype=dtype) + 0.1).reshape(view)
@@ -341,3 +342,102 @@ def test_what_the_cache_keeps_inside_heap_reuse_is_off_the_heap():
         assert not any(lo <= ptr < hi for lo, hi, _ in _mapped_ranges())
     with CalibrationCache() as cache:                    # outside: the tensor itself
         assert cache.put(x).load().data_ptr() == x.data_ptr()
+
+
+def _channels_last(x):
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize('signed', [False, True])
+def test_channels_last_trains_are_stored_in_their_memory_order_bit_for_bit(signed,
+                                                                          monkeypatch):
+    """A channels-last train is encoded without a copy (its memory order, channels
+    innermost) and decodes to the same bits in the same layout, into a buffer of that
+    layout where one is given; compiled and Python codes agree; analog channels-last
+    tensors come back as they were too."""
+    x = _channels_last(_if_train(C=16, H=5, W=7, signed=signed))
+    assert spike_codes.is_channels_last(x)
+    with CalibrationCache() as cache:
+        for fused in ('1', '0'):
+            monkeypatch.setenv('SNN_DET_FUSED', fused)
+            e = encode(cache, x)
+            assert e.is_spikes and e.nbytes == (2 if signed else 1) * x.numel() // 8
+            y = e.decode()
+            assert spike_codes.is_channels_last(y) and bitwise_equal(y, x)
+            buf = _channels_last(torch.full_like(x, 5.0))
+            z = e.decode(out=buf)
+            assert bitwise_equal(z, x)
+            if fused == '1':
+                assert z.data_ptr() == buf.data_ptr()
+                pos = e.terms[0].pos.load('cpu')
+            else:       # the same bytes from numpy's packing
+                assert torch.equal(e.terms[0].pos.load('cpu'), pos)
+        r = _channels_last(torch.randn(2, 16, 5, 7))
+        er = encode(cache, r)
+        assert not er.is_spikes and spike_codes.is_channels_last(er.decode())
+        assert bitwise_equal(er.decode(), r)
+
+
+def test_sum_over_time_of_channels_last_steps_keeps_the_layout():
+    """The sum over time of a channels-last time-folded tensor is the sum of its steps,
+    channels last; of any other tensor exactly ``reshape(steps, -1, ...).sum(0)``."""
+    from snn_det.conversion.ops import sum_over_time
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4 * 2, 16, 5, 7, generator=g, dtype=torch.float64)
+    ref = x.reshape(4, 2, 16, 5, 7).sum(0)
+    assert torch.equal(sum_over_time(x, 4), ref)
+    s = sum_over_time(_channels_last(x), 4)
+    assert spike_codes.is_channels_last(s)
+    assert torch.allclose(s, ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize('name,calib', [('resnet18', 'lcp'), ('darknet', 'lcp+acp'),
+                                        ('darknet', 'cc+fc')])
+def test_channels_last_calibration_keeps_its_layout_and_the_conversion(name, calib,
+                                                                       tmp_path):
+    """``channels_last=True`` runs calibration with every frontier boundary (ANN and SNN,
+    spilled to files) channels last, and in float64, where no spike sits on a tie, converts
+    to the default layout's network up to float rounding."""
+    states = []
+    for cl in (False, True):
+        torch.manual_seed(0)
+        bb = tiny_spiking(name, conversion=dict(threshold='mmse', channel_wise=True)).double()
+        g = torch.Generator().manual_seed(3)
+        batches = [torch.rand(3, 3, 40, 40, generator=g, dtype=torch.float64),
+                   torch.rand(2, 3, 40, 40, generator=g, dtype=torch.float64)]
+        net = build_spiking_net(bb.graph, observe(bb.graph, batches), 8, bb.conversion)
+        cfg = ConversionConfig.from_dict(dict(calib=calib, weight_iters=6, fc_iters=6,
+                                              fc_holdout=0.4, channels_last=cl))
+        with CalibrationCache(0, str(tmp_path / 'spill')) as cache:
+            calibrate(bb.graph, net, batches, cfg, chunk_size=3, progress=False, cache=cache)
+        states.append(net.state_dict())
+    for k in states[0]:
+        assert torch.allclose(states[0][k], states[1][k], rtol=1e-9, atol=1e-12), k
+    # the layout is kept from the image to the last segment
+    x = torch.rand(2, 3, 40, 40)
+    bb = tiny_spiking(name, conversion=dict(threshold='max'))
+    net = build_spiking_net(bb.graph, observe(bb.graph, [x]), 8, bb.conversion)
+    with CalibrationCache(0, str(tmp_path / 'spill')) as cache:
+        f = Frontier(x, cache, memory_format=torch.channels_last)
+        for seg in range(1, len(bb.graph.segments)):
+            f.advance(bb.graph, net, seg, 8, 4)
+            for v in [f.ann] + list(f.snn):
+                for t in (v.values() if isinstance(v, dict) else [v]):
+                    if isinstance(t, torch.Tensor) and t.dim() == 4:
+                        assert spike_codes.is_channels_last(t), seg
+            assert all(c.is_spikes for e in f._snn
+                       for c in (e.values() if isinstance(e, dict) else [e]))
+
+
+def test_calib_channels_last_option_reaches_the_conversion_and_its_description():
+    """``--calib-channels-last`` sets ``ConversionConfig.channels_last`` (kept in the
+    converted config), over a config that does not; without it the config's value stays."""
+    import argparse
+    from snn_det.apis.cli import add_conversion_args, build_conversion
+    parser = argparse.ArgumentParser()
+    add_conversion_args(parser)
+    cfg = build_conversion(dict(calib='lcp'), parser.parse_args(['--calib-channels-last']))
+    assert cfg.channels_last and cfg.to_dict()['channels_last']
+    assert 'channels-last' in cfg.describe()
+    assert not build_conversion({}, parser.parse_args([])).channels_last
+    assert build_conversion(dict(channels_last=True), parser.parse_args([])).channels_last

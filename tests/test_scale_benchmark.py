@@ -245,3 +245,35 @@ def test_the_lower_bound_is_this_versions_where_it_has_one():
     assert 'two passes with neurons that cost nothing 1.34x = 1.35x the floor' in text
     text = collect.scale_summary(dict(res, rows=base + [old_b, run]))
     assert 'two passes with neurons that cost nothing 1.21x = 1.22x the floor' in text
+
+
+def test_channels_last_rows_have_their_own_table_and_verdict_against_both_floors():
+    """A run calibrating channels last (opt-in, not bit-identical) is its own row, shown in
+    its own table with both floors (the default-layout ANN and the channels-last one), and
+    judged apart in the README summary: it neither enters the default's time verdict nor
+    its memory checks."""
+    bench, collect = _tool('scale_benchmark'), _tool('collect_results')
+    res, cpu = _results()
+    base = [r for r in res['rows'] if r['kind'] != 'convert']
+    plain = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='eeee',
+                 finished='2026-12-06T10:00:00', thresholds_lcp_over_floor=2.1,
+                 thresholds_lcp_over_floor_in_run=2.2, floor_in_run_s=100.0)
+    cl = dict(plain, channels_last=True, finished='2026-12-06T11:00:00', peak_rss_gib=77.0,
+              thresholds_lcp_over_floor=1.45, thresholds_lcp_over_floor_in_run=1.5,
+              floor_channels_last_s=80.0, thresholds_lcp_over_floor_channels_last=1.75,
+              floor_channels_last_in_run_s=85.0,
+              thresholds_lcp_over_floor_channels_last_in_run=1.7)
+    assert bench._row_key(cl) != bench._row_key(plain)
+    md = bench._markdown(dict(res, rows=base + [plain, cl]))
+    main, rest = md.split('## Calibration in channels-last layout')
+    assert '77.00' not in main
+    row = next(l for l in rest.splitlines() if l.startswith(f"| {cl['detector']} | 2 | 32 |"))
+    assert '| 1.45 |' in row and '| 80 | 1.75 | 85 | 1.70 |' in row
+    text = collect.scale_summary(dict(res, rows=base + [plain, cl]))
+    assert 'thresholds + LCP > 2x the floor (this version (eeee): 2.1x: missed)' in text
+    assert ('with --calib-channels-last (opt-in, not bit-identical): thresholds + LCP 1.4x '
+            'the floor (met), 1.8x the floor of an ANN run channels last too (met) (1.7x '
+            'against that floor timed during calibration)') in text
+    assert '2 images at T=32 calibrating channels last: peak 77.0 GiB' in text
+    assert '<= 6 GiB' not in text.split('targets of issue 12')[1] or '77.0' not in \
+        text.split('targets of issue 12')[1]

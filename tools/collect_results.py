@@ -135,6 +135,7 @@ def scale_summary(res: dict) -> str:
                 + budget + (' with SNN_DET_CALIB_HEAP_REUSE=1' if r.get('heap_reuse') else '')
                 + (f" in chunks of {r['chunk_size']} steps" if r.get('chunk_size') else '')
                 + (' on one thread' if r.get('threads') == 1 else '')
+                + (' calibrating channels last' if r.get('channels_last') else '')
                 + f": peak {_gib(r['peak_rss_gib'])}")
         if r['calibrated_sites'] == r['sites']:
             part += f", thresholds + {res.get('calib', 'calibration')} " \
@@ -142,6 +143,9 @@ def scale_summary(res: dict) -> str:
             if r.get('thresholds_lcp_over_floor_in_run'):
                 part += f" ({r['thresholds_lcp_over_floor_in_run']:.1f}x the floor timed " \
                         'during calibration)'
+            if r.get('thresholds_lcp_over_floor_channels_last'):
+                part += (f", {r['thresholds_lcp_over_floor_channels_last']:.1f}x the floor of "
+                         'an ANN run channels last too')
         parts.append(part)
     for r in sorted(sim, key=lambda r: (r['detector'], r['T'])):
         parts.append(f"{r['detector']} simulation of one image at T={r['T']}: peak "
@@ -160,7 +164,7 @@ def scale_summary(res: dict) -> str:
         return next((r for r in rows if r['kind'] == kind and r['T'] == T and
                      r['detector'] == detector and (images is None or r['images'] == images)
                      and r.get('cache_budget') == budget and not r.get('heap_reuse')
-                     and not r.get('chunk_size')
+                     and not r.get('chunk_size') and not r.get('channels_last')
                      and (sites is None or r.get('calibrated_sites') == sites)), None)
 
     def peak(*a, **k):
@@ -221,7 +225,11 @@ def scale_summary(res: dict) -> str:
     # the time target is checked on the default (no heap reuse in calibration); a row
     # with the opt-in is summarised above but does not stand for the default
     full = [r for r in conv if r['calibrated_sites'] == r['sites'] and not r.get('heap_reuse')
-            and not r.get('chunk_size')]
+            and not r.get('chunk_size') and not r.get('channels_last')]
+    # the opt-in channels-last calibration (not bit-identical) is judged apart, against both
+    # floors: the ANN as MMDetection runs it, and the ANN run channels last too
+    full_cl = [r for r in conv if r['calibrated_sites'] == r['sites'] and r.get('channels_last')
+               and not r.get('heap_reuse')]
     # judged on the runs of the code version of the newest run (``code``, the git tree of
     # snn_det/); runs of older versions are quoted apart
     newest = max(full, key=lambda r: r.get('finished', ''), default=None)
@@ -266,6 +274,19 @@ def scale_summary(res: dict) -> str:
             thr = min(r['thresholds_s'] / r['floor_s'] for r in current or full)
             check += (f" (lower bound: thresholds {thr:.2f}x + two passes with neurons that "
                       f"cost nothing {b:.2f}x = {thr + b:.2f}x the floor)")
+        checks.append(check)
+    if full_cl:
+        cur_cl = [r for r in full_cl if of_newest(r)] or full_cl
+        t_def, w_def, _ = spread(cur_cl)
+        t_cl, w_cl, _ = spread(cur_cl, 'thresholds_lcp_over_floor_channels_last')
+        check = (f"with --calib-channels-last (opt-in, not bit-identical): thresholds + LCP "
+                 f"{t_def} the floor ({'met' if w_def <= 2 else 'missed'})")
+        if w_cl is not None:
+            check += (f", {t_cl} the floor of an ANN run channels last too "
+                      f"({'met' if w_cl <= 2 else 'missed'})")
+        t_in, w_in, _ = spread(cur_cl, 'thresholds_lcp_over_floor_channels_last_in_run')
+        if w_in is not None:
+            check += f" ({t_in} against that floor timed during calibration)"
         checks.append(check)
     s32, s256 = peak('simulate', None, 32), peak('simulate', None, 256)
     if s32 and s256:

@@ -115,14 +115,18 @@ def _worker(spec_path: str, out_path: str) -> None:
         return batches
 
     if run['kind'] == 'convert':
-        conv = ConversionConfig.from_dict(bench['conversion'])
+        conv = ConversionConfig.from_dict(dict(bench['conversion'],
+                                               channels_last=bool(run.get('channels_last'))))
         max_sites = spec.get('max_sites')
         # as tools/convert.py (convert_model) does: the images go into the cache too, within
         # its budget; the cache's private directory under work_dirs/ goes when it closes
         with CalibrationCache(run.get('cache_budget', bench['cache_budget']),
                               osp.join(ROOT, 'work_dirs')) as cache:
             batches = collect(CachedImages(cache))
-            trace, in_run, sampling = [], [], []
+            trace, in_run, in_run_cl, sampling = [], [], [], []
+
+            def channels_last(x):
+                return x.contiguous(memory_format=torch.channels_last)
             acts = bb.site_activations() or None
             n_cal = min(max_sites or len(bb.graph.sites), len(bb.graph.sites))
             sample_at = {round(i * (n_cal - 1) / max(1, FLOOR_SAMPLES - 1))
@@ -136,6 +140,9 @@ def _worker(spec_path: str, out_path: str) -> None:
                     prof.disable()
                     t0 = time.perf_counter()
                     in_run.append(ann_forward_time(bb.graph, batches[0], acts, repeats=1))
+                    if conv.channels_last:
+                        in_run_cl.append(ann_forward_time(bb.graph, channels_last(batches[0]),
+                                                          acts, repeats=1))
                     sampling.append(time.perf_counter() - t0)
                     prof.enable()
                 _reset_peak()
@@ -148,6 +155,10 @@ def _worker(spec_path: str, out_path: str) -> None:
             # calibration (outside its timed steps and the profile): the speed of the
             # machine while it calibrated, whose median is the second floor reported
             ann_before = ann_forward_time(bb.graph, batches[0], acts)
+            # calibrating channels last: the same ANN forward in that layout too (a second
+            # floor: what the ANN itself would take in the layout calibration runs in)
+            if conv.channels_last:
+                cl_before = ann_forward_time(bb.graph, channels_last(batches[0]), acts)
             _reset_peak()
             prof = cProfile.Profile()      # where the time goes (own time of each call)
             prof.enable()
@@ -159,6 +170,11 @@ def _worker(spec_path: str, out_path: str) -> None:
             out['profile_s'] = _profile_parts(prof)
             ann_after = ann_forward_time(bb.graph, batches[0], acts)
             out['ann_forward_before_after_s'] = [ann_before, ann_after]
+            if conv.channels_last:
+                out['channels_last'] = True
+                out['ann_forward_channels_last_before_after_s'] = [
+                    cl_before, ann_forward_time(bb.graph, channels_last(batches[0]), acts)]
+                out['ann_forward_channels_last_in_run_s'] = in_run_cl
             out['ann_forward_in_run_s'] = in_run
             tim['ann_forward_per_image'] = min(ann_before, ann_after)
             out['cache'] = cache.stats()
@@ -183,6 +199,15 @@ def _worker(spec_path: str, out_path: str) -> None:
             out['floor_in_run_s'] = n * T * statistics.median(in_run)
             out['thresholds_lcp_over_floor_in_run'] = \
                 (out['thresholds_s'] + lcp) / (out['floor_in_run_s'] * frac)
+        if out.get('channels_last'):   # the floors of an ANN run channels last too
+            out['floor_channels_last_s'] = n * T * min(
+                out['ann_forward_channels_last_before_after_s'])
+            out['thresholds_lcp_over_floor_channels_last'] = \
+                (out['thresholds_s'] + lcp) / (out['floor_channels_last_s'] * frac)
+            if in_run_cl:
+                out['floor_channels_last_in_run_s'] = n * T * statistics.median(in_run_cl)
+                out['thresholds_lcp_over_floor_channels_last_in_run'] = \
+                    (out['thresholds_s'] + lcp) / (out['floor_channels_last_in_run_s'] * frac)
     elif run['kind'] == 'bound':
         _bound_run(bb, collect()[0], T, chunk, bench, out)
     else:
@@ -295,7 +320,7 @@ def _row_key(r: dict) -> tuple:
     (threads included: one and two threads are both kept)."""
     return (r['detector'], r['kind'], r['images'], r['T'], r.get('max_sites'),
             r.get('cache_budget'), bool(r.get('heap_reuse')), r.get('device', 'cpu'),
-            r.get('chunk_size'), r.get('threads'))
+            r.get('chunk_size'), r.get('threads'), bool(r.get('channels_last')))
 
 
 def _on_cpu(r: dict) -> bool:
@@ -340,7 +365,7 @@ def _markdown(res: dict) -> str:
              '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
              '---|']
     for r in res['rows']:
-        if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r):
+        if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r) or r.get('channels_last'):
             continue
         tr = r.get('site_trace') or []
         at = max(range(len(tr)), key=lambda i: tr[i]['peak_rss_gib']) if tr else None
@@ -352,6 +377,38 @@ def _markdown(res: dict) -> str:
             f"{r['sites']} | {_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
             f"{at} | {_cache_cells(r, res)} | {_fmt(r['data_s'], 0)} | {_time_cells(r)} | "
             f"{r.get('code', '-')} ({r.get('date', '-')}) |")
+    cl = [r for r in res['rows'] if r['kind'] == 'convert' and 'error' not in r
+          and _on_cpu(r) and r.get('channels_last')]
+    if cl:
+        lines += ['', '## Calibration in channels-last layout (`--calib-channels-last`)', '',
+                  'The same conversion with the images, every convolution input and every '
+                  'cached boundary in channels-last memory layout (not bit-identical to the '
+                  'default layout: a spike may move at a tie).  Two floors: the ANN backbone '
+                  'as MMDetection runs it (default layout, as in the table above), and the '
+                  'same ANN forward in channels-last layout, timed in the same process.', '',
+                  '| detector | images | T | chunk | threads | sites calibrated | '
+                  'peak RSS (GiB) | cache budget | cache RAM / disk (GiB) | thresholds (s) | '
+                  'calibration (s) | floor (s) | / floor | floor in run (s) | / floor in run | '
+                  'channels-last floor (s) | / it | in run (s) | / it in run | code (run) |',
+                  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+                  '---|']
+        for r in cl:
+            frac = r['calibrated_sites'] / r['sites']
+            calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values())
+            fl, fr = r.get('floor_in_run_s'), r.get('floor_channels_last_in_run_s')
+            lines.append(
+                f"| {r['detector']} | {r['images']} | {r['T']} | "
+                f"{r.get('chunk_size') or res['chunk_size']} | {r.get('threads', '-')} | "
+                f"{r['calibrated_sites']}/{r['sites']} | {_fmt(r['peak_rss_gib'])} | "
+                f"{_cache_cells(r, res)} | {_fmt(r['thresholds_s'], 0)} | {_fmt(calib, 0)} | "
+                f"{_fmt(r['floor_s'] * frac, 0)} | {_fmt(r['thresholds_lcp_over_floor'])} | "
+                f"{_fmt(fl * frac if fl else None, 0)} | "
+                f"{_fmt(r.get('thresholds_lcp_over_floor_in_run'))} | "
+                f"{_fmt(r['floor_channels_last_s'] * frac, 0)} | "
+                f"{_fmt(r['thresholds_lcp_over_floor_channels_last'])} | "
+                f"{_fmt(fr * frac if fr else None, 0)} | "
+                f"{_fmt(r.get('thresholds_lcp_over_floor_channels_last_in_run'))} | "
+                f"{r.get('code', '-')} ({r.get('date', '-')}) |")
     lines += ['', '## Simulation of one image through the detector (mmdet test_step)', '',
               '| detector | T | chunk | peak RSS (GiB) | simulation peak (GiB) | simulation (s) '
               '| ANN detector (s) | simulation / (T x ANN) |', '|---|---|---|---|---|---|---|---|']
@@ -397,7 +454,8 @@ def _markdown(res: dict) -> str:
                          f"{r.get('chunk_size') or res['chunk_size']} | "
                          f"{r.get('threads', '-')} | "
                          f"{r.get('cache_budget') or res['cache_budget']}"
-                         f"{' (heap reuse)' if r.get('heap_reuse') else ''} | "
+                         f"{' (heap reuse)' if r.get('heap_reuse') else ''}"
+                         f"{' (channels last)' if r.get('channels_last') else ''} | "
                          + ' | '.join(_fmt(p.get(k), 0) for k in keys) + ' |')
     bounds = [r for r in res['rows'] if r['kind'] == 'bound' and 'error' not in r]
     if bounds:
@@ -423,6 +481,7 @@ def _markdown(res: dict) -> str:
         lines += [f"- {r['detector']} {r['kind']} {r['images']} images, T={r['T']}"
                   f"{', cache budget ' + r['cache_budget'] if r.get('cache_budget') else ''}"
                   f"{', heap reuse' if r.get('heap_reuse') else ''}"
+                  f"{', channels last' if r.get('channels_last') else ''}"
                   f" ({r.get('date', '?')}): "
                   + '; '.join(x for x in (r.get('note'), r.get('profile_note')) if x)
                   for r in notes]
@@ -552,6 +611,7 @@ def main(argv=None):
                            cache_budget=run.get('cache_budget'),
                            heap_reuse=bool(run.get('heap_reuse')), device=args.device,
                            chunk_size=run.get('chunk_size'),
+                           channels_last=bool(run.get('channels_last')),
                            peak_rss_gib=usage.ru_maxrss / (1 << 20),
                            date=time.strftime('%Y-%m-%d'), code=code,
                            finished=time.strftime('%Y-%m-%dT%H:%M:%S'))

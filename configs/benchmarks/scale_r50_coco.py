@@ -56,5 +56,11 @@ scale_benchmark = dict(
         # issue 12's T=256 bound with 8 images, at the budget the T=32 rows show flat in
         # the number of images (the spikes beyond it go to files: ~0.75 GiB per image)
         dict(kind='convert', images=8, T=256, cache_budget='128M'),
+        # calibration in channels-last layout (--calib-channels-last; not bit-identical to
+        # the default layout): 2, 8 and 32 images, timed against both floors (the ANN
+        # as MMDetection runs it, and the ANN run channels last too)
+        dict(kind='convert', images=2, T=32, cache_budget='128M', channels_last=True),
+        dict(kind='convert', images=8, T=32, cache_budget='128M', channels_last=True),
+        dict(kind='convert', images=32, T=32, cache_budget='128M', channels_last=True),
     ],
 )

@@ -9,7 +9,7 @@ from typing import Dict, List
 import torch
 from torch import Tensor
 
-from ..conversion.ops import AnnOps
+from ..conversion.ops import AnnOps, sum_over_time
 
 
 @torch.no_grad()
@@ -30,7 +30,7 @@ def site_outputs_snn(net, x: Tensor, T: int, chunk_size=None, rois=None) -> Dict
 
     def rec(kind, name, t, steps):
         if kind == 'site_out':
-            s = t.reshape(steps, -1, *t.shape[1:]).sum(0)
+            s = sum_over_time(t, steps)
             sums[name] = sums[name] + s if name in sums else s
 
     net.simulate(x, T, chunk_size, recorder=rec, rois=rois)

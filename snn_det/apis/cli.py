@@ -51,6 +51,12 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
                         'in bits; weight / fine calibration caches), e.g. 4G, 512M, 0, inf. '
                         'Beyond it they go to files under --calib-cache-dir, removed when the '
                         'conversion ends or fails (default: 4G)')
+    g.add_argument('--calib-channels-last', dest='channels_last', action='store_true',
+                   default=None,
+                   help='calibrate in channels-last memory layout (images, convolution inputs, '
+                        'cached spike trains): faster convolutions on CPUs (oneDNN); the '
+                        'results are not bit-identical to the default layout (the '
+                        'convolutions sum in another order, so a spike may move at a tie)')
     g.add_argument('--calib-cache-dir', default=None, metavar='DIR',
                    help='where calibration spills beyond its budget (default: the work dir)')
     g.add_argument('--scope', choices=('backbone', 'neck', 'full'), default=None,
@@ -67,7 +73,7 @@ def conversion_overrides(args) -> dict:
     out = {}
     for key in ('threshold', 'percentile', 'channel_wise', 'shift', 'relu_neuron', 'calib',
                 'potential_granularity', 'weight_iters',
-                'fc_iters', 'fc_loss', 'fc_lr', 'fc_holdout'):
+                'fc_iters', 'fc_loss', 'fc_lr', 'fc_holdout', 'channels_last'):
         v = getattr(args, key, None)
         if v is not None:
             out[key] = v

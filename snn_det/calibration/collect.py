@@ -10,7 +10,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor
 
-from ..conversion.ops import AnnOps, StopForward
+from ..conversion.ops import AnnOps, StopForward, sum_over_time
 from .frontier import Frontier
 
 
@@ -32,11 +32,13 @@ class _SiteRecorder:
         if steps is None:                      # analog, constant over time
             self.analog[key] = x
             return
-        seq = x.reshape(steps, -1, *x.shape[1:])
         if self.keep_steps:
-            self.steps.setdefault(key, []).append(seq)
-        s = seq.sum(0)
-        self.sums[key] = self.sums[key] + s if key in self.sums else s
+            self.steps.setdefault(key, []).append(x.reshape(steps, -1, *x.shape[1:]))
+        s = sum_over_time(x, steps)
+        if key in self.sums:     # the recorder's own tensor: added in place (no new pages)
+            self.sums[key].add_(s)
+        else:
+            self.sums[key] = s
 
     def __call__(self, kind: str, name: str, x: Tensor, steps: Optional[int]) -> None:
         if name != (self.owner if kind == 'conv_in' else self.site):

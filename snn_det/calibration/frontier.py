@@ -182,10 +182,15 @@ class Frontier:
     """One calibration batch and its ANN / SNN tensors at the input of ``segment``.
 
     ``image`` is the batch or its handle in the cache (:class:`CachedImages`); the
-    frontier loads it only while it still runs from the image (segment 0)."""
+    frontier loads it only while it still runs from the image (segment 0).
+    ``memory_format=torch.channels_last`` gives the image in that layout, so the
+    convolutions after it run channels last, and so do the boundaries kept (they are
+    stored and decoded in their own layout)."""
 
-    def __init__(self, image, cache: Optional[CalibrationCache] = None, device=None):
+    def __init__(self, image, cache: Optional[CalibrationCache] = None, device=None,
+                 memory_format=None):
         self.cache = cache if cache is not None else CalibrationCache()
+        self.memory_format = memory_format
         if isinstance(image, Tensor):
             self._image, self.device = image, image.device
         else:                                   # a Stored handle
@@ -199,7 +204,10 @@ class Frontier:
 
     @property
     def image(self) -> Tensor:
-        return self._image if isinstance(self._image, Tensor) else self._image.load(self.device)
+        x = self._image if isinstance(self._image, Tensor) else self._image.load(self.device)
+        if self.memory_format is not None and x.dim() == 4:
+            x = x.contiguous(memory_format=self.memory_format)
+        return x
 
     @property
     def shape(self):

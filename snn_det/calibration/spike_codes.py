@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..neurons.if_neuron import fused_available
+from ..neurons.if_neuron import fused_available, step_format
 from .cache import CalibrationCache, Stored
 
 _INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64,
@@ -40,6 +40,13 @@ def bitwise_equal(a: Tensor, b: Tensor) -> bool:
     if view is None:
         return torch.equal(a, b)
     return torch.equal(a.contiguous().view(view), b.contiguous().view(view))
+
+
+def is_channels_last(x: Tensor) -> bool:
+    """Whether ``x`` is a 4-d tensor laid out channels last (and not also contiguous):
+    calibration with ``channels_last=True`` keeps its tensors so, and they are stored in
+    that memory order (as ``N, H, W, C``), so that nothing is copied to store or decode them."""
+    return x.dim() == 4 and step_format(x) == torch.channels_last
 
 
 def _bit_weights(device) -> Tensor:
@@ -92,9 +99,12 @@ class SpikeTerm:
     """``theta (pos - neg)`` with ``pos`` / ``neg`` as packed bit planes in a cache."""
 
     def __init__(self, theta: Tensor, pos: Stored, neg: Optional[Stored], shape, numel: int,
-                 channel_dim: int = 1):
+                 channel_dim: int = 1, channels_last: bool = False):
         self.theta, self.pos, self.neg = theta, pos, neg
         self.shape, self.numel, self.channel_dim = shape, numel, channel_dim
+        # stored in the memory order of a channels-last tensor (``shape`` is N, H, W, C) and
+        # decoded back into that layout, as an N, C, H, W view
+        self.channels_last = channels_last
 
     @property
     def nbytes(self) -> int:
@@ -102,8 +112,14 @@ class SpikeTerm:
 
     def decode(self, dtype, device, out: Optional[Tensor] = None) -> Tensor:
         """The train, bit for bit; the compiled decoder writes it into ``out`` when that is
-        a contiguous tensor of its shape and dtype on the CPU (no fresh pages to fault in),
+        a tensor of its shape, layout and dtype on the CPU (no fresh pages to fault in),
         else into a new tensor."""
+        if not self.channels_last:
+            return self._decode(dtype, device, out)
+        out = out.permute(0, 2, 3, 1) if out is not None and is_channels_last(out) else None
+        return self._decode(dtype, device, out).permute(0, 3, 1, 2)
+
+    def _decode(self, dtype, device, out: Optional[Tensor] = None) -> Tensor:
         # the same operations as the neurons: mul(fired, theta) / (pos - neg) * theta
         if _kernels(dtype, device) and self.theta.dtype == dtype:
             if out is not None and not (out.shape == self.shape and out.dtype == dtype
@@ -127,7 +143,13 @@ def _slices(x: Tensor, max_elems: int = 1 << 24):
 
 def spike_term(cache: CalibrationCache, x: Tensor, channel_dim: int = 1) -> Optional[SpikeTerm]:
     """Encode ``x`` as one spike train with one threshold per index of ``channel_dim``,
-    or return ``None`` if it is not one."""
+    or return ``None`` if it is not one.  A channels-last ``x`` is encoded in its memory
+    order (no copy) and decodes to that layout."""
+    if channel_dim == 1 and is_channels_last(x):
+        term = spike_term(cache, x.permute(0, 2, 3, 1), 3)
+        if term is not None:
+            term.channels_last = True
+        return term
     if x.dim() <= channel_dim or x.dtype not in _INT_VIEW or x.numel() == 0:
         return None
     if _kernels(x.dtype, x.device):
@@ -169,9 +191,10 @@ class Encoded:
     """
 
     def __init__(self, shape, dtype, device, terms: Optional[List[SpikeTerm]] = None,
-                 raw: Optional[Stored] = None):
+                 raw: Optional[Stored] = None, raw_channels_last: bool = False):
         self.shape, self.dtype, self.device = tuple(shape), dtype, device
         self.terms, self.raw = terms, raw
+        self.raw_channels_last = raw_channels_last   # ``raw`` holds N, H, W, C (see _put_raw)
 
     @property
     def is_spikes(self) -> bool:
@@ -186,7 +209,8 @@ class Encoded:
         longer needs; a spike train may be decoded into it (see :meth:`SpikeTerm.decode`)."""
         device = self.device if device is None else device
         if self.raw is not None:
-            return self.raw.load(device)
+            t = self.raw.load(device)
+            return t.permute(0, 3, 1, 2) if self.raw_channels_last else t
         value = self.terms[-1].decode(self.dtype, device, out)
         for term in reversed(self.terms[:-1]):
             value.add_(term.decode(self.dtype, device))   # s_k + (...): IEEE + commutes
@@ -215,10 +239,18 @@ def encode(cache: CalibrationCache, x: Tensor, last: Optional[Tensor] = None,
         if (t_last is not None and t_last.nbytes + prev.nbytes < float_bytes
                 and bitwise_equal(t_last.decode(x.dtype, x.device) + prev_value, x)):
             return Encoded(x.shape, x.dtype, x.device, terms=[t_last] + list(prev.terms))
+    return _raw(cache, x)
+
+
+def _raw(cache: CalibrationCache, x: Tensor) -> Encoded:
+    """``x`` stored as it is, in its memory order: a channels-last tensor as N, H, W, C
+    (decoded back to that layout), anything else contiguous."""
+    if is_channels_last(x):
+        return Encoded(x.shape, x.dtype, x.device, raw=cache.put(x.permute(0, 2, 3, 1)),
+                       raw_channels_last=True)
     return Encoded(x.shape, x.dtype, x.device, raw=cache.put(x))
 
 
 def store(cache: CalibrationCache, x: Tensor) -> Encoded:
     """Store ``x`` as it is (an analog tensor)."""
-    x = x.detach()
-    return Encoded(x.shape, x.dtype, x.device, raw=cache.put(x))
+    return _raw(cache, x.detach())

@@ -66,6 +66,9 @@ class ConversionConfig:
     fc_holdout: float = 0.0             # fraction of images held out for early stopping
     max_samples: int = 1 << 22          # activation samples kept per site (percentile/MMSE)
     seed: int = 0
+    # calibrate with the images, so every convolution input and boundary, in channels-last
+    # memory layout: faster convolutions on CPUs; not bit-identical to the default layout
+    channels_last: bool = False
 
     def __post_init__(self):
         self.calib = parse_calib(self.calib)
@@ -104,4 +107,6 @@ class ConversionConfig:
         gran = 'channel' if self.channel_wise else 'layer'
         calib = '+'.join(self.calib) or 'none'
         neuron = '' if self.relu_neuron == 'if' else f', relu_neuron={self.relu_neuron}'
-        return f'threshold={self.threshold}/{gran}, shift={self.shift}{neuron}, calib={calib}'
+        layout = ' (channels-last)' if self.channels_last and self.calib else ''
+        return (f'threshold={self.threshold}/{gran}, shift={self.shift}{neuron}, '
+                f'calib={calib}{layout}')

@@ -44,6 +44,19 @@ def _unshared(x: Tensor, refs: int) -> bool:
             and _storage_uses(x) <= _SOLE_STORAGE_USES)
 
 
+def sum_over_time(x: Tensor, steps: int) -> Tensor:
+    """``sum_t x[t]`` of a time-folded ``[steps * B, ...]`` tensor: ``[B, ...]`` in ``x``'s
+    own layout.  A channels-last ``x`` is summed in its memory order (as rows of
+    ``H * W * C`` contiguous numbers, one row per step): a reduction over the outer dim of a
+    strided view is ~15x slower on CPUs."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last):
+        n, c, h, w = x.shape
+        s = x.permute(0, 2, 3, 1).reshape(steps, -1).sum(0)
+        return s.view(n // steps, h, w, c).permute(0, 3, 1, 2)
+    return x.reshape(steps, -1, *x.shape[1:]).sum(0)
+
+
 class StopForward(Exception):
     """Raised by a recorder to stop a forward pass after the site it needs."""
 

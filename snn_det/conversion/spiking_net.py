@@ -19,7 +19,7 @@ from .fold_bn import fold_conv_bn
 from .graphs import BackboneGraph
 from ..utils.heap import heap_reuse
 from ..utils.memory import check_simulation_fits, check_stash_fits
-from .ops import AnnOps, SnnOps, StopForward
+from .ops import AnnOps, SnnOps, StopForward, sum_over_time
 
 
 def site_key(path: str) -> str:
@@ -105,7 +105,7 @@ class SpikingNet(nn.Module):
                 if outs is None:      # stopped by the recorder; it still sees every chunk
                     stopped = True
                     continue
-                sums = [o.reshape(steps, -1, *o.shape[1:]).sum(0) for o in outs]
+                sums = [sum_over_time(o, steps) for o in outs]
                 acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
         return tuple() if stopped or acc is None else tuple(a / T for a in acc)
 
@@ -129,7 +129,7 @@ class SpikingNet(nn.Module):
         acc, out, done = None, {}, 0
         with heap_reuse():
             for steps, outs in self.iter_chunks(x, T_max, chunk_size, spans=spans):
-                sums = [o.reshape(steps, -1, *o.shape[1:]).sum(0) for o in outs]
+                sums = [sum_over_time(o, steps) for o in outs]
                 acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
                 done += steps
                 if done in T_list:
@@ -218,7 +218,7 @@ class SpikingNet(nn.Module):
             state = dict(state)
             for n in names:
                 t = state.pop(n)
-                s = t.reshape(steps, -1, *t.shape[1:]).sum(0)
+                s = sum_over_time(t, steps)
                 sums[n] = sums[n] + s if n in sums else s
             state.pop('rois', None)
             kept.append(stash(state))

@@ -19,7 +19,8 @@ and so every convolution input and spike train, in channels-last memory layout:
 oneDNN's convolutions are faster so on CPUs (docs/results/simulation_speed), and the
 fused neuron kernels read that layout directly.  The numbers are not bit-identical to
 the default layout (the convolutions sum in another order, so a spike may move at a
-tie), and calibration always runs in the default layout.
+tie).  Calibration runs in the default layout unless asked (``channels_last=True`` in
+the conversion options, ``tools/convert.py --calib-channels-last``).
 
 ``scope='neck'`` / ``'full'`` make the detector's neck (and head, up to its
 prediction convolutions) spiking as well: the model is then built as

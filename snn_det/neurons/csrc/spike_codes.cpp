@@ -25,6 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -162,11 +163,126 @@ bool pack_bytes(const B* v, int64_t b0, int64_t b1, B tp, B tn, B zero, uint8_t*
   return pack_bytes_scalar(v, b0, b1, tp, tn, zero, pos, neg, negs);
 }
 
+// Channel innermost ([rows, C], C % 8 == 0: a channels-last tensor seen as N, H, W, C):
+// each byte holds 8 consecutive channels of one position, so it is written by one task,
+// and the thresholds to compare with change from element to element.
+template <typename B>
+SNN_DET_INLINE bool pack_last_scalar(const B* __restrict v, int64_t r0, int64_t r1, int64_t C,
+                                     const B* __restrict tp, const B* __restrict tn, B zero,
+                                     uint8_t* __restrict pos, uint8_t* __restrict neg,
+                                     bool* negs) {
+  bool good = true;
+  uint8_t any = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t c = 0; c < C; c += 8) {
+      const int64_t i = r * C + c;
+      const B* e = v + i;
+      uint8_t pb = 0, nb = 0;
+      for (int j = 0; j < 8; ++j) {
+        const bool is_p = (e[j] == tp[c + j]) & (e[j] != zero);
+        const bool is_n = (e[j] == tn[c + j]) & (e[j] != zero) & !is_p;
+        good &= (e[j] == zero) | is_p | is_n;
+        pb |= uint8_t(is_p) << j;
+        nb |= uint8_t(is_n) << j;
+      }
+      pos[i >> 3] = pb;
+      neg[i >> 3] = nb;
+      any |= nb;
+    }
+  }
+  *negs |= any != 0;
+  return good;
+}
+
+#ifdef SNN_DET_ENCODE_AVX2
+__attribute__((target("avx2"))) bool pack_last_avx2(const uint32_t* __restrict v, int64_t r0,
+                                                    int64_t r1, int64_t C,
+                                                    const uint32_t* __restrict tp,
+                                                    const uint32_t* __restrict tn, uint32_t zero,
+                                                    uint8_t* __restrict pos,
+                                                    uint8_t* __restrict neg, bool* negs) {
+  const __m256i Z = _mm256_set1_epi32(int(zero));
+  int bad = 0, any = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t c = 0; c < C; c += 8) {
+      const int64_t i = r * C + c;
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i));
+      const __m256i P = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp + c));
+      const __m256i N = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tn + c));
+      const __m256i ez = _mm256_cmpeq_epi32(x, Z);
+      const __m256i ep = _mm256_andnot_si256(ez, _mm256_cmpeq_epi32(x, P));
+      const __m256i en = _mm256_andnot_si256(_mm256_or_si256(ez, ep), _mm256_cmpeq_epi32(x, N));
+      const int mp = _mm256_movemask_ps(_mm256_castsi256_ps(ep));
+      const int mn = _mm256_movemask_ps(_mm256_castsi256_ps(en));
+      const int mz = _mm256_movemask_ps(_mm256_castsi256_ps(ez));
+      bad |= (mp | mn | mz) ^ 0xFF;
+      any |= mn;
+      pos[i >> 3] = uint8_t(mp);
+      neg[i >> 3] = uint8_t(mn);
+    }
+  }
+  *negs |= any != 0;
+  return bad == 0;
+}
+#endif
+
+template <typename scalar_t>
+SNN_DET_CLONES bool encode_last_impl(const scalar_t* __restrict x, int64_t rows, int64_t C,
+                                     scalar_t* __restrict theta, uint8_t* __restrict pos,
+                                     uint8_t* __restrict neg, bool* has_neg) {
+  const int64_t grain = std::max<int64_t>(1, GRAIN * 8 / C);
+  // pass 1: per-channel maxima of |x| (a NaN skipped, as abs_max), per task then merged
+  std::vector<scalar_t> th(C, scalar_t(0));
+  std::mutex merge;
+  at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
+    std::vector<scalar_t> m(C, scalar_t(0));
+    for (int64_t r = r0; r < r1; ++r) {
+      const scalar_t* p = x + r * C;
+      for (int64_t c = 0; c < C; ++c) {
+        const scalar_t a = std::fabs(p[c]);
+        m[c] = a > m[c] ? a : m[c];
+      }
+    }
+    std::lock_guard<std::mutex> lock(merge);
+    for (int64_t c = 0; c < C; ++c) th[c] = m[c] > th[c] ? m[c] : th[c];
+  });
+  using B = typename Bits<scalar_t>::type;
+  std::vector<B> tp(C), tn(C);
+  for (int64_t c = 0; c < C; ++c) {
+    if (th[c] != th[c] || !std::isfinite(th[c])) return false;
+    theta[c] = th[c];
+    tp[c] = bits_of<scalar_t>(th[c]);
+    tn[c] = bits_of<scalar_t>(-th[c]);
+  }
+  // pass 2: classify and pack
+  const B zero = bits_of<scalar_t>(scalar_t(0));
+  std::atomic<bool> ok{true}, any_neg{false};
+  at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
+    bool negs = false, good;
+    const B* v = reinterpret_cast<const B*>(x);
+#ifdef SNN_DET_ENCODE_AVX2
+    if constexpr (std::is_same_v<B, uint32_t>) {
+      if (have_avx2())
+        good = pack_last_avx2(v, r0, r1, C, tp.data(), tn.data(), zero, pos, neg, &negs);
+      else
+        good = pack_last_scalar<B>(v, r0, r1, C, tp.data(), tn.data(), zero, pos, neg, &negs);
+    } else
+#endif
+      good = pack_last_scalar<B>(v, r0, r1, C, tp.data(), tn.data(), zero, pos, neg, &negs);
+    if (!good) ok.store(false, std::memory_order_relaxed);
+    if (negs) any_neg.store(true, std::memory_order_relaxed);
+  });
+  *has_neg = any_neg.load();
+  return ok.load();
+}
+
 template <typename scalar_t>
 SNN_DET_CLONES bool encode_impl(const scalar_t* __restrict x, int64_t outer, int64_t C,
                                 int64_t inner, scalar_t* __restrict theta,
                                 uint8_t* __restrict pos, uint8_t* __restrict neg,
                                 bool* has_neg) {
+  if (inner == 1 && C % 8 == 0)     // channel innermost (channels-last layout)
+    return encode_last_impl(x, outer, C, theta, pos, neg, has_neg);
   const int64_t rows = outer * C;
   // pass 1: per-row maxima of |x|, then per channel
   std::vector<scalar_t> row_max(rows);
@@ -245,6 +361,32 @@ struct ByteLUT {
       for (int j = 0; j < 8; ++j) v[b][j] = scalar_t((b >> j) & 1);
   }
 };
+
+// Channel innermost ([rows, C], C % 8 == 0): a byte expands to 8 channels of one position,
+// each with its own theta; the same float operations as decode_impl.
+template <typename scalar_t>
+SNN_DET_CLONES void decode_last_impl(const uint8_t* __restrict pos,
+                                     const uint8_t* __restrict neg,
+                                     const scalar_t* __restrict theta, int64_t rows, int64_t C,
+                                     scalar_t* __restrict out) {
+  static const ByteLUT<scalar_t> lut;
+  at::parallel_for(0, rows, std::max<int64_t>(1, GRAIN * 8 / C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t c = 0; c < C; c += 8) {
+        const int64_t i = r * C + c;
+        const scalar_t* lp = lut.v[pos[i >> 3]];
+        const scalar_t* th = theta + c;
+        scalar_t* o = out + i;
+        if (neg == nullptr) {
+          for (int j = 0; j < 8; ++j) o[j] = lp[j] * th[j];
+        } else {
+          const scalar_t* ln = lut.v[neg[i >> 3]];
+          for (int j = 0; j < 8; ++j) o[j] = (lp[j] - ln[j]) * th[j];
+        }
+      }
+    }
+  });
+}
 
 template <typename scalar_t>
 SNN_DET_CLONES void decode_impl(const uint8_t* __restrict pos, const uint8_t* __restrict neg,
@@ -338,6 +480,11 @@ at::Tensor spike_decode(const at::Tensor& pos, const c10::optional<at::Tensor>& 
   }
   auto th = theta.contiguous();
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "spike_decode", [&] {
+    if (inner == 1 && C % 8 == 0) {   // channel innermost (channels-last layout)
+      decode_last_impl<scalar_t>(pos.data_ptr<uint8_t>(), nptr, th.data_ptr<scalar_t>(),
+                                 outer, C, out.data_ptr<scalar_t>());
+      return;
+    }
     decode_impl<scalar_t>(pos.data_ptr<uint8_t>(), nptr, th.data_ptr<scalar_t>(),
                           outer * C, C, inner, out.data_ptr<scalar_t>());
   });
