@@ -543,3 +543,29 @@ def test_faster_rcnn_phase_one_spike_trains_that_cannot_fit_are_refused(monkeypa
         with pytest.raises(InsufficientMemoryError, match='two-stage full scope keeps') as e:
             net.simulate(x, 1000, 2, stash=spike_stash())
     assert 'T=1000' in str(e.value) and 'batch_size' in str(e.value)
+
+
+def test_faster_rcnn_in_channels_last_layout_reads_its_rois_from_the_right_memory():
+    """mmcv's RoIAlign reads any input as NCHW memory: in channels-last calibration the
+    RoI head's features are made contiguous first, so calibrating channels last gives the
+    default layout's network up to float rounding (a wrong read moved the RoI head's
+    biases by ~1); a channels-last simulation hands MMDetection's modules contiguous
+    readouts."""
+    _, snn = build('faster_rcnn', 'full')
+    graph = snn.backbone.graph
+    x = torch.rand(2, 3, 64, 64)
+    obs = observe(graph, [x])
+    states = []
+    for cl in (False, True):
+        cfg = ConversionConfig.from_dict(dict(threshold='max', calib='lcp', channels_last=cl))
+        net = build_spiking_net(graph, obs, 6, cfg)
+        calibrate(graph, net, [x], cfg, 4, progress=False)
+        states.append(net.state_dict())
+    for k in states[0]:
+        assert torch.allclose(states[0][k], states[1][k], rtol=1e-4, atol=1e-5), k
+    _, det = build('faster_rcnn', 'backbone', T=4, channels_last=True)
+    _convert(det, [x], 4)
+    det.backbone.set_mode('snn', 4)
+    with torch.no_grad():
+        outs = det.backbone(x.contiguous(memory_format=torch.channels_last))
+    assert all(o.is_contiguous() for o in outs)

@@ -230,7 +230,12 @@ class SpikingBackbone(BaseModule):
                 f"scope='{self.scope}' makes the neck/head spiking: build the model as "
                 "type='SpikingDetector' (tools/convert.py --scope does) so that they are "
                 'attached to the backbone')
-        return self.format_outputs(self._forward(x))
+        outs = self._forward(x)
+        if self.mode == 'snn' and self.channels_last:
+            # the readout goes on to MMDetection's own modules, which read the default
+            # layout (mmcv's RoIAlign reads any input as NCHW memory)
+            outs = tuple(o.contiguous() if isinstance(o, Tensor) else o for o in outs)
+        return self.format_outputs(outs)
 
     def _forward(self, x: Tensor) -> tuple:
         if self.mode == 'snn':

@@ -204,7 +204,9 @@ class TwoStageHeadsGraph(PartGraph):
         rois = state['rois']
         p = self.fpn.run_segment(0, {n: state[n] for n in self.inputs}, ops)
         extractor = self.roi_head.bbox_roi_extractor
-        feats = [p[f'p{i}'] for i in range(extractor.num_inputs)]
+        # mmcv's RoIAlign reads its input as NCHW memory whatever its strides: a
+        # channels-last map (calibration or simulation in that layout) is made contiguous
+        feats = [p[f'p{i}'].contiguous() for i in range(extractor.num_inputs)]
         steps = ops.steps if getattr(ops, 'time_folded', False) else 1
         if steps > 1:
             batch = feats[0].shape[0] // steps
