@@ -72,11 +72,12 @@ def test_convert_then_test_prints_a_table_and_saves_json(tiny):
 def test_convert_and_test_a_fully_spiking_detector(tiny):
     """--scope full: the written config builds a SpikingDetector whose head spikes, the
     summary says what is read out and that nothing stays analog, tools/test.py evaluates
-    it, and asking it for another scope is one clear line."""
+    it, and asking it for another scope is one clear line.  Calibrated channels last
+    (--calib-channels-last) through the neck and head."""
     root, ckpt, opts = tiny
     work = root / 'full'
     r = _run(['tools/convert.py', CFG, str(ckpt), '--T', '4', '--scope', 'full',
-              '--relu-neuron', 'signed',
+              '--relu-neuron', 'signed', '--calib-channels-last',
               '--calib', 'lcp', '--calib-images', '2', '--calib-batch-size', '2',
               '--work-dir', str(work)] + opts, ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -91,6 +92,7 @@ def test_convert_and_test_a_fully_spiking_detector(tiny):
     text = (work / f'{name}.py').read_text()
     assert "type='SpikingDetector'" in text and "detector_type='RetinaNet'" in text
     assert "relu_neuron='signed'" in text
+    assert 'channels_last=True' in text       # calibrated channels last (the neck and head too)
     ck = torch.load(work / f'{name}.pth', weights_only=True)
     assert any(k.startswith('backbone.snn.T4.neurons.bbox_head_cls_convs_0')
                for k in ck['state_dict'])

@@ -2,7 +2,8 @@
 
     python tools/convert.py CONFIG CHECKPOINT --T 32 [--threshold mmse|max|percentile]
         [--channel-wise|--layer-wise] [--shift potential|bias|none] [--calib lcp|acp|...]
-        [--calib-images 128] [--calib-cache-budget 4G] [--work-dir DIR] [--cfg-options k=v ...]
+        [--calib-images 128] [--calib-cache-budget 4G] [--calib-channels-last]
+        [--work-dir DIR] [--cfg-options k=v ...]
         [--launcher none|pytorch]
 
 Writes ``<work-dir>/<name>_snn.pth`` (loads with torch.load(weights_only=True))

@@ -508,7 +508,8 @@ def _plot_site_memory(res: dict, path: str) -> None:
     for r in rows:
         tr = r['site_trace']
         label = (f"{r['detector']}, {r['images']} images, T={r['T']}, "
-                 f"budget {r.get('cache_budget') or res.get('cache_budget')}")
+                 f"budget {r.get('cache_budget') or res.get('cache_budget')}"
+                 + (', channels last' if r.get('channels_last') else ''))
         line, = ax.plot(range(1, len(tr) + 1), [t['peak_rss_gib'] for t in tr], marker='.',
                         label=label + ': peak RSS')
         ax.plot(range(1, len(tr) + 1), [t['cache_ram_gib'] for t in tr], ls='--',

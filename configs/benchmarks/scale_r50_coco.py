@@ -26,6 +26,11 @@ scale_benchmark = dict(
         'd7334118c3': dict(same_as='2091b56fdc',
                            why='the trees differ by a docstring of snn_det/utils/heap.py '
                                'only (commit 1728acb)'),
+        'bab44e6dda': dict(same_as='1234a93d28',
+                           why='the trees differ by making a two-stage RoI head\'s features '
+                               'and a channels-last simulation\'s readouts contiguous '
+                               '(commit 00cf3a0): a no-op in the default layout, and not '
+                               'reached by a backbone-scope calibration in either layout'),
     },
     calib_batch_size=1,
     chunk_size=8,
@@ -57,10 +62,9 @@ scale_benchmark = dict(
         # the number of images (the spikes beyond it go to files: ~0.75 GiB per image)
         dict(kind='convert', images=8, T=256, cache_budget='128M'),
         # calibration in channels-last layout (--calib-channels-last; not bit-identical to
-        # the default layout): 2, 8 and 32 images, timed against both floors (the ANN
-        # as MMDetection runs it, and the ANN run channels last too)
+        # the default layout): 2 and 8 images, timed against both floors (the ANN as
+        # MMDetection runs it, and the ANN run channels last too)
         dict(kind='convert', images=2, T=32, cache_budget='128M', channels_last=True),
         dict(kind='convert', images=8, T=32, cache_budget='128M', channels_last=True),
-        dict(kind='convert', images=32, T=32, cache_budget='128M', channels_last=True),
     ],
 )
