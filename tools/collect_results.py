@@ -279,14 +279,14 @@ def scale_summary(res: dict) -> str:
         cur_cl = [r for r in full_cl if of_newest(r)] or full_cl
         t_def, w_def, _ = spread(cur_cl)
         t_cl, w_cl, _ = spread(cur_cl, 'thresholds_lcp_over_floor_channels_last')
-        check = (f"with --calib-channels-last (opt-in, not bit-identical): thresholds + LCP "
-                 f"{t_def} the floor ({'met' if w_def <= 2 else 'missed'})")
+        check = (f"with --calib-channels-last (opt-in, not bit-identical), thresholds + LCP "
+                 f"against the floor: {t_def} ({'met' if w_def <= 2 else 'missed'})")
         if w_cl is not None:
-            check += (f", {t_cl} the floor of an ANN run channels last too "
+            check += (f"; against the floor of an ANN run channels last too: {t_cl} "
                       f"({'met' if w_cl <= 2 else 'missed'})")
         t_in, w_in, _ = spread(cur_cl, 'thresholds_lcp_over_floor_channels_last_in_run')
         if w_in is not None:
-            check += f" ({t_in} against that floor timed during calibration)"
+            check += f"; against that floor timed during calibration: {t_in}"
         checks.append(check)
     s32, s256 = peak('simulate', None, 32), peak('simulate', None, 256)
     if s32 and s256:
