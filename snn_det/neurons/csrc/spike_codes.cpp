@@ -56,6 +56,24 @@ SNN_DET_INLINE typename Bits<scalar_t>::type bits_of(scalar_t v) {
 // Whole bytes [b0, b1) of one row (elements 8 b0 .. 8 b1), each byte written by this row
 // alone: classify 8 elements' bits as +0.0 / +theta / -theta and pack them.  Returns
 // whether every element was one of the three; ORs whether any was -theta into *negs.
+// Eight elements e[0..7] against their thresholds' bits tp[j * step] / tn[j * step] (step 0:
+// one threshold for all eight, 1: one each): the bytes of e > 0 / e < 0; false where an
+// element is none of +0.0 / +theta / -theta.
+template <typename B>
+SNN_DET_INLINE bool classify8(const B* __restrict e, const B* tp, const B* tn, int step,
+                              B zero, uint8_t* pb, uint8_t* nb) {
+  bool good = true;
+  *pb = *nb = 0;
+  for (int j = 0; j < 8; ++j) {
+    const bool is_p = (e[j] == tp[j * step]) & (e[j] != zero);
+    const bool is_n = (e[j] == tn[j * step]) & (e[j] != zero) & !is_p;
+    good &= (e[j] == zero) | is_p | is_n;
+    *pb |= uint8_t(is_p) << j;
+    *nb |= uint8_t(is_n) << j;
+  }
+  return good;
+}
+
 template <typename B>
 SNN_DET_INLINE bool pack_bytes_scalar(const B* __restrict v, int64_t b0, int64_t b1, B tp,
                                       B tn, B zero, uint8_t* __restrict pos,
@@ -63,24 +81,30 @@ SNN_DET_INLINE bool pack_bytes_scalar(const B* __restrict v, int64_t b0, int64_t
   bool good = true;
   uint8_t any = 0;
   for (int64_t b = b0; b < b1; ++b) {
-    const B* e = v + (b << 3);
-    uint8_t pb = 0, nb = 0;
-    for (int j = 0; j < 8; ++j) {
-      const bool is_p = (e[j] == tp) & (e[j] != zero);
-      const bool is_n = (e[j] == tn) & (e[j] != zero) & !is_p;
-      good &= (e[j] == zero) | is_p | is_n;
-      pb |= uint8_t(is_p) << j;
-      nb |= uint8_t(is_n) << j;
-    }
-    pos[b] = pb;
-    neg[b] = nb;
-    any |= nb;
+    good &= classify8<B>(v + (b << 3), &tp, &tn, 0, zero, &pos[b], &neg[b]);
+    any |= neg[b];
   }
   *negs |= any != 0;
   return good;
 }
 
 #ifdef SNN_DET_ENCODE_AVX2
+// The same with AVX2 compares and movemask: 8 floats per byte (thresholds as vectors);
+// returns the bits of the elements that are none of the three (0: all good).
+__attribute__((target("avx2"))) inline int classify8_avx2(__m256i x, __m256i P, __m256i N,
+                                                          __m256i Z, uint8_t* pb,
+                                                          uint8_t* nb) {
+  const __m256i ez = _mm256_cmpeq_epi32(x, Z);
+  const __m256i ep = _mm256_andnot_si256(ez, _mm256_cmpeq_epi32(x, P));
+  const __m256i en = _mm256_andnot_si256(_mm256_or_si256(ez, ep), _mm256_cmpeq_epi32(x, N));
+  const int mp = _mm256_movemask_ps(_mm256_castsi256_ps(ep));
+  const int mn = _mm256_movemask_ps(_mm256_castsi256_ps(en));
+  const int mz = _mm256_movemask_ps(_mm256_castsi256_ps(ez));
+  *pb = uint8_t(mp);
+  *nb = uint8_t(mn);
+  return (mp | mn | mz) ^ 0xFF;
+}
+
 // The same with AVX2 compares and movemask: 8 floats per byte.
 __attribute__((target("avx2"))) bool pack_bytes_avx2(const uint32_t* __restrict v, int64_t b0,
                                                      int64_t b1, uint32_t tp, uint32_t tn,
@@ -91,16 +115,8 @@ __attribute__((target("avx2"))) bool pack_bytes_avx2(const uint32_t* __restrict 
   int bad = 0, any = 0;
   for (int64_t b = b0; b < b1; ++b) {
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + (b << 3)));
-    const __m256i ez = _mm256_cmpeq_epi32(x, Z);
-    const __m256i ep = _mm256_andnot_si256(ez, _mm256_cmpeq_epi32(x, P));
-    const __m256i en = _mm256_andnot_si256(_mm256_or_si256(ez, ep), _mm256_cmpeq_epi32(x, N));
-    const int mp = _mm256_movemask_ps(_mm256_castsi256_ps(ep));
-    const int mn = _mm256_movemask_ps(_mm256_castsi256_ps(en));
-    const int mz = _mm256_movemask_ps(_mm256_castsi256_ps(ez));
-    bad |= (mp | mn | mz) ^ 0xFF;
-    any |= mn;
-    pos[b] = uint8_t(mp);
-    neg[b] = uint8_t(mn);
+    bad |= classify8_avx2(x, P, N, Z, &pos[b], &neg[b]);
+    any |= neg[b];
   }
   *negs |= any != 0;
   return bad == 0;
@@ -176,18 +192,8 @@ SNN_DET_INLINE bool pack_last_scalar(const B* __restrict v, int64_t r0, int64_t 
   for (int64_t r = r0; r < r1; ++r) {
     for (int64_t c = 0; c < C; c += 8) {
       const int64_t i = r * C + c;
-      const B* e = v + i;
-      uint8_t pb = 0, nb = 0;
-      for (int j = 0; j < 8; ++j) {
-        const bool is_p = (e[j] == tp[c + j]) & (e[j] != zero);
-        const bool is_n = (e[j] == tn[c + j]) & (e[j] != zero) & !is_p;
-        good &= (e[j] == zero) | is_p | is_n;
-        pb |= uint8_t(is_p) << j;
-        nb |= uint8_t(is_n) << j;
-      }
-      pos[i >> 3] = pb;
-      neg[i >> 3] = nb;
-      any |= nb;
+      good &= classify8<B>(v + i, tp + c, tn + c, 1, zero, &pos[i >> 3], &neg[i >> 3]);
+      any |= neg[i >> 3];
     }
   }
   *negs |= any != 0;
@@ -209,16 +215,8 @@ __attribute__((target("avx2"))) bool pack_last_avx2(const uint32_t* __restrict v
       const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i));
       const __m256i P = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp + c));
       const __m256i N = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tn + c));
-      const __m256i ez = _mm256_cmpeq_epi32(x, Z);
-      const __m256i ep = _mm256_andnot_si256(ez, _mm256_cmpeq_epi32(x, P));
-      const __m256i en = _mm256_andnot_si256(_mm256_or_si256(ez, ep), _mm256_cmpeq_epi32(x, N));
-      const int mp = _mm256_movemask_ps(_mm256_castsi256_ps(ep));
-      const int mn = _mm256_movemask_ps(_mm256_castsi256_ps(en));
-      const int mz = _mm256_movemask_ps(_mm256_castsi256_ps(ez));
-      bad |= (mp | mn | mz) ^ 0xFF;
-      any |= mn;
-      pos[i >> 3] = uint8_t(mp);
-      neg[i >> 3] = uint8_t(mn);
+      bad |= classify8_avx2(x, P, N, Z, &pos[i >> 3], &neg[i >> 3]);
+      any |= neg[i >> 3];
     }
   }
   *negs |= any != 0;
