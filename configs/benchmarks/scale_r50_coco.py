@@ -31,6 +31,11 @@ scale_benchmark = dict(
                                'and a channels-last simulation\'s readouts contiguous '
                                '(commit 00cf3a0): a no-op in the default layout, and not '
                                'reached by a backbone-scope calibration in either layout'),
+        '2a43df6b69': dict(same_as='1234a93d28',
+                           why='as bab44e6dda, and the spike encoder\'s 8-element '
+                               'classification written once for both of its loops, '
+                               'sum_over_time\'s layout test through step_format (commit '
+                               'after 00cf3a0): the same operations, the same codes (tested)'),
     },
     calib_batch_size=1,
     chunk_size=8,
