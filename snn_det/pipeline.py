@@ -97,20 +97,24 @@ def ann_forward_time(graph, x: Tensor, acts=None, repeats: int = 3) -> float:
     """Seconds of one plain ANN backbone forward per image (on ``x``): the unit of the
     compute floor of calibration, images x T x this.  The median of ``repeats`` timed
     forwards after one warm-up (the first forward at a new input size also creates the
-    oneDNN kernels and faults its buffers in, which would inflate the floor).  On a GPU
-    each forward is timed to its end (``torch.cuda.synchronize``), not to its launch."""
+    oneDNN kernels and faults its buffers in, which would inflate the floor), with the
+    memory reuse calibration runs with (:func:`~snn_det.utils.heap.calibration_heap_reuse`:
+    without it every forward's large tensors are fresh pages the kernel zeroes, which
+    slows the ANN as much as the SNN).  On a GPU each forward is timed to its end
+    (``torch.cuda.synchronize``), not to its launch."""
     def sync():
         if x.is_cuda:
             torch.cuda.synchronize(x.device)
 
-    graph.forward(x, AnnOps(graph, acts))
     times = []
-    for _ in range(max(1, repeats)):
-        sync()
-        t0 = time.perf_counter()
+    with calibration_heap_reuse():
         graph.forward(x, AnnOps(graph, acts))
-        sync()
-        times.append(time.perf_counter() - t0)
+        for _ in range(max(1, repeats)):
+            sync()
+            t0 = time.perf_counter()
+            graph.forward(x, AnnOps(graph, acts))
+            sync()
+            times.append(time.perf_counter() - t0)
     return statistics.median(times) / x.shape[0]
 
 
@@ -150,14 +154,18 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
                      for i in range(len(batches))]
     else:                                # each segment runs once per step
         frontiers = [Frontier(x, cache, memory_format=fmt) for x in batches]
-    for site in sites:
-        _calibrate_site(graph, net, frontiers, site.name, cfg, T, chunk_size, acts, cache,
-                        report)
-        release_free_memory()     # this site's buffers: not carried into the next
-        if after_site is not None:
-            after_site(site.name)
-        if bar is not None:
-            bar.update()
+    # one memory-reuse scope for all sites: what a pass frees serves the next chunk, image
+    # and site (neighbouring sites make the same sizes), never more than the scope's
+    # high-water mark of blocks in use plus its headroom (calibration_heap_reuse)
+    with calibration_heap_reuse():
+        for site in sites:
+            _calibrate_site(graph, net, frontiers, site.name, cfg, T, chunk_size, acts,
+                            cache, report)
+            release_free_memory()     # this site's small buffers: not carried on
+            if after_site is not None:
+                after_site(site.name)
+            if bar is not None:
+                bar.update()
     if bar is not None:
         print('', flush=True)
     return report
@@ -167,30 +175,27 @@ def _calibrate_site(graph, net, frontiers, site: str, cfg, T, chunk_size, acts, 
                     report: dict) -> None:
     """Every step of ``cfg.calib`` at one site, after moving the frontiers to its segment.
 
-    The passes without autograd (moving the frontiers, LCP / CC statistics) reuse their
-    freed large blocks by size, within the high-water mark of the blocks they use, and
-    give them back when they end (:func:`~snn_det.utils.heap.calibration_heap_reuse`:
-    same peak, fewer pages for the kernel to zero; ``SNN_DET_CALIB_HEAP_REUSE=1`` takes
-    the heap's reuse instead: faster still, at a peak RSS that depends on the run).
-    Weight and fine calibration (autograd) allocate as usual."""
+    Runs inside :func:`calibrate`'s memory-reuse scope
+    (:func:`~snn_det.utils.heap.calibration_heap_reuse`): freed large blocks serve later
+    requests of their size, within the scope's high-water mark of blocks in use plus
+    its headroom, so the kernel zeroes fewer fresh pages; ``SNN_DET_CALIB_HEAP_REUSE=1``
+    takes the heap's reuse instead (faster still, at a peak RSS that depends on the
+    run)."""
     seg = graph.segment_of(site)
     # LCP / ACP / CC start from the site's outputs: the frontiers observe them on their way
     # to its segment (one pass over each time chunk, not two: Frontier.advance)
     observe = site if cfg.calib[0] in ('bias', 'potential', 'cc') else None
     t0 = time.perf_counter()
-    with calibration_heap_reuse():
-        for f in frontiers:
-            f.advance(graph, net, seg, T, chunk_size, acts, observe)
+    for f in frontiers:
+        f.advance(graph, net, seg, T, chunk_size, acts, observe)
     report['forward'] = report.get('forward', 0.0) + time.perf_counter() - t0
     for step in cfg.calib:
         t0 = time.perf_counter()
         if step == 'bias':
-            with calibration_heap_reuse():
-                calibrate_bias(graph, net, frontiers, site, T, chunk_size, acts)
+            calibrate_bias(graph, net, frontiers, site, T, chunk_size, acts)
         elif step in ('potential', 'cc'):
-            with calibration_heap_reuse():
-                calibrate_potential(graph, net, frontiers, site, T, chunk_size, acts,
-                                    cfg.potential_granularity)
+            calibrate_potential(graph, net, frontiers, site, T, chunk_size, acts,
+                                cfg.potential_granularity)
         elif step == 'weights':
             calibrate_weights(graph, net, frontiers, site, T, chunk_size, acts,
                               cfg.weight_iters, cfg.weight_lr, cfg.weight_momentum,

@@ -2,8 +2,9 @@
 
 Calibration holds, at any time, one time chunk of one batch going through one
 segment (``K x B x C x H x W`` currents, membranes, spikes and their codes), the
-calibration cache's RAM (at most its budget) and, for fine calibration (BPTT),
-one site's whole T-step input and autograd state for one batch.  The largest
+calibration cache's RAM (at most its budget), for fine calibration (BPTT),
+one site's whole T-step input and autograd state for one batch, and the freed
+blocks kept for reuse (at most a headroom fraction of all that).  The largest
 site input of a batch is known from observation (the ANN pass), so the peak
 can be estimated before anything heavy runs, and a calibration that cannot fit
 is refused with the option that fixes it instead of being killed by the kernel.
@@ -12,6 +13,7 @@ import math
 from typing import Dict, Optional
 
 from ..conversion.errors import InsufficientMemoryError
+from ..utils.heap import block_reuse_headroom
 from ..utils.memory import CHUNK_COPIES, available_bytes, format_bytes  # noqa: F401
 
 #: T-step float tensors per batch that fine calibration (BPTT) keeps for one site
@@ -30,6 +32,8 @@ def estimate_calibration_bytes(largest_batch: int, T: int, chunk_size: Optional[
                  cache=cache_total if cache_budget is None else min(cache_budget, cache_total))
     if 'fc' in calib:
         parts['bptt'] = BPTT_COPIES * T * largest_batch * element_size
+    # freed blocks calibration keeps for reuse, above its blocks in use (utils/heap.py)
+    parts['reuse'] = int(block_reuse_headroom() * sum(parts.values()))
     parts['total'] = sum(parts.values())
     return parts
 

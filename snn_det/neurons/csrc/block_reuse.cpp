@@ -6,10 +6,13 @@
 // again.  While a block-reuse scope is open, this allocator stands in for torch's CPU
 // allocator: a freed block of at least `min_bytes` is kept (not unmapped) and handed to
 // the next request of exactly its size.  What is kept is bounded by the high-water mark
-// of the blocks in use since the scope opened: before a request that no kept block fits
-// is mapped, the oldest kept blocks are unmapped until blocks in use + kept ones stay
-// within that mark.  So the memory of these blocks is never above what the same
-// sequence of requests reaches without reuse (whose blocks in use are the same); smaller
+// H of the blocks in use since the scope opened: before a request that no kept block
+// fits is mapped, the oldest kept blocks are unmapped until blocks in use + kept ones
+// stay within (1 + headroom) x H.  With headroom 0 the memory of these blocks is never
+// above what the same sequence of requests reaches without reuse (whose blocks in use
+// are the same); a headroom lets a pass whose peak holds blocks of other sizes than
+// those it requests next (a oneDNN convolution: its reordered input, its blocked output
+// and the plain output) keep all of them, at most headroom x H above that.  Smaller
 // allocations are not kept and go to torch's allocator as before.  The numbers computed
 // are the same: only which memory a tensor lives in changes.
 #include <torch/library.h>
@@ -34,6 +37,7 @@ struct State {
   std::mutex mu;
   int64_t depth = 0;                                  // open scopes
   size_t min_bytes = 1 << 20;
+  double headroom = 0.0;                              // kept may reach (1 + headroom) x high
   c10::Allocator* base = nullptr;                     // torch's allocator, restored on close
   std::unordered_map<void*, size_t> sizes;            // our blocks, in use and kept
   std::vector<std::pair<size_t, void*>> kept;         // freed blocks, oldest first
@@ -123,10 +127,10 @@ struct BlockReuseAllocator final : c10::Allocator {
         }
         if (p == nullptr) {
           // in use after this request, and the high-water mark it may set; the oldest
-          // kept blocks go until in use + kept fit under the mark
+          // kept blocks go until in use + kept fit under the mark and its headroom
           size_t in_use = s.ours_bytes - s.kept_bytes + n;
           s.high = std::max(s.high, in_use);
-          evict_locked(s, s.high - in_use);
+          evict_locked(s, s.high + static_cast<size_t>(s.headroom * s.high) - in_use);
           p = c10::alloc_cpu(n);
           auto stale = s.sizes.find(p);   // left by a free behind our back (see below)
           if (stale != s.sizes.end()) s.ours_bytes -= stale->second;
@@ -154,12 +158,15 @@ BlockReuseAllocator& allocator() {
   return *a;
 }
 
-// Open a scope (nestable): blocks of at least min_bytes freed inside are kept for reuse.
-void block_reuse_begin(int64_t min_bytes) {
+// Open a scope (nestable): blocks of at least min_bytes freed inside are kept for reuse,
+// within (1 + headroom) x the high-water mark of blocks in use (a nested scope keeps the
+// outer one's settings).
+void block_reuse_begin(int64_t min_bytes, double headroom) {
   State& s = state();
   std::lock_guard<std::mutex> g(s.mu);
   if (s.depth++ == 0) {
     s.min_bytes = static_cast<size_t>(std::max<int64_t>(min_bytes, 1));
+    s.headroom = std::max(headroom, 0.0);
     s.high = s.ours_bytes - s.kept_bytes;
     s.base = c10::GetCPUAllocator();
     if (s.base == &allocator()) s.base = c10::GetDefaultCPUAllocator();
@@ -197,7 +204,7 @@ std::vector<int64_t> block_reuse_stats() {
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(snn_det, m) {
-  m.def("block_reuse_begin(int min_bytes) -> ()", &block_reuse_begin);
+  m.def("block_reuse_begin(int min_bytes, float headroom=0.) -> ()", &block_reuse_begin);
   m.def("block_reuse_end() -> ()", &block_reuse_end);
   m.def("block_reuse_flush() -> ()", &block_reuse_flush);
   m.def("block_reuse_stats() -> int[]", &block_reuse_stats);
