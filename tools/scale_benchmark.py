@@ -45,6 +45,20 @@ from snn_det.utils.resources import reset_peak_rss as _reset_peak  # noqa: E402
 from snn_det.utils.resources import rss_gib  # noqa: E402
 
 
+#: the results' header (rewritten by every run and by --render)
+NOTE = ('Random-weight R50 detectors and generated images at 800x1333: this measures memory '
+        'and time, not accuracy. Peak RSS is the whole process (model, data, calibration); '
+        'the calibration / simulation peak is that phase alone. The floor is calibration '
+        'images x T x one ANN backbone forward, measured in the same process: "floor" with '
+        'the faster of the forwards timed before and after calibration, "floor in run" with '
+        'the median of the forwards timed between its sites (the machine\'s speed while it '
+        'calibrated; runs before 2026-12-06 did not time them). From code ff179ed2ec on, '
+        'the floor\'s ANN forwards run with the memory reuse calibration runs with (freed '
+        'large blocks serve the next request of their size); older rows timed them without '
+        'it, each forward\'s large tensors fresh pages for the kernel to zero, which made '
+        'their floor slower.')
+
+
 # -- the worker (one process per run) ------------------------------------------------
 #: ANN forwards timed between calibration's sites, spread from the first to the last
 FLOOR_SAMPLES = 9
@@ -565,6 +579,7 @@ def main(argv=None):
     res = json.load(open(res_path)) if osp.isfile(res_path) else dict(rows=[])
     res['same_code'] = bench.get('same_code', {})
     if args.render:
+        res['note'] = NOTE
         write_text_atomic(json.dumps(res, indent=1) + '\n', res_path)
         write_text_atomic(_markdown(res), osp.join(out_dir, 'results.md'))
         _plot_site_memory(res, osp.join(out_dir, 'site_memory.png'))
@@ -577,14 +592,7 @@ def main(argv=None):
                machine=f'{os.cpu_count()} CPU cores, {platform.machine()}, '
                        f'{os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30:.0f}'
                        ' GiB RAM',
-               note='Random-weight R50 detectors and generated images at 800x1333: this '
-                    'measures memory and time, not accuracy. Peak RSS is the whole process '
-                    '(model, data, calibration); the calibration / simulation peak is that '
-                    'phase alone. The floor is calibration images x T x one ANN backbone '
-                    'forward, measured in the same process: "floor" with the faster of the '
-                    'forwards timed before and after calibration, "floor in run" with the '
-                    'median of the forwards timed between its sites (the machine\'s speed '
-                    'while it calibrated; runs before 2026-12-06 did not time them).')
+               note=NOTE)
     for det in bench['detectors']:
         if args.detectors and det['name'] not in args.detectors:
             continue
