@@ -177,3 +177,30 @@ def test_reuse_does_not_raise_the_peak_rss():
     assert got['1', '0'][0] <= without + 4 * MB, got      # (page-table and glibc slack)
     room = got['1', str(heap.BLOCK_REUSE_HEADROOM)]
     assert room[1] > 0 and room[0] <= without * (1 + heap.BLOCK_REUSE_HEADROOM) + 4 * MB, got
+
+
+def test_a_bad_headroom_in_the_environment_is_named(monkeypatch):
+    monkeypatch.setenv('SNN_DET_BLOCK_REUSE_HEADROOM', 'lots')
+    with pytest.raises(ValueError, match='SNN_DET_BLOCK_REUSE_HEADROOM.*lots'):
+        heap.block_reuse_headroom()
+
+
+def test_the_chunk_size_named_by_the_memory_check_fits_with_the_headroom():
+    """Calibration's memory check counts the kept blocks (headroom x every part) and, when a
+    run does not fit, names a --chunk-size whose estimate, headroom included, does."""
+    import re
+    from types import SimpleNamespace
+
+    from snn_det.calibration.memory import check_calibration_fits
+    from snn_det.conversion.errors import InsufficientMemoryError
+    obs = {'s': SimpleNamespace(largest_batch=1 << 20)}
+    est = check_calibration_fits(obs, 32, 32, ['bias'], 64 * MB, 4, available=1 << 40)
+    parts = sum(v for k, v in est.items() if k not in ('reuse', 'total'))
+    assert est['reuse'] == int(heap.block_reuse_headroom() * parts)
+    free = est['total'] // 3
+    with pytest.raises(InsufficientMemoryError, match=r'--chunk-size \d+') as e:
+        check_calibration_fits(obs, 32, 32, ['bias'], 64 * MB, 4, available=free)
+    k = int(re.search(r'--chunk-size (\d+)', str(e.value)).group(1))
+    assert check_calibration_fits(obs, 32, k, ['bias'], 64 * MB, 4, available=free)['total'] <= free
+    assert check_calibration_fits(obs, 32, k + 1, ['bias'], 64 * MB, 4,
+                                  available=1 << 40)['total'] > free

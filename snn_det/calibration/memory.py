@@ -53,8 +53,10 @@ def check_calibration_fits(observers, T: int, chunk_size: Optional[int], calib,
     free = available_bytes(device) if available is None else available
     if free is None or est['total'] <= free:
         return est
-    fixed = est['total'] - est['chunk']
-    per_step = CHUNK_COPIES * largest * 4
+    # the reuse headroom scales every part, the chunk's too
+    room = 1 + block_reuse_headroom()
+    fixed = (est['total'] - est['reuse'] - est['chunk']) * room
+    per_step = CHUNK_COPIES * largest * 4 * room
     fit = int((free - fixed) // per_step) if free > fixed else 0
     hints = []
     if fit >= 1 and (not chunk_size or fit < chunk_size):

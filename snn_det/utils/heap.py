@@ -172,7 +172,16 @@ BLOCK_REUSE_HEADROOM = 0.125
 def block_reuse_headroom() -> float:
     """The headroom :func:`block_reuse` keeps by default (the environment's, if set)."""
     v = os.environ.get('SNN_DET_BLOCK_REUSE_HEADROOM')
-    return BLOCK_REUSE_HEADROOM if v is None else float(v)
+    if v is None:
+        return BLOCK_REUSE_HEADROOM
+    try:
+        room = float(v)
+    except ValueError:
+        room = -1.0
+    if not room >= 0:
+        raise ValueError(f'SNN_DET_BLOCK_REUSE_HEADROOM must be a number >= 0 (a fraction '
+                         f'of the blocks in use), got {v!r}')
+    return room
 
 
 def block_reuse_available() -> bool:

@@ -53,9 +53,6 @@ SNN_DET_INLINE typename Bits<scalar_t>::type bits_of(scalar_t v) {
   return b;
 }
 
-// Whole bytes [b0, b1) of one row (elements 8 b0 .. 8 b1), each byte written by this row
-// alone: classify 8 elements' bits as +0.0 / +theta / -theta and pack them.  Returns
-// whether every element was one of the three; ORs whether any was -theta into *negs.
 // Eight elements e[0..7] against their thresholds' bits tp[j * step] / tn[j * step] (step 0:
 // one threshold for all eight, 1: one each): the bytes of e > 0 / e < 0; false where an
 // element is none of +0.0 / +theta / -theta.
@@ -74,6 +71,9 @@ SNN_DET_INLINE bool classify8(const B* __restrict e, const B* tp, const B* tn, i
   return good;
 }
 
+// Whole bytes [b0, b1) of one row (elements 8 b0 .. 8 b1), each byte written by this row
+// alone: classify 8 elements' bits as +0.0 / +theta / -theta and pack them.  Returns
+// whether every element was one of the three; ORs whether any was -theta into *negs.
 template <typename B>
 SNN_DET_INLINE bool pack_bytes_scalar(const B* __restrict v, int64_t b0, int64_t b1, B tp,
                                       B tn, B zero, uint8_t* __restrict pos,
@@ -89,8 +89,8 @@ SNN_DET_INLINE bool pack_bytes_scalar(const B* __restrict v, int64_t b0, int64_t
 }
 
 #ifdef SNN_DET_ENCODE_AVX2
-// The same with AVX2 compares and movemask: 8 floats per byte (thresholds as vectors);
-// returns the bits of the elements that are none of the three (0: all good).
+// classify8 with AVX2 compares and movemask, thresholds as vectors; returns the bits of
+// the elements that are none of the three (0: all good).
 __attribute__((target("avx2"))) inline int classify8_avx2(__m256i x, __m256i P, __m256i N,
                                                           __m256i Z, uint8_t* pb,
                                                           uint8_t* nb) {
