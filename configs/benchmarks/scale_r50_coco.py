@@ -36,6 +36,11 @@ scale_benchmark = dict(
                                'classification written once for both of its loops, '
                                'sum_over_time\'s layout test through step_format (commit '
                                'after 00cf3a0): the same operations, the same codes (tested)'),
+        '01fcf73b71': dict(same_as='ff179ed2ec',
+                           why='a comment moved in spike_codes.cpp, the memory check\'s '
+                               '--chunk-size hint and the headroom variable\'s error '
+                               '(commit after b578ea9): none runs in a calibration that '
+                               'fits, so the same calibration'),
     },
     calib_batch_size=1,
     chunk_size=8,
