@@ -60,7 +60,9 @@ def test_sum_of_trains_is_kept_as_its_terms_and_analog_tensors_as_they_are():
         assert not wrong.is_spikes and bitwise_equal(wrong.decode(), s + 1e-3)
 
 
-def test_budget_spills_to_files_that_go_when_released_or_closed(tmp_path):
+def test_budget_spills_to_files_written_over_once_released_and_gone_when_closed(tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setattr('snn_det.calibration.cache.FILE_POOL_MIN', 500)
     root = tmp_path / 'work'
     cache = CalibrationCache(budget=100, root=str(root))
     small = cache.put(torch.arange(10, dtype=torch.float32))       # 40 B: RAM
@@ -69,8 +71,16 @@ def test_budget_spills_to_files_that_go_when_released_or_closed(tmp_path):
     assert torch.equal(big.load(), torch.arange(100, dtype=torch.float32))
     files = os.listdir(cache.dir)
     assert len(files) == 1 and cache.disk_bytes == 400 and cache.ram_bytes == 40
-    del big                                                          # handle gone: file gone
-    assert os.listdir(cache.dir) == [] and cache.disk_bytes == 0
+    del big          # handle gone: the file is kept to be written over (still on disk)
+    assert os.listdir(cache.dir) == files and cache.pool_bytes == 400
+    again = cache.put(torch.arange(90, dtype=torch.float32))       # 360 B: into that file
+    assert os.listdir(cache.dir) == files and cache.disk_bytes == 400 and cache.pool_bytes == 0
+    assert torch.equal(again.load(), torch.arange(90, dtype=torch.float32))
+    other = cache.put(torch.zeros(300))                           # 1200 B: a new file
+    assert len(os.listdir(cache.dir)) == 2 and cache.disk_bytes == 1600
+    del again, other     # beyond the pool's cap (500 B here) the oldest files go
+    assert cache.pool_bytes <= 500 and cache.disk_bytes == cache.pool_bytes
+    assert len(os.listdir(cache.dir)) == len(cache._pool)
     cache.put(torch.zeros(200))
     cache.close()
     assert not root.exists()        # the cache made the root, and leaves nothing behind
@@ -441,3 +451,24 @@ def test_calib_channels_last_option_reaches_the_conversion_and_its_description()
     assert 'channels-last' in cfg.describe()
     assert not build_conversion({}, parser.parse_args([])).channels_last
     assert build_conversion(dict(channels_last=True), parser.parse_args([])).channels_last
+
+
+def test_large_tensors_spill_in_pieces_that_any_later_tensor_can_reuse(tmp_path, monkeypatch):
+    """A spilled tensor is written in PIECE_BYTES files; released, they take pieces of the
+    next tensors, whatever their sizes, and every tensor comes back bit for bit."""
+    monkeypatch.setattr('snn_det.calibration.cache.PIECE_BYTES', 256)
+    cache = CalibrationCache(budget=0, root=str(tmp_path / 'spill'))
+    a = torch.randn(3, 50)                                    # 600 B: 256 + 256 + 88
+    h = cache.put(a)
+    assert [s for _, s in h._files] == [256, 256, 88] and torch.equal(h.load(), a)
+    names = {p for p, _ in h._files}
+    del h
+    b = (torch.rand(2, 40) < 0.5).to(torch.uint8).view(torch.int8)     # 80 B: into the 88
+    c = torch.randn(128, dtype=torch.float64)                          # 1024 B
+    hb, hc = cache.put(b), cache.put(c)
+    used = {p for p, _ in hb._files + hc._files}
+    assert names <= used                  # the three files were written over, none lost
+    assert torch.equal(hb.load(), b) and torch.equal(hc.load(), c)
+    assert cache.disk_bytes == sum(s for _, s in hb._files + hc._files) + cache.pool_bytes
+    cache.close()
+    assert not (tmp_path / 'spill').exists()

@@ -2,7 +2,8 @@
 
     python tools/convert.py CONFIG CHECKPOINT --T 32 [--threshold mmse|max|percentile]
         [--channel-wise|--layer-wise] [--shift potential|bias|none] [--calib lcp|acp|...]
-        [--calib-images 128] [--calib-cache-budget 4G] [--calib-channels-last]
+        [--calib-images 128] [--calib-cache-budget 4G] [--calib-current-limit auto]
+        [--calib-channels-last]
         [--work-dir DIR] [--cfg-options k=v ...]
         [--launcher none|pytorch]
 
@@ -30,7 +31,7 @@ from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
 from snn_det.apis.convert import unwrap  # noqa: E402
 from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 from snn_det.analysis.firing import measure_firing, plot_firing_rates  # noqa: E402
-from snn_det.calibration.cache import parse_bytes  # noqa: E402
+from snn_det.calibration.cache import parse_bytes, parse_current_limit  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
 from snn_det.utils.outputs import OutputGuard  # noqa: E402
 
@@ -67,6 +68,7 @@ def main(argv=None):
         base_conv = dict(cfg.model.get('backbone', {}).get('conversion') or {})
         conversion = build_conversion(base_conv, args)
         cache_budget = parse_bytes(args.calib_cache_budget)
+        current_limit = parse_current_limit(args.calib_current_limit)
         if args.calib_images < 1:
             raise ValueError(f'--calib-images must be at least 1, got {args.calib_images}')
     except Exception as e:   # one clear line, nothing written
@@ -76,7 +78,8 @@ def main(argv=None):
     guard = OutputGuard(work_dir)
     try:
         with guard:
-            result = _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard)
+            result = _convert(args, cfg, T_list, conversion, (cache_budget, current_limit),
+                              name, work_dir, guard)
     except KeyboardInterrupt:
         sys.exit('interrupted: nothing was written')
     except (ValueError, KeyError, TypeError, RuntimeError, MemoryError, OSError,
@@ -89,7 +92,8 @@ def main(argv=None):
     return result
 
 
-def _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard):
+def _convert(args, cfg, T_list, conversion, cache_limits, name, work_dir, guard):
+    cache_budget, current_limit = cache_limits
     wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size, args.scope)
     cfg.work_dir = osp.join(work_dir, 'logs')
     cfg.load_from = args.checkpoint
@@ -108,7 +112,8 @@ def _convert(args, cfg, T_list, conversion, cache_budget, name, work_dir, guard)
           f'{args.calib_images} calibration images', flush=True)
     timings = convert_model(runner.model, cfg, T_list, conversion, args.calib_images,
                             args.calib_batch_size, args.chunk_size, cache_budget=cache_budget,
-                            cache_dir=args.calib_cache_dir or work_dir)
+                            cache_dir=args.calib_cache_dir or work_dir,
+                            current_limit=current_limit)
     batches = timings.pop('batches')
     backbone = unwrap(runner.model).backbone
     firing = {}

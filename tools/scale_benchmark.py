@@ -134,8 +134,10 @@ def _worker(spec_path: str, out_path: str) -> None:
         max_sites = spec.get('max_sites')
         # as tools/convert.py (convert_model) does: the images go into the cache too, within
         # its budget; the cache's private directory under work_dirs/ goes when it closes
+        current_limit = run.get('current_limit', bench.get('current_limit', 'auto'))
+        out['current_limit'] = current_limit
         with CalibrationCache(run.get('cache_budget', bench['cache_budget']),
-                              osp.join(ROOT, 'work_dirs')) as cache:
+                              osp.join(ROOT, 'work_dirs'), current_limit) as cache:
             batches = collect(CachedImages(cache))
             trace, in_run, in_run_cl, sampling = [], [], [], []
 

@@ -51,6 +51,13 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
                         'in bits; weight / fine calibration caches), e.g. 4G, 512M, 0, inf. '
                         'Beyond it they go to files under --calib-cache-dir, removed when the '
                         'conversion ends or fails (default: 4G)')
+    g.add_argument('--calib-current-limit', default='auto', metavar='SIZE',
+                   help='convolution products kept between the two passes of layer-wise '
+                        'calibration, so the second adds the corrected bias instead of '
+                        'convolving again (only convolutions of >= 256 multiply-adds an '
+                        'output; RAM within --calib-cache-budget, files beyond, freed as '
+                        'used): auto (default: what fits in half the free disk of the '
+                        'cache dir), a size such as 8G, or 0 (recompute them all)')
     g.add_argument('--calib-channels-last', dest='channels_last', action='store_true',
                    default=None,
                    help='calibrate in channels-last memory layout (images, convolution inputs, '

@@ -109,17 +109,19 @@ def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: Convers
                   calib_images: int = 128, calib_batch_size: int = 8,
                   chunk_size: Optional[int] = None, progress: bool = True,
                   batches: Optional[list] = None, cache_budget=None,
-                  cache_dir: Optional[str] = None) -> dict:
+                  cache_dir: Optional[str] = None, current_limit='auto') -> dict:
     """Collect calibration images through ``cfg`` and convert ``model.backbone``.
 
     Calibration keeps its per-batch tensors (spike trains in bits) in RAM up to
     ``cache_budget`` bytes (``'4G'`` etc.; ``None``: no limit) and spills the rest to
     a temporary directory under ``cache_dir``, removed when this returns or fails.
+    ``current_limit`` bounds the convolution products kept between a site's two passes
+    (:mod:`~snn_det.calibration.currents`; ``'auto'``, bytes, or ``0`` for none).
     Returns timings and the cache's peak use; the first two calibration batches are
     under ``'batches'``."""
     model = unwrap(model)
     model.eval()
-    with CalibrationCache(cache_budget, cache_dir) as cache:
+    with CalibrationCache(cache_budget, cache_dir, current_limit) as cache:
         t0 = time.perf_counter()
         if batches is None:     # the images too are kept in the cache, within its budget
             batches = build_calib_batches(cfg, model, calib_images, calib_batch_size,

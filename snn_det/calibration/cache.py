@@ -17,7 +17,10 @@ so they live in a :class:`CalibrationCache`:
   fails, also through ``with`` -- removes the directory and everything in it.
 
 Spike trains are stored exactly in bits (:mod:`snn_det.calibration.spike_codes`)
-before they reach the cache, so the budget goes 32x further for them.
+before they reach the cache, so the budget goes 32x further for them.  Convolution
+products kept between calibration's two passes (:mod:`snn_det.calibration.currents`)
+are floats; they are kept only while :meth:`CalibrationCache.room_for_currents` says
+they fit its ``current_limit``.
 """
 import os
 import shutil
@@ -31,7 +34,7 @@ import torch
 from torch import Tensor
 
 from ..utils import heap
-from ..utils.memory import format_bytes  # noqa: F401  (re-exported)
+from ..utils.memory import available_bytes, format_bytes  # noqa: F401  (re-exported)
 
 _UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'kb': 1 << 10, 'kib': 1 << 10, 'm': 1 << 20,
           'mb': 1 << 20, 'mib': 1 << 20, 'g': 1 << 30, 'gb': 1 << 30, 'gib': 1 << 30,
@@ -60,28 +63,47 @@ def parse_bytes(value: Union[str, int, float, None]) -> Optional[int]:
     return int(out)
 
 
+def parse_current_limit(value) -> Union[str, int, None]:
+    """``'auto'`` as it is, else a size as :func:`parse_bytes` reads it."""
+    if isinstance(value, str) and value.strip().lower() == 'auto':
+        return 'auto'
+    return parse_bytes(value)
+
+
+#: a spilled tensor is written in files of at most this many bytes, so that any file a
+#: released tensor leaves can take a piece of the next one, whatever its size
+PIECE_BYTES = 64 << 20
+#: released files are kept to be written over, up to the largest of: this fraction of
+#: the cache's peak disk use, its peak of kept convolution products, FILE_POOL_MIN
+#: bytes; they count as disk used
+FILE_POOL_FRACTION = 0.25
+FILE_POOL_MIN = 1 << 30
+
+
 class Stored:
     """A handle to one tensor in a :class:`CalibrationCache`."""
 
-    __slots__ = ('shape', 'dtype', 'device', 'nbytes', '_tensor', '_path', '__weakref__')
+    __slots__ = ('shape', 'dtype', 'device', 'nbytes', '_tensor', '_files', '__weakref__')
 
-    def __init__(self, shape, dtype, device, nbytes, tensor=None, path=None):
+    def __init__(self, shape, dtype, device, nbytes, tensor=None, files=None):
         self.shape, self.dtype, self.device, self.nbytes = shape, dtype, device, nbytes
-        self._tensor, self._path = tensor, path
+        self._tensor, self._files = tensor, files    # files: ((path, file size), ...)
 
     @property
     def on_disk(self) -> bool:
-        return self._path is not None
+        return self._files is not None
 
     def load(self, device=None) -> Tensor:
-        """The stored tensor (read from its file if spilled), on ``device`` (default: where
-        it came from)."""
+        """The stored tensor (read from its files if spilled), on ``device`` (default:
+        where it came from)."""
         if self._tensor is not None:
             t = self._tensor
         else:
             t = torch.empty(self.shape, dtype=self.dtype)
-            with open(self._path, 'rb') as f:
-                f.readinto(memoryview(t.numpy()).cast('B'))
+            buf = memoryview(t.numpy()).cast('B') if self.nbytes else memoryview(b'')
+            for i, (path, _) in enumerate(self._files):
+                with open(path, 'rb') as f:
+                    f.readinto(buf[i * PIECE_BYTES:(i + 1) * PIECE_BYTES])
         return t.to(device if device is not None else self.device)
 
 
@@ -93,11 +115,22 @@ class CalibrationCache:
             ``0``: everything on disk). Strings such as ``'4G'`` are accepted.
         root: directory in which the private spill directory is made (default:
             the system's temporary directory); created if missing.
+        current_limit: bytes of convolution products kept between calibration's two
+            passes (RAM within ``budget``, files beyond; ``None``: no limit),
+            ``'auto'`` (default: half the free disk under ``root`` plus the budget's
+            free part; with no budget, a quarter of the free RAM) or ``0`` (none kept:
+            every product recomputed).
     """
 
-    def __init__(self, budget: Union[int, str, None] = None, root: Optional[str] = None):
+    def __init__(self, budget: Union[int, str, None] = None, root: Optional[str] = None,
+                 current_limit: Union[int, str, None] = 'auto'):
         self.budget = parse_bytes(budget)
         self.root = root
+        self.current_limit = parse_current_limit(current_limit)   # None: no limit
+        self.current_bytes = 0
+        self.peak_current_bytes = 0
+        self._pool = []            # (path, size) of spill files kept to be written over
+        self.pool_bytes = 0
         self.dir: Optional[str] = None
         self._created_root = False
         self._lock = threading.Lock()
@@ -109,8 +142,46 @@ class CalibrationCache:
         self.closed = False
 
     # -- storing ---------------------------------------------------------------
-    def put(self, t: Tensor) -> Stored:
-        """Store ``t`` (detached; the caller must not change it afterwards)."""
+    def put(self, t: Tensor, copy: bool = False, kind: Optional[str] = None) -> Stored:
+        """Store ``t`` (detached; the caller must not change it afterwards, unless
+        ``copy``: then what is kept is a copy).  ``kind='currents'`` counts it against
+        :meth:`room_for_currents`."""
+        entry = self._put(t, copy)
+        if kind == 'currents':
+            with self._lock:
+                self.current_bytes += entry.nbytes
+                self.peak_current_bytes = max(self.peak_current_bytes, self.current_bytes)
+            weakref.finalize(entry, self._release_currents, entry.nbytes)
+        return entry
+
+    def room_for_currents(self, nbytes: int) -> bool:
+        """Whether ``nbytes`` more of kept convolution products fit: with a
+        ``current_limit`` in bytes, all kept products together stay within it; with
+        ``'auto'``, the new ones fit in half the disk now free where the spill files go
+        plus the budget's free RAM (with no budget: in a quarter of the free RAM)."""
+        if self.closed:
+            return False
+        limit = self.current_limit
+        if limit is None:
+            return True
+        if limit != 'auto':
+            return self.current_bytes + nbytes <= limit
+        if self.budget is None:
+            return nbytes <= (available_bytes() or 0) // 4
+        where = self.dir or self.root or tempfile.gettempdir()
+        while where and not os.path.isdir(where):    # a root not made yet: its parent
+            where = os.path.dirname(where)
+        try:
+            free = shutil.disk_usage(where or '.').free
+        except OSError:
+            free = 0
+        return nbytes <= (free + self.pool_bytes) // 2 + max(self.budget - self.ram_bytes, 0)
+
+    def _release_currents(self, nbytes: int) -> None:
+        with self._lock:
+            self.current_bytes -= nbytes
+
+    def _put(self, t: Tensor, copy: bool) -> Stored:
         if self.closed:
             raise RuntimeError('this calibration cache is closed')
         t = t.detach()
@@ -125,25 +196,40 @@ class CalibrationCache:
             if heap.active() and nbytes >= heap.OFF_HEAP_MIN:
                 # kept past this site: not on the heap that short-lived buffers reuse
                 cpu = heap.off_heap_empty(t.shape, t.dtype).copy_(cpu)
-            elif cpu.untyped_storage().nbytes() > nbytes or not cpu.is_contiguous():
-                cpu = cpu.clone()       # a view must not keep a larger tensor alive
+            elif copy or cpu.untyped_storage().nbytes() > nbytes or not cpu.is_contiguous():
+                # a copy, or a view must not keep a larger tensor alive
+                cpu = cpu.clone(memory_format=torch.contiguous_format)
             entry = Stored(tuple(t.shape), t.dtype, t.device, nbytes, tensor=cpu)
             weakref.finalize(entry, self._release_ram, nbytes)
             return entry
-        path = self._new_path()
         arr = t.cpu().contiguous().numpy()
+        data = memoryview(arr).cast('B') if nbytes else memoryview(b'')
+        files = []
         try:
-            with open(path, 'wb') as f:
-                arr.tofile(f)
+            for off in range(0, max(nbytes, 1), PIECE_BYTES):
+                piece = data[off:off + PIECE_BYTES]
+                path, size = self._file_for(len(piece))
+                try:
+                    # a pooled file is written over, not truncated: its pages stay in
+                    # the page cache
+                    with open(path, 'r+b' if size else 'wb') as f:
+                        f.write(piece)
+                except BaseException:
+                    files.append((path, size))
+                    raise
+                files.append((path, max(size, len(piece))))
+                with self._lock:
+                    self.disk_bytes += max(size, len(piece)) - size
+                    self.peak_disk_bytes = max(self.peak_disk_bytes, self.disk_bytes)
         except BaseException:
-            if os.path.exists(path):
-                os.remove(path)
+            for path, size in files:
+                if os.path.exists(path):
+                    os.remove(path)
+                with self._lock:
+                    self.disk_bytes -= size
             raise
-        with self._lock:
-            self.disk_bytes += nbytes
-            self.peak_disk_bytes = max(self.peak_disk_bytes, self.disk_bytes)
-        entry = Stored(tuple(t.shape), t.dtype, t.device, nbytes, path=path)
-        weakref.finalize(entry, self._release_file, path, nbytes)
+        entry = Stored(tuple(t.shape), t.dtype, t.device, nbytes, files=tuple(files))
+        weakref.finalize(entry, self._release_files, entry._files)
         return entry
 
     def put_array(self, arr: np.ndarray) -> Stored:
@@ -164,18 +250,54 @@ class CalibrationCache:
         with self._lock:
             self.ram_bytes -= nbytes
 
-    def _release_file(self, path: str, nbytes: int) -> None:
+    def _file_for(self, nbytes: int):
+        """A file to write ``nbytes`` into: the smallest pooled one that holds them and
+        is at most twice their size, with its size (``(path, size)``), else a new path
+        (size 0)."""
         with self._lock:
-            self.disk_bytes -= nbytes
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+            fits = [i for i, (_, size) in enumerate(self._pool) if nbytes <= size <= 2 * nbytes]
+            if fits:
+                i = min(fits, key=lambda j: (self._pool[j][1], -j))   # smallest, newest
+                path, size = self._pool.pop(i)
+                self.pool_bytes -= size
+                return path, size
+        return self._new_path(), 0
+
+    def _release_files(self, files) -> None:
+        """Files no handle needs: kept in the pool of files to write over (oldest out
+        first beyond its cap, see :data:`FILE_POOL_FRACTION`), else deleted.  Writing
+        over a file whose pages are in the page cache costs a copy; a new file's pages
+        are memory the kernel must find and fill (ad hoc on this 2-core VM: 275 MB at
+        ~200 MB/s into new files, ~9 GB/s into pages just freed)."""
+        drop = []
+        with self._lock:
+            if self.closed:
+                for path, size in files:
+                    self.disk_bytes -= size
+                    drop.append(path)
+            else:
+                for path, size in files:
+                    self._pool.append((path, size))
+                    self.pool_bytes += size
+                cap = max(FILE_POOL_MIN, self.peak_current_bytes,
+                          int(FILE_POOL_FRACTION * self.peak_disk_bytes))
+                while self.pool_bytes > cap and self._pool:
+                    old, size = self._pool.pop(0)
+                    self.pool_bytes -= size
+                    self.disk_bytes -= size
+                    drop.append(old)
+        for p in drop:
+            try:
+                os.remove(p)
+            except OSError:
+                pass
 
     # -- lifetime --------------------------------------------------------------
     def close(self) -> None:
         """Remove the spill directory (and, if this cache created it, an empty root)."""
         self.closed = True
+        with self._lock:
+            self._pool, self.pool_bytes = [], 0
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
@@ -199,4 +321,5 @@ class CalibrationCache:
 
     def stats(self) -> dict:
         return dict(budget=self.budget, peak_ram_bytes=self.peak_ram_bytes,
-                    peak_disk_bytes=self.peak_disk_bytes)
+                    peak_disk_bytes=self.peak_disk_bytes,
+                    peak_current_bytes=self.peak_current_bytes)

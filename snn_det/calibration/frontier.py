@@ -10,7 +10,10 @@ layers before have been calibrated, so every segment runs once per calibration
 step: linear in depth.  The results are the same as from the image (tested).
 LCP and ACP/CC take the site's outputs next; the frontier observes them on its way
 (:meth:`Frontier.advance` with ``observe``): each new time chunk, still in memory, runs
-on to the site, so every boundary is decoded once per calibration step, not twice.
+on to the site, so every boundary is decoded once per calibration step, not twice.  On
+that way the site's convolution product may be kept
+(:mod:`~snn_det.calibration.currents`), and the next move through the same segment adds
+the corrected bias to it instead of convolving again.
 
 Memory: the SNN's boundary is ``T x B x C x H x W`` spikes, kept exactly in
 bits (:mod:`~snn_det.calibration.spike_codes`, 1 bit per neuron-step for an IF
@@ -25,6 +28,7 @@ from torch import Tensor
 
 from ..conversion.ops import AnnOps, SnnOps, StopForward, _unshared
 from .cache import CalibrationCache
+from .currents import ChunkCurrents, KeptCurrents
 from .spike_codes import Encoded, encode, store
 
 
@@ -201,6 +205,7 @@ class Frontier:
         self._snn: Optional[List[Encoded]] = None  # per-chunk spike input (None at 0)
         self._key = None
         self._observed = None                   # (site, key, {'ann', 'snn'}) of advance
+        self._kept: Optional[KeptCurrents] = None   # the observed site's products
 
     @property
     def image(self) -> Tensor:
@@ -262,6 +267,8 @@ class Frontier:
                              f'{self.segment} to {segment}')
         if segment == self.segment:
             return
+        # the products the observing pass kept for this segment's convolution (currents)
+        kept, self._kept = self._kept, None
         ann_in = self.ann
         # a two-stage graph's barrier: the SNN's RoI head is calibrated on the ANN's rois
         barrier = getattr(graph, 'barrier', None)
@@ -289,9 +296,23 @@ class Frontier:
         last = _LastSiteOut()
         chunks = []
         image = self.image if self.segment == 0 else None     # unused past segment 0
+        n_chunks = len(net._spans(T, chunk_size))
+        replay = None
+        if kept is not None and not crossing:
+            owner = kept.path
+            if kept.usable(owner, net.conv(owner), n_chunks):
+                replay = kept
+        del kept
+        keep = None
+        if rec is not None:
+            owner = graph.site(observe).owner
+            if owner is not None and net.key(owner) in net.convs:
+                keep = KeptCurrents(owner, net.conv(owner), self.cache, n_chunks)
         # (not enumerate: it would hold the last chunk's output while the next is made)
         for item in net.iter_chunks(image, T, chunk_size, last, self.segment, segment,
-                                    inputs, rois=rois if crossing else None):
+                                    inputs, rois=rois if crossing else None,
+                                    currents=None if replay is None
+                                    else (lambda c: ChunkCurrents(c, replay=replay))):
             c, (steps, out) = len(chunks), item
             del item
             prev_value = inputs[c] if inputs is not None else None
@@ -302,13 +323,15 @@ class Frontier:
             last.out = prev_value = None
             if rec is not None:        # on to the observed site (its neurons keep state)
                 try:
-                    graph.forward(out, SnnOps(net, steps, rec, encoded=True),
+                    graph.forward(out, SnnOps(net, steps, rec, encoded=True,
+                                              currents=ChunkCurrents(c, keep=keep)),
                                   segment, segment + 1)
                 except StopForward:
                     pass
             out = None                 # the input chunk may now be reused
         self._snn = chunks
         self.segment = segment
+        self._kept = keep if keep is not None and not keep.refused else None
         if rec is not None:
             e = ann_out - rec.result(T)['site_out']
             del ann_out, rec

@@ -108,6 +108,40 @@ class AnnOps:
         return y
 
 
+class BiasAfterConv2d(nn.Conv2d):
+    """A spiking network's (BN-folded) convolution: the product ``W * x``, then the bias
+    added to it, not fused into the convolution.  A product kept by calibration's first
+    pass plus a corrected bias is then bit for bit what the network computes
+    (:mod:`~snn_det.calibration.currents`; a CPU convolution that adds its bias inside
+    may round differently).  ``currents`` (with the convolution's ``path``) gives a kept
+    product instead of computing it, or keeps the one computed."""
+
+    @classmethod
+    def of(cls, conv: nn.Conv2d) -> 'BiasAfterConv2d':
+        """The same convolution (its parameters shared, not copied)."""
+        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                  conv.padding, conv.dilation, conv.groups, conv.bias is not None,
+                  conv.padding_mode, device='meta')
+        new.weight = conv.weight
+        new.bias = conv.bias
+        return new
+
+    def forward(self, x: Tensor, currents=None, path: Optional[str] = None) -> Tensor:
+        z = None
+        if currents is not None:
+            z = currents.product(path, self, x.shape[0], x.device)
+        if z is None:
+            z = self._conv_forward(x, self.weight, None)
+            if currents is not None:
+                currents.computed(path, z)
+        if self.bias is None:
+            return z
+        b = self.bias.view(1, -1, 1, 1)
+        if torch.is_grad_enabled() and (self.bias.requires_grad or z.requires_grad):
+            return z + b
+        return z.add_(b)
+
+
 class SnnOps:
     """The spiking network for one time chunk of ``steps`` steps.
 
@@ -122,17 +156,27 @@ class SnnOps:
     time_folded = True
 
     def __init__(self, net, steps: int, recorder: Optional[Callable] = None,
-                 encoded: bool = False, analog_cache: Optional[dict] = None):
+                 encoded: bool = False, analog_cache: Optional[dict] = None,
+                 currents=None):
         self.net = net
         self.steps = steps
         self.recorder = recorder
         self.encoded = encoded      # True when starting past the encoding segment
         self.analog_cache = analog_cache
+        # calibration's kept convolution products (snn_det.calibration.currents)
+        self.currents = currents
 
     def conv(self, path: str, x: Tensor) -> Tensor:
+        """The input current ``W * x + b`` of a folded convolution
+        (:class:`BiasAfterConv2d`), or its product kept by calibration plus the bias."""
         if self.recorder is not None:
             self.recorder('conv_in', path, x, self.steps if self.encoded else None)
-        return self.net.convs[self.net.key(path)](x)
+        conv = self.net.convs[self.net.key(path)]
+        if self.currents is None:
+            return conv(x)
+        return conv(x, self.currents, path)
+
+
 
     def analog(self, fn: Callable, x: Tensor) -> Tensor:
         """``fn(x)``, computed once per run when an ``analog_cache`` is shared (the

@@ -19,7 +19,7 @@ from .fold_bn import fold_conv_bn
 from .graphs import BackboneGraph
 from ..utils.heap import heap_reuse
 from ..utils.memory import check_simulation_fits, check_stash_fits
-from .ops import AnnOps, SnnOps, StopForward, sum_over_time
+from .ops import AnnOps, BiasAfterConv2d, SnnOps, StopForward, sum_over_time
 
 
 def site_key(path: str) -> str:
@@ -50,7 +50,7 @@ class SpikingNet(nn.Module):
                 c = unit.conv
                 conv = nn.Conv2d(c.in_channels, c.out_channels, c.kernel_size, c.stride,
                                  c.padding, c.dilation, c.groups, bias=True)
-            self.convs[site_key(path)] = conv
+            self.convs[site_key(path)] = BiasAfterConv2d.of(conv)
         self.neurons = nn.ModuleDict()
         for site in graph.sites:
             if site.signed or relu_neuron == 'signed':     # ReLU: the slope-0 limit
@@ -175,12 +175,15 @@ class SpikingNet(nn.Module):
 
     def iter_chunks(self, x, T: int, chunk_size, recorder=None, start: int = 0, stop=None,
                     inputs=None, spans: Optional[List[int]] = None,
-                    rois: Optional[Tensor] = None, stash: Optional[Callable] = None):
+                    rois: Optional[Tensor] = None, stash: Optional[Callable] = None,
+                    currents: Optional[Callable] = None):
         """Yield ``(steps, graph output)`` per time chunk (``None`` once a recorder stopped
         it), neurons carrying their state across chunks and reset before and after.
         ``inputs`` (from segment ``start`` > 0) is any sequence of per-chunk tensors, e.g.
         a calibration frontier's spike trains decoded on access.  ``spans`` (chunk
-        lengths summing to T) overrides the chunking.
+        lengths summing to T) overrides the chunking.  ``currents(c)`` gives chunk ``c``'s
+        kept convolution products (:class:`~snn_det.calibration.currents.ChunkCurrents`;
+        not across a barrier).
 
         A graph with a ``barrier`` segment (a two-stage detector,
         :mod:`~snn_det.conversion.graphs.two_stage`) needs, to run it, ``rois``: given,
@@ -199,7 +202,7 @@ class SpikingNet(nn.Module):
                                                 inputs, spans, rois, stash)
                 return
         yield from self._iter_chunks(x, T, chunk_size, recorder, start, stop, inputs, spans,
-                                     rois if start == barrier else None)
+                                     rois if start == barrier else None, currents)
 
     def _iter_two_phase(self, x, T, chunk_size, recorder, start, stop, inputs, spans, rois,
                         stash):
@@ -236,7 +239,7 @@ class SpikingNet(nn.Module):
 
     def _iter_chunks(self, x, T: int, chunk_size, recorder=None, start: int = 0, stop=None,
                      inputs=None, spans: Optional[List[int]] = None,
-                     rois: Optional[Tensor] = None):
+                     rois: Optional[Tensor] = None, currents: Optional[Callable] = None):
         """One phase of :meth:`iter_chunks`; ``rois`` are added to each chunk's input.
         (The two phases' neurons are disjoint: each phase resets them all.)"""
         spans = spans or self._spans(T, chunk_size)
@@ -251,7 +254,8 @@ class SpikingNet(nn.Module):
         self.reset()
         try:
             for c, steps in enumerate(spans):
-                ops = SnnOps(self, steps, recorder, encoded=start > 0, analog_cache=analog)
+                ops = SnnOps(self, steps, recorder, encoded=start > 0, analog_cache=analog,
+                             currents=currents(c) if currents is not None else None)
                 inp = x if start == 0 else inputs[c]
                 if rois is not None:
                     inp = dict(inp, rois=rois)
