@@ -106,3 +106,24 @@ def test_macs_per_output_element():
     assert currents.macs_per_output(torch.nn.Conv2d(256, 64, 1)) == 256
     assert currents.macs_per_output(torch.nn.Conv2d(64, 64, 3, groups=64)) == 9
     assert currents.macs_per_output(torch.nn.Conv2d(64, 256, 1)) < currents.REUSE_MIN_MACS
+
+
+def test_auto_limit_keeps_products_within_half_the_disk_the_cache_may_use(monkeypatch,
+                                                                          tmp_path):
+    """``'auto'``: the products kept at once stay within half of what the cache may use
+    on disk (free space + its pooled files + the products it holds), however many
+    frontiers ask one by one; released products' files serve the next ones."""
+    import collections
+    from snn_det.calibration import cache as cache_mod
+    c = CalibrationCache(0, str(tmp_path / 'spill'), current_limit='auto')
+    usage = collections.namedtuple('usage', 'total used free')
+    monkeypatch.setattr(cache_mod.shutil, 'disk_usage',
+                        lambda p: usage(10 ** 6, 0, 1000 - c.disk_bytes))
+    kept = []
+    while c.room_for_currents(100):
+        kept.append(c.put(torch.zeros(25), kind='currents'))       # 100 B each, on disk
+    assert c.current_bytes == 500 and len(kept) == 5
+    kept.clear()                               # read by the second pass: files pooled
+    assert c.current_bytes == 0 and c.pool_bytes == 500
+    assert c.room_for_currents(500) and not c.room_for_currents(600)
+    c.close()

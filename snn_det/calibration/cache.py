@@ -155,10 +155,11 @@ class CalibrationCache:
         return entry
 
     def room_for_currents(self, nbytes: int) -> bool:
-        """Whether ``nbytes`` more of kept convolution products fit: with a
-        ``current_limit`` in bytes, all kept products together stay within it; with
-        ``'auto'``, the new ones fit in half the disk now free where the spill files go
-        plus the budget's free RAM (with no budget: in a quarter of the free RAM)."""
+        """Whether ``nbytes`` more of kept convolution products fit: all kept products
+        together stay within ``current_limit`` bytes, or with ``'auto'`` within half the
+        disk this cache may use where its files go (free now, plus its pooled files and
+        the products it keeps) plus the budget's free RAM; with no budget, within a
+        quarter of the free RAM."""
         if self.closed:
             return False
         limit = self.current_limit
@@ -167,7 +168,7 @@ class CalibrationCache:
         if limit != 'auto':
             return self.current_bytes + nbytes <= limit
         if self.budget is None:
-            return nbytes <= (available_bytes() or 0) // 4
+            return self.current_bytes + nbytes <= (available_bytes() or 0) // 4
         where = self.dir or self.root or tempfile.gettempdir()
         while where and not os.path.isdir(where):    # a root not made yet: its parent
             where = os.path.dirname(where)
@@ -175,7 +176,8 @@ class CalibrationCache:
             free = shutil.disk_usage(where or '.').free
         except OSError:
             free = 0
-        return nbytes <= (free + self.pool_bytes) // 2 + max(self.budget - self.ram_bytes, 0)
+        usable = free + self.pool_bytes + self.current_bytes
+        return self.current_bytes + nbytes <= usable // 2 + max(self.budget - self.ram_bytes, 0)
 
     def _release_currents(self, nbytes: int) -> None:
         with self._lock:
