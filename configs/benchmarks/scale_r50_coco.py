@@ -41,6 +41,13 @@ scale_benchmark = dict(
                                '--chunk-size hint and the headroom variable\'s error '
                                '(commit after b578ea9): none runs in a calibration that '
                                'fits, so the same calibration'),
+        '09dc5612e8': dict(same_as='186f1c4dd1',
+                           why="the kept products' auto limit counts all of them at once "
+                               "against half the disk the cache may use, not each "
+                               "frontier's against half the free disk (commit 'Kept "
+                               "products' auto limit'): in the 8-image run every product "
+                               "fit under both (at most 8.2 GiB kept, half the disk ~17 "
+                               "GiB), so the same calibration"),
     },
     calib_batch_size=1,
     chunk_size=8,
