@@ -234,7 +234,8 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
     if cfg.calib:            # refuse, naming the fix, what would not fit in memory
         for T in T_list:
             check_calibration_fits(observers, T, chunk_size, cfg.calib, len(batches),
-                                   cache.budget if cache is not None else None, device)
+                                   cache.budget if cache is not None else None, device,
+                                   keeps_products=cache is None or cache.current_limit != 0)
     # thresholds for every T first: the observers' samples (up to ``max_samples`` floats
     # per site, ~0.8 GB for R50's 49 sites) are then let go before calibration starts
     nets, t_thr = {}, {}

@@ -127,3 +127,25 @@ def test_auto_limit_keeps_products_within_half_the_disk_the_cache_may_use(monkey
     assert c.current_bytes == 0 and c.pool_bytes == 500
     assert c.room_for_currents(500) and not c.room_for_currents(600)
     c.close()
+
+
+def test_the_memory_check_counts_products_kept_in_ram():
+    """Before calibrating, the estimate counts the products the cache may keep in RAM
+    (T-step floats of the largest site per batch, within the budget; with no budget
+    within a quarter of the free memory), unless none are kept."""
+    from types import SimpleNamespace
+    from snn_det.calibration.memory import check_calibration_fits
+    L, T, n = 1 << 16, 32, 4
+    obs = {'s': SimpleNamespace(largest_batch=L)}
+    frontiers = n * (L * 4 + L * T * 2 // 8)
+    products = n * L * T * 4
+    big = 1 << 40
+    est = check_calibration_fits(obs, T, 8, ['bias'], n, None, available=big)
+    assert est['cache'] == frontiers + products
+    est = check_calibration_fits(obs, T, 8, ['bias'], n, None, available=big,
+                                 keeps_products=False)
+    assert est['cache'] == frontiers
+    est = check_calibration_fits(obs, T, 8, ['bias'], n, frontiers + 1000, available=big)
+    assert est['cache'] == frontiers + 1000          # the budget bounds it
+    est = check_calibration_fits(obs, T, 8, ['weights'], n, None, available=big)
+    assert est['cache'] < frontiers + products       # ACP's weights step first: none kept

@@ -40,17 +40,26 @@ def estimate_calibration_bytes(largest_batch: int, T: int, chunk_size: Optional[
 
 def check_calibration_fits(observers, T: int, chunk_size: Optional[int], calib,
                            num_batches: int, cache_budget: Optional[int], device=None,
-                           available: Optional[int] = None) -> Dict[str, int]:
+                           available: Optional[int] = None,
+                           keeps_products: bool = True) -> Dict[str, int]:
     """Raise :class:`InsufficientMemoryError` naming the fix if calibration at ``T``
-    cannot fit in the free memory; return the estimate otherwise."""
+    cannot fit in the free memory; return the estimate otherwise.  ``keeps_products``:
+    the cache may keep a site's T-step convolution products between LCP / ACP / CC's
+    two passes (:mod:`~snn_det.calibration.currents`), in RAM within its budget (with no
+    budget, within a quarter of the free RAM)."""
     largest = max((o.largest_batch for o in observers.values()), default=0)
+    free = available_bytes(device) if available is None else available
     # per batch: the ANN boundary (floats) and the SNN's (T steps in at most 2 bits)
     per_batch = largest * 4 + math.ceil(largest * T * 2 / 8)
     if 'weights' in calib:
         per_batch += 3 * largest * 4
-    est = estimate_calibration_bytes(largest, T, chunk_size, calib, cache_budget,
-                                     per_batch * num_batches)
-    free = available_bytes(device) if available is None else available
+    total = per_batch * num_batches
+    if keeps_products and calib and calib[0] in ('bias', 'potential', 'cc'):
+        products = largest * T * 4 * num_batches
+        if cache_budget is None and free is not None:
+            products = min(products, free // 4)
+        total += products
+    est = estimate_calibration_bytes(largest, T, chunk_size, calib, cache_budget, total)
     if free is None or est['total'] <= free:
         return est
     # the reuse headroom scales every part, the chunk's too
