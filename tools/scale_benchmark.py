@@ -56,7 +56,10 @@ NOTE = ('Random-weight R50 detectors and generated images at 800x1333: this meas
         'the floor\'s ANN forwards run with the memory reuse calibration runs with (freed '
         'large blocks serve the next request of their size); older rows timed them without '
         'it, each forward\'s large tensors fresh pages for the kernel to zero, which made '
-        'their floor slower.')
+        'their floor slower. From code 186f1c4dd1 on, calibration keeps convolution products '
+        'between LCP\'s two passes (in RAM within the cache budget, files beyond, up to '
+        'half the disk the cache may use): the cache\'s disk column includes them, and '
+        'its RAM column fills the budget with them.')
 
 
 # -- the worker (one process per run) ------------------------------------------------

@@ -48,6 +48,12 @@ scale_benchmark = dict(
                                "products' auto limit'): in the 8-image run every product "
                                "fit under both (at most 8.2 GiB kept, half the disk ~17 "
                                "GiB), so the same calibration"),
+        '7cee18fa30': dict(same_as='186f1c4dd1',
+                           why="as 09dc5612e8, and the memory check made before calibrating "
+                               "counts the products the cache may keep in RAM (commit "
+                               "'Memory check: counts the convolution products'): it only "
+                               "refuses a calibration that would not fit, and every measured "
+                               "run fits under it, so the same calibration"),
     },
     calib_batch_size=1,
     chunk_size=8,
