@@ -149,3 +149,22 @@ def test_the_memory_check_counts_products_kept_in_ram():
     assert est['cache'] == frontiers + 1000          # the budget bounds it
     est = check_calibration_fits(obs, T, 8, ['weights'], n, None, available=big)
     assert est['cache'] < frontiers + products       # ACP's weights step first: none kept
+
+
+@pytest.mark.parametrize('budget', [None, 0])
+def test_a_kept_channels_last_product_comes_back_in_its_layout_and_not_as_a_view(budget,
+                                                                                 monkeypatch,
+                                                                                 tmp_path):
+    """So that a neuron may fire over it in place (ops._unshared), as over a computed one."""
+    from snn_det.conversion.ops import _unshared
+    monkeypatch.setattr(currents, 'REUSE_MIN_MACS', 0)
+    conv = torch.nn.Conv2d(4, 6, 3, padding=1)
+    z = conv(torch.rand(5, 4, 7, 9)).detach().contiguous(memory_format=torch.channels_last)
+    with CalibrationCache(budget, str(tmp_path / 'spill')) as cache:
+        kept = currents.KeptCurrents('c', conv, cache, 1)
+        kept.keep(0, z)
+        assert kept.usable('c', conv, 1)
+        got = kept.take(0, torch.device('cpu'))
+        assert got._base is None and got.is_contiguous(memory_format=torch.channels_last)
+        assert bitwise_equal(got, z) and _unshared(got, 1)
+        assert kept.take(0, torch.device('cpu')) is None       # used once

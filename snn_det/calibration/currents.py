@@ -6,7 +6,7 @@ and once, after the bias (Eq. 20) or the initial potential has been corrected, t
 the calibration frontier on (:meth:`~snn_det.calibration.frontier.Frontier.advance`).
 Both times the convolution owning the site computes the same product ``W * s[t]``
 of the same spike trains; only its bias has changed.  The spiking network adds a
-convolution's bias after the product (:meth:`~snn_det.conversion.ops.SnnOps.conv`),
+convolution's bias after the product (:class:`~snn_det.conversion.ops.BiasAfterConv2d`),
 so the product kept from the first pass plus the corrected bias is the second pass's
 current bit for bit, and the second convolution is not needed.
 
@@ -16,8 +16,8 @@ computing it costs more than writing and reading it back: at least
 channels makes 576, a 1x1 one on 256 channels 256; a 1x1 one on 64 channels is
 recomputed), and only while a frontier's products fit the calibration cache's
 ``current_limit`` (:meth:`~snn_det.calibration.cache.CalibrationCache.room_for_currents`):
-in RAM within the cache's budget, in files beyond it, freed chunk by chunk as the
-second pass uses them.  A product whose convolution weight changed in between (weight
+in RAM within the cache's budget, in files beyond it, released chunk by chunk as the
+second pass reads them.  A product whose convolution weight changed in between (weight
 or fine calibration) is not used.
 """
 from math import prod
@@ -79,14 +79,22 @@ class KeptCurrents:
                 and len(self.chunks) == n_chunks and _weight_token(conv) == self.token)
 
     def take(self, c: int, device) -> Optional[Tensor]:
-        """Chunk ``c``'s product, which the caller owns (its handle is let go: RAM
-        released or file deleted as soon as it is read)."""
+        """Chunk ``c``'s product, which the caller owns (its handle is let go: its RAM
+        or files released as soon as it is read).  A channels-last product comes back as
+        a tensor of its own on the stored memory, not a view, so that a neuron may fire
+        over it (:func:`~snn_det.conversion.ops._unshared`)."""
         stored, self.chunks[c] = self.chunks[c], None
         if stored is None:
             return None
         z = stored.load(device)
         del stored
-        return z.permute(0, 3, 1, 2) if self.layouts[c] else z
+        if not self.layouts[c]:
+            return z
+        n, h, w, ch = z.shape
+        out = z.new_empty(0).set_(z.untyped_storage(), z.storage_offset(), (n, ch, h, w),
+                                  (h * w * ch, 1, w * ch, ch))
+        del z
+        return out
 
 
 class ChunkCurrents:
