@@ -240,11 +240,17 @@ def test_the_lower_bound_is_this_versions_where_it_has_one():
     new_b = dict(copy.deepcopy(b0), code='bbbb', lcp_two_passes_bound=1.34)
     run = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='bbbb',
                finished='2026-12-05T10:00:00', thresholds_lcp_over_floor=1.9,
-               thresholds_s=1.0, floor_s=100.0)
+               thresholds_s=1.0, floor_s=100.0,
+               cache=dict(budget=None, peak_ram_bytes=1, peak_disk_bytes=0))
     text = collect.scale_summary(dict(res, rows=base + [old_b, new_b, run]))
     assert 'two passes with neurons that cost nothing 1.34x = 1.35x the floor' in text
     text = collect.scale_summary(dict(res, rows=base + [old_b, run]))
     assert 'two passes with neurons that cost nothing 1.21x = 1.22x the floor' in text
+    # runs that kept convolution products for the second pass: two full passes are no bound
+    kept = dict(run, cache=dict(run['cache'], peak_current_bytes=1 << 30))
+    text = collect.scale_summary(dict(res, rows=base + [old_b, new_b, kept]))
+    assert 'one pass with neurons that cost nothing: 0.67x the floor' in text
+    assert 'two full passes, 1.34x, are no lower bound' in text
 
 
 def test_channels_last_rows_have_their_own_table_and_verdict_against_both_floors():
