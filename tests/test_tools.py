@@ -108,6 +108,7 @@ def test_convert_and_test_a_fully_spiking_detector(tiny):
 @pytest.mark.parametrize('args,msg', [
     (['--T', '0'], 'T must be a positive'),
     (['--T', '8', '--threshold', 'max', '--calib', 'magic'], "unknown calibration 'magic'"),
+    (['--T', '8', '--calib-current-limit', 'lots'], "--calib-current-limit: cannot read 'lots'"),
 ])
 def test_convert_rejects_bad_options_without_writing(tiny, args, msg):
     root, ckpt, opts = tiny

@@ -68,7 +68,10 @@ def main(argv=None):
         base_conv = dict(cfg.model.get('backbone', {}).get('conversion') or {})
         conversion = build_conversion(base_conv, args)
         cache_budget = parse_bytes(args.calib_cache_budget)
-        current_limit = parse_current_limit(args.calib_current_limit)
+        try:
+            current_limit = parse_current_limit(args.calib_current_limit)
+        except ValueError as e:
+            raise ValueError(f'--calib-current-limit: {e}, or auto') from None
         if args.calib_images < 1:
             raise ValueError(f'--calib-images must be at least 1, got {args.calib_images}')
     except Exception as e:   # one clear line, nothing written
