@@ -33,7 +33,7 @@ from .calibration.frontier import Frontier
 from .calibration.memory import check_calibration_fits
 from .calibration.potential import calibrate_potential
 from .calibration.weights import calibrate_weights
-from .conversion.config import ConversionConfig
+from .conversion.config import OBSERVED_FIRST, ConversionConfig
 from .conversion.ops import AnnOps
 from .conversion.spiking_net import SpikingNet
 from .conversion.thresholds import ActivationObserver, choose_threshold
@@ -184,7 +184,7 @@ def _calibrate_site(graph, net, frontiers, site: str, cfg, T, chunk_size, acts, 
     seg = graph.segment_of(site)
     # LCP / ACP / CC start from the site's outputs: the frontiers observe them on their way
     # to its segment (one pass over each time chunk, not two: Frontier.advance)
-    observe = site if cfg.calib[0] in ('bias', 'potential', 'cc') else None
+    observe = site if cfg.calib[0] in OBSERVED_FIRST else None
     t0 = time.perf_counter()
     for f in frontiers:
         f.advance(graph, net, seg, T, chunk_size, acts, observe)

@@ -56,8 +56,9 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
                         'calibration, so the second adds the corrected bias instead of '
                         'convolving again (only convolutions of >= 256 multiply-adds an '
                         'output; RAM within --calib-cache-budget, files beyond, freed as '
-                        'used): auto (default: what fits in half the free disk of the '
-                        'cache dir), a size such as 8G, or 0 (recompute them all)')
+                        'used): auto (default: half the disk the cache may use: free '
+                        'space under --calib-cache-dir plus its own files), a size such as '
+                        '8G, or 0 (recompute them all)')
     g.add_argument('--calib-channels-last', dest='channels_last', action='store_true',
                    default=None,
                    help='calibrate in channels-last memory layout (images, convolution inputs, '

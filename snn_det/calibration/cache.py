@@ -117,9 +117,8 @@ class CalibrationCache:
             the system's temporary directory); created if missing.
         current_limit: bytes of convolution products kept between calibration's two
             passes (RAM within ``budget``, files beyond; ``None``: no limit),
-            ``'auto'`` (default: half the free disk under ``root`` plus the budget's
-            free part; with no budget, a quarter of the free RAM) or ``0`` (none kept:
-            every product recomputed).
+            ``'auto'`` (default: half the disk the cache may use, see
+            :meth:`room_for_currents`) or ``0`` (none kept: every product recomputed).
     """
 
     def __init__(self, budget: Union[int, str, None] = None, root: Optional[str] = None,

@@ -107,11 +107,8 @@ class ChunkCurrents:
 
     def product(self, path: str, conv: nn.Conv2d, batch: int, device) -> Optional[Tensor]:
         """The kept product of ``conv`` for this chunk (once), or ``None``: compute it."""
-        r = self._replay
+        r = self._replay       # checked usable (same weight, same chunking) for this move
         if r is None or path != r.path:
-            return None
-        if _weight_token(conv) != r.token:
-            r.refused = True
             return None
         z = r.take(self.c, device)
         return z if z is not None and z.shape[:2] == (batch, conv.out_channels) else None

@@ -12,6 +12,7 @@ is refused with the option that fixes it instead of being killed by the kernel.
 import math
 from typing import Dict, Optional
 
+from ..conversion.config import OBSERVED_FIRST
 from ..conversion.errors import InsufficientMemoryError
 from ..utils.heap import block_reuse_headroom
 from ..utils.memory import CHUNK_COPIES, available_bytes, format_bytes  # noqa: F401
@@ -54,7 +55,7 @@ def check_calibration_fits(observers, T: int, chunk_size: Optional[int], calib,
     if 'weights' in calib:
         per_batch += 3 * largest * 4
     total = per_batch * num_batches
-    if keeps_products and calib and calib[0] in ('bias', 'potential', 'cc'):
+    if keeps_products and calib and calib[0] in OBSERVED_FIRST:
         products = largest * T * 4 * num_batches
         if cache_budget is None and free is not None:
             products = min(products, free // 4)

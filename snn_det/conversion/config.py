@@ -11,6 +11,9 @@ SHIFTS = ('potential', 'bias', 'none')
 RELU_NEURONS = ('if', 'signed')
 #: calibration steps, in the order they are applied per layer
 CALIB_STEPS = ('bias', 'potential', 'weights', 'cc', 'fc')
+#: first steps that start from the site's error ``x - s_bar``, which the calibration
+#: frontier observes on its way to the site (and where it keeps the site's products)
+OBSERVED_FIRST = ('bias', 'potential', 'cc')
 #: names for combinations (seed 001: LCP, ACP; seed 003: CC, FC)
 CALIB_PRESETS = {
     'none': [], 'baseline': [],

@@ -171,12 +171,7 @@ class SnnOps:
         (:class:`BiasAfterConv2d`), or its product kept by calibration plus the bias."""
         if self.recorder is not None:
             self.recorder('conv_in', path, x, self.steps if self.encoded else None)
-        conv = self.net.convs[self.net.key(path)]
-        if self.currents is None:
-            return conv(x)
-        return conv(x, self.currents, path)
-
-
+        return self.net.convs[self.net.key(path)](x, self.currents, path)
 
     def analog(self, fn: Callable, x: Tensor) -> Tensor:
         """``fn(x)``, computed once per run when an ``analog_cache`` is shared (the
