@@ -61,6 +61,11 @@ scale_benchmark = dict(
                                "(tested); in channels-last runs its neuron may now fire in "
                                "place, a speed change the 09dc5612e8 channels-last row does "
                                "not show"),
+        '05e42cf893': dict(same_as='186f1c4dd1',
+                           why="as 550eb5185d, and a review's mend (commit 'Mend: the steps "
+                               "that start from'): a named constant, one call instead of "
+                               "two branches, a weight check done once per move instead of "
+                               "again per chunk, docstrings; the same operations"),
     },
     calib_batch_size=1,
     chunk_size=8,
