@@ -6,6 +6,16 @@ import os.path as osp
 from helpers import ROOT
 from helpers import load_tool as _tool
 
+from snn_det.analysis import summary
+
+
+def _row(res, what):
+    """The target row of the scale summary whose ``what`` starts with ``what``."""
+    return next(r for r in summary.scale_rows(res) if r.what.startswith(what))
+
+
+TIME = 'calibration time, thresholds + LCP'
+
 
 def _results():
     res = json.load(open(osp.join(ROOT, 'docs', 'results', 'scale_r50_coco', 'results.json')))
@@ -18,7 +28,7 @@ def test_gpu_rows_are_kept_apart_from_the_cpu_rows_and_targets():
     """A run with ``--device cuda`` is its own row (it does not replace the CPU run of the
     same images and T), has its own table with the GPU's peak, and never enters the CPU
     tables, the site-memory plot or issue 12's targets in the README summary."""
-    bench, collect = _tool('scale_benchmark'), _tool('collect_results')
+    bench = _tool('scale_benchmark')
     res, cpu = _results()
     gpu = dict(copy.deepcopy(cpu), device='cuda', device_name='NVIDIA H100',
                gpu_peak_gib=7.25, gpu_reserved_peak_gib=9.5, peak_rss_gib=99.0,
@@ -30,12 +40,12 @@ def test_gpu_rows_are_kept_apart_from_the_cpu_rows_and_targets():
     assert '99.00' not in cpu_part and '| NVIDIA H100 |' in gpu_part
     assert '7.25 (9.50)' in gpu_part
     assert bench._markdown(res).count('## Calibration on one GPU') == 0
-    before = collect.scale_summary(res)
-    after = collect.scale_summary(dict(res, rows=res['rows'] + [gpu]))
-    assert before.split('targets of issue 12')[1].split('.\n')[0] in after
-    assert 'on one GPU (NVIDIA H100)' in after and 'GPU peak 7.2 GiB' in after
-    assert '99.0 GiB' in after.split('on one GPU')[1] and '99.0 GiB' not in \
-        after.split('on one GPU')[0]
+    with_gpu = dict(res, rows=res['rows'] + [gpu])
+    assert summary.scale_rows(with_gpu) == summary.scale_rows(res)    # targets: CPU only
+    after = summary.scale_summary(with_gpu)
+    cpu_part, gpu_part = after.split('On one GPU')
+    assert '| NVIDIA H100 | 7.2 GiB | 99.0 GiB |' in gpu_part and '99.0 GiB' not in cpu_part
+    assert 'On one GPU' not in summary.scale_summary(res)
 
 
 def test_an_unknown_device_is_refused_in_one_line(capsys):
@@ -99,43 +109,45 @@ def test_the_time_target_is_judged_on_the_newest_code_version():
     """Issue 12's time target is judged on the full-depth runs of the code version of the
     newest run (``code``: snn_det's git tree); runs of older versions are quoted apart and
     do not decide it, whichever way they went."""
-    collect = _tool('collect_results')
     res, cpu = _results()
     base = [r for r in res['rows'] if r['kind'] != 'convert']
     old = dict(copy.deepcopy(cpu), images=8, chunk_size=None, code='aaaa', finished='2026-12-01T10:00:00',
                thresholds_lcp_over_floor=4.5)
     new = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='bbbb', finished='2026-12-05T10:00:00',
                thresholds_lcp_over_floor=1.8)
-    text = collect.scale_summary(dict(res, rows=base + [old, new]))
-    assert 'thresholds + LCP <= 2x the floor (this version (bbbb): 1.8x: met; older ' \
-           'versions 4.5x)' in text
+    row = _row(dict(res, rows=base + [old, new]), TIME)
+    assert row.measured.startswith('newest version: 1.8x; older versions 4.5x')
+    assert (row.target, row.met, row.brief) == ('<= 2x the floor', 'yes', '1.8x the floor')
     worse = dict(new, images=32, thresholds_lcp_over_floor=2.4)
-    text = collect.scale_summary(dict(res, rows=base + [old, new, worse]))
-    assert 'thresholds + LCP > 2x the floor (this version (bbbb): 1.8x to 2.4x in 2 ' \
-           'full-depth runs: missed; older versions 4.5x)' in text
+    row = _row(dict(res, rows=base + [old, new, worse]), TIME)
+    assert row.measured.startswith('newest version: 1.8x to 2.4x in 2 full-depth runs; '
+                                   'older versions 4.5x') and row.met == 'no'
+    assert row.brief == '1.8x to 2.4x the floor (2 runs)'
 
 
 def test_the_memory_targets_say_when_8_and_32_images_ran_different_code():
     """The 32-against-8-images memory check names rows of two code versions as such, even
     when they ran on the same day; rows of one version are compared plainly."""
-    collect = _tool('collect_results')
     res, cpu = _results()
     base = [r for r in res['rows'] if r['kind'] != 'convert']
     r8 = dict(copy.deepcopy(cpu), images=8, chunk_size=None, cache_budget='128M',
               peak_rss_gib=4.0, code='aaaa', date='2026-12-05')
     r32 = dict(r8, images=32, peak_rss_gib=4.1, code='bbbb')
-    text = collect.scale_summary(dict(res, rows=base + [r8, r32]))
-    assert '+2% against 8 images (within 10%; runs of 2026-12-05 and 2026-12-05, not the ' \
-           'same version)' in text
-    text = collect.scale_summary(dict(res, rows=base + [r8, dict(r32, code='aaaa')]))
-    assert '+2% against 8 images (within 10%)' in text
+    what = 'calibration peak memory, 32 images at T=32 (cache budget 128M, all sites)'
+    row = _row(dict(res, rows=base + [r8, r32]), what)
+    assert row.measured == ('4.1 GiB <= 6 GiB, +2% against 8 images (within 10%; runs of '
+                            '2026-12-05 and 2026-12-05, not the same version)')
+    row = _row(dict(res, rows=base + [r8, dict(r32, code='aaaa')]), what)
+    assert row.measured == '4.1 GiB <= 6 GiB, +2% against 8 images (within 10%)'
+    assert row.met == 'yes' and row.brief == '4.1 GiB, +2% against 8 images'
+    row = _row(dict(res, rows=base + [r8, dict(r32, code='aaaa', peak_rss_gib=4.5)]), what)
+    assert row.met == 'no' and '+12% against 8 images (outside 10%)' in row.measured
 
 
 def test_another_detectors_single_run_does_not_hide_the_memory_targets():
     """Issue 12's memory checks are on the detector with the most calibration rows: a
     Faster R-CNN row that sorts first (one run) leaves the RetinaNet checks in place, the
     32-against-8-images one and the simulation's T=256-against-T=32 one included."""
-    collect = _tool('collect_results')
     res, cpu = _results()
     retina = [r for r in res['rows'] if r['detector'] == 'RetinaNet R50']
     r8 = dict(copy.deepcopy(cpu), detector='RetinaNet R50', images=8, chunk_size=None,
@@ -145,17 +157,16 @@ def test_another_detectors_single_run_does_not_hide_the_memory_targets():
                  chunk_size=None, cache_budget=None, code='aaaa')
     sims = [r for r in retina if r['kind'] == 'simulate']
     assert {r['T'] for r in sims} >= {32, 256}
-    text = collect.scale_summary(dict(res, rows=[other] + sims + [r8, r32]))
-    checks = text.split('targets of issue 12')[1]
-    assert '32 images at T=32 (cache budget 128M, all sites) 4.1 GiB <= 6 GiB, +2% ' \
-           'against 8 images (within 10%)' in checks
-    assert 'simulation peak at T=256' in checks
+    rows = summary.scale_rows(dict(res, rows=[other] + sims + [r8, r32]))
+    assert any(r.what.endswith('32 images at T=32 (cache budget 128M, all sites)') and
+               r.measured == '4.1 GiB <= 6 GiB, +2% against 8 images (within 10%)'
+               for r in rows)
+    assert any(r.what == 'simulation peak memory at T=256 against T=32' for r in rows)
 
 
 def test_code_ids_declared_the_same_code_are_one_version():
     """The config's ``same_code`` (an id, the id it runs the same code as, and why) makes
     rows of both ids one version in the time and memory checks; without it they are two."""
-    collect = _tool('collect_results')
     res, cpu = _results()
     base = [r for r in res['rows'] if r['kind'] != 'convert']
     old = dict(copy.deepcopy(cpu), images=8, chunk_size=None, code='aaaa',
@@ -163,26 +174,29 @@ def test_code_ids_declared_the_same_code_are_one_version():
     new = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='bbbb',
                finished='2026-12-06T10:00:00', thresholds_lcp_over_floor=1.9)
     res = dict(res, rows=base + [old, new], same_code={})
-    assert '(this version (bbbb): 1.9x: met; older versions 2.3x)' in \
-        collect.scale_summary(res)
+    row = _row(res, TIME)
+    assert row.measured.startswith('newest version: 1.9x; older versions 2.3x')
+    assert row.met == 'yes'
     res['same_code'] = {'bbbb': dict(same_as='aaaa', why='a docstring')}
-    assert '(this version (aaaa = bbbb, the same code): 1.9x to 2.3x in 2 full-depth ' \
-           'runs: missed)' in collect.scale_summary(res)
+    row = _row(res, TIME)
+    assert row.measured.startswith('newest version: 1.9x to 2.3x in 2 full-depth runs')
+    assert 'older' not in row.measured and row.met == 'no'
     r8 = dict(old, cache_budget='128M', peak_rss_gib=3.35)
     r256 = dict(new, images=8, T=256, cache_budget='128M', peak_rss_gib=3.42)
-    text = collect.scale_summary(dict(res, rows=base + [r8, r256]))
-    assert '8 images at T=256 (cache budget 128M, all sites) 3.4 GiB <= 6 GiB, +2% against ' \
-           '8 images at T=32 (all sites; within 10%)' in text
+    what = 'calibration peak memory, 8 images at T=256 (cache budget 128M, all sites)'
+    row = _row(dict(res, rows=base + [r8, r256]), what)
+    assert row.measured == ('3.4 GiB <= 6 GiB, +2% against 8 images at T=32 (all sites; '
+                            'within 10%)') and row.met == 'yes'
     res['same_code'] = {}
-    text = collect.scale_summary(dict(res, rows=base + [r8, r256]))
-    assert '(all sites; within 10%; not the same version)' in text
+    row = _row(dict(res, rows=base + [r8, r256]), what)
+    assert row.measured.endswith('(all sites; within 10%; not the same version)')
 
 
 def test_the_floor_timed_during_calibration_is_reported_beside_the_strict_one():
     """Runs that timed ANN forwards between their sites are judged against that floor as
     well, as a second verdict beside (never instead of) the faster forward of before and
     after; runs without it are counted apart, and the table shows '-' for them."""
-    bench, collect = _tool('scale_benchmark'), _tool('collect_results')
+    bench = _tool('scale_benchmark')
     res, cpu = _results()
     base = [r for r in res['rows'] if r['kind'] != 'convert']
     plain = {k: v for k, v in copy.deepcopy(cpu).items()
@@ -193,15 +207,17 @@ def test_the_floor_timed_during_calibration_is_reported_beside_the_strict_one():
              floor_in_run_s=100.0)
     b = dict(plain, images=8, chunk_size=None, code='cccc', finished='2026-12-06T11:00:00',
              thresholds_lcp_over_floor=2.1)
-    text = collect.scale_summary(dict(res, rows=base + [a, b]))
-    assert ('thresholds + LCP > 2x the floor (this version (cccc): 2.1x to 2.3x in 2 '
-            'full-depth runs: missed); against the floor timed during calibration <= 2x '
-            '(1.9x of the 2: met)') in text
-    assert '2.3x the floor (1.9x the floor timed during calibration)' in text
+    IN_RUN = 'calibration time against the floor timed during calibration'
+    ab = dict(res, rows=base + [a, b])
+    row = _row(ab, TIME)
+    assert row.measured.startswith('newest version: 2.1x to 2.3x in 2 full-depth runs')
+    assert row.met == 'no'
+    assert _row(ab, IN_RUN)[2:4] == ('1.9x of the 2', 'yes')
+    assert '| 2.3x the floor (1.9x the floor timed during calibration) |' in \
+        summary.scale_summary(ab)
     c = dict(b, thresholds_lcp_over_floor_in_run=2.2, floor_in_run_s=90.0)
-    text = collect.scale_summary(dict(res, rows=base + [a, c]))
-    assert ('against the floor timed during calibration > 2x (1.9x to 2.2x in 2 full-depth '
-            'runs: missed)') in text
+    row = _row(dict(res, rows=base + [a, c]), IN_RUN)
+    assert (row.measured, row.met) == ('1.9x to 2.2x in 2 full-depth runs', 'no')
     md = bench._markdown(dict(res, rows=base + [a, b]))
     row_a = next(l for l in md.splitlines() if l.startswith(f"| {a['detector']} | 2 | 32 |"))
     row_b = next(l for l in md.splitlines() if l.startswith(f"| {b['detector']} | 8 | 32 |"))
@@ -212,27 +228,27 @@ def test_rows_of_another_detector_or_one_thread_say_so_in_the_summary():
     """The summary opens with the detector the targets are on; its rows come first, and a
     row of another detector (or run on one thread) names it, so no Faster R-CNN number
     reads as RetinaNet's."""
-    collect = _tool('collect_results')
     res, cpu = _results()
     base = [r for r in res['rows'] if r['kind'] != 'convert']
     ret = [dict(copy.deepcopy(cpu), detector='RetinaNet R50', images=n, chunk_size=None,
                 code='dddd', thresholds_lcp_over_floor=1.5 + n / 100) for n in (2, 8)]
     one = dict(ret[0], threads=1, thresholds_lcp_over_floor=1.7)
     frc = dict(ret[0], detector='Faster R-CNN R50', thresholds_lcp_over_floor=1.6)
-    text = collect.scale_summary(dict(res, rows=base + ret + [one, frc]))
-    body = text.split('results.md)): ', 1)[1]
-    assert body.startswith('RetinaNet R50 2 images at T=32')
-    assert 'Faster R-CNN R50 2 images at T=32' in body and 'thresholds + lcp 1.6x' in \
-        body.split('Faster R-CNN R50 2 images at T=32', 1)[1].split(';')[0]
+    text = summary.scale_runs_markdown(dict(res, rows=base + ret + [one, frc]))
+    head, body = text.split('|---|---|---|---|---|\n', 1)
+    assert 'Calibration of RetinaNet R50' in head and body.startswith('| 2 images at T=32')
+    frc_row = next(line for line in body.splitlines()
+                   if line.startswith('| Faster R-CNN R50 2 images at T=32'))
+    assert '| 1.6x the floor (' in frc_row
     assert body.index('Faster R-CNN R50 2 images') > body.index('8 images at T=32')
-    assert '2 images at T=32 on one thread: peak' in body
+    assert any(line.startswith('| 2 images at T=32') and ', one thread |' in line
+               for line in body.splitlines())
 
 
 def test_the_lower_bound_is_this_versions_where_it_has_one():
     """The lower bound quoted beside the time target is the bound row of the version the
     target is judged on (measured on its machine), not the lowest ever measured; without
     one, the lowest of any version."""
-    collect = _tool('collect_results')
     res, cpu = _results()
     base = [r for r in res['rows'] if r['kind'] not in ('convert', 'bound')]
     b0 = next(r for r in res['rows'] if r['kind'] == 'bound')
@@ -242,13 +258,13 @@ def test_the_lower_bound_is_this_versions_where_it_has_one():
                finished='2026-12-05T10:00:00', thresholds_lcp_over_floor=1.9,
                thresholds_s=1.0, floor_s=100.0,
                cache=dict(budget=None, peak_ram_bytes=1, peak_disk_bytes=0))
-    text = collect.scale_summary(dict(res, rows=base + [old_b, new_b, run]))
+    text = _row(dict(res, rows=base + [old_b, new_b, run]), TIME).measured
     assert 'two passes with neurons that cost nothing 1.34x = 1.35x the floor' in text
-    text = collect.scale_summary(dict(res, rows=base + [old_b, run]))
+    text = _row(dict(res, rows=base + [old_b, run]), TIME).measured
     assert 'two passes with neurons that cost nothing 1.21x = 1.22x the floor' in text
     # runs that kept convolution products for the second pass: two full passes are no bound
     kept = dict(run, cache=dict(run['cache'], peak_current_bytes=1 << 30))
-    text = collect.scale_summary(dict(res, rows=base + [old_b, new_b, kept]))
+    text = _row(dict(res, rows=base + [old_b, new_b, kept]), TIME).measured
     assert 'one pass with neurons that cost nothing: 0.67x the floor' in text
     assert 'two full passes, 1.34x, are no lower bound' in text
 
@@ -258,7 +274,7 @@ def test_channels_last_rows_have_their_own_table_and_verdict_against_both_floors
     its own table with both floors (the default-layout ANN and the channels-last one), and
     judged apart in the README summary: it neither enters the default's time verdict nor
     its memory checks."""
-    bench, collect = _tool('scale_benchmark'), _tool('collect_results')
+    bench = _tool('scale_benchmark')
     res, cpu = _results()
     base = [r for r in res['rows'] if r['kind'] != 'convert']
     plain = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='eeee',
@@ -275,11 +291,13 @@ def test_channels_last_rows_have_their_own_table_and_verdict_against_both_floors
     assert '77.00' not in main
     row = next(l for l in rest.splitlines() if l.startswith(f"| {cl['detector']} | 2 | 32 |"))
     assert '| 1.45 |' in row and '| 80 | 1.75 | 85 | 1.70 |' in row
-    text = collect.scale_summary(dict(res, rows=base + [plain, cl]))
-    assert 'thresholds + LCP > 2x the floor (this version (eeee): 2.1x: missed)' in text
-    assert ('with --calib-channels-last (opt-in, not bit-identical), thresholds + LCP '
-            'against the floor: 1.4x (met); against the floor of an ANN run channels last '
-            'too: 1.8x (met); against that floor timed during calibration: 1.7x') in text
-    assert '2 images at T=32 calibrating channels last: peak 77.0 GiB' in text
-    assert '<= 6 GiB' not in text.split('targets of issue 12')[1] or '77.0' not in \
-        text.split('targets of issue 12')[1]
+    both = dict(res, rows=base + [plain, cl])
+    row = _row(both, TIME)
+    assert row.measured.startswith('newest version: 2.1x') and row.met == 'no'
+    row = _row(both, 'calibration time with --calib-channels-last')
+    assert row.measured == ('against the floor: 1.4x; against the floor of an ANN run '
+                            'channels last too: 1.8x; against that floor timed during '
+                            'calibration: 1.7x') and row.met == 'yes'
+    assert any(line.startswith('| 2 images at T=32') and 'calibrating channels last | '
+               '77.0 GiB |' in line for line in summary.scale_runs_markdown(both).splitlines())
+    assert not any('77.0' in r.measured for r in summary.scale_rows(both))

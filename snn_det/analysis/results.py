@@ -71,6 +71,38 @@ def metric_series(result: dict) -> Dict[str, Tuple[Optional[float], Dict[str, li
     return out
 
 
+def snn_methods(rows: List[dict]) -> List[str]:
+    """The SNN methods of ``rows`` in their order (not the ANN and its variants)."""
+    return [m for m in dict.fromkeys(r['method'] for r in rows)
+            if not m.startswith('ANN') and not m.endswith('(its ANN)')]
+
+
+def _metric_cell(drows: List[dict], method: str, T: int, ann: Optional[float]) -> str:
+    """``method`` at ``T`` in %, with % of its ANN (a rescaled row: the rescaled ANN)."""
+    r = next((r for r in drows if r['method'] == method and r['T'] == T), None)
+    if r is None:
+        return ''
+    v, base = main_metric(r), ann
+    if '(rescaled' in method:
+        tag = method[method.index('('):]
+        base = next((main_metric(x) for x in drows if x['method'] == f'ANN {tag}'), ann)
+    return f'{100 * v:.1f} ({100 * v / base:.0f}%)' if base else f'{100 * v:.1f}'
+
+
+def metric_table(result: dict, detector: str) -> str:
+    """``ANN: x`` and the main metric of ``detector``'s SNN methods x T (in %)."""
+    drows = [r for r in result['results'] if r['detector'] == detector]
+    ann = next((main_metric(r) for r in drows if r['method'] == 'ANN'), None)
+    T_list = result['T']
+    lines = [f'ANN: {100 * ann:.1f}' if ann is not None else '', '',
+             '| method | ' + ' | '.join(f'T={t}' for t in T_list) + ' |',
+             '|---|' + '---|' * len(T_list)]
+    for m in snn_methods(drows):
+        lines.append(f'| {m} | ' + ' | '.join(_metric_cell(drows, m, t, ann) for t in T_list)
+                     + ' |')
+    return '\n'.join(lines)
+
+
 def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix: str = '',
                      root: Optional[str] = None, level: int = 1) -> str:
     """The tables of one benchmark: per detector the main metric (methods x T, % of the
@@ -83,31 +115,10 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
              f'Config: `{display_path(result["config"], root)}`; seed {result["seed"]}. '
              f'Main metric in % (COCO AP@[.5:.95], VOC mAP or top-1); in brackets: % of the ANN.',
              '', provenance_line(result), '']
-    T_list = result['T']
     for det in dict.fromkeys(r['detector'] for r in rows):
         drows = [r for r in rows if r['detector'] == det]
-        ann = next((main_metric(r) for r in drows if r['method'] == 'ANN'), None)
-        lines += [f'{h2} {det}', '', f'ANN: {100 * ann:.1f}' if ann is not None else '', '',
-                  '| method | ' + ' | '.join(f'T={t}' for t in T_list) + ' |',
-                  '|---|' + '---|' * len(T_list)]
-        methods = [m for m in dict.fromkeys(r['method'] for r in drows)
-                   if not m.startswith('ANN') and not m.endswith('(its ANN)')]
-        for m in methods:
-            cells = []
-            for t in T_list:
-                r = next((r for r in drows if r['method'] == m and r['T'] == t), None)
-                if r is None:
-                    cells.append('')
-                    continue
-                v = main_metric(r)
-                base = ann
-                if '(rescaled' in m:   # rescaled rows compare with the rescaled ANN
-                    tag = m[m.index('('):]
-                    base = next((main_metric(x) for x in drows if x['method'] == f'ANN {tag}'),
-                                ann)
-                cells.append(f'{100 * v:.1f} ({100 * v / base:.0f}%)' if base else
-                             f'{100 * v:.1f}')
-            lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+        methods = snn_methods(drows)
+        lines += [f'{h2} {det}', '', metric_table(result, det)]
         lines.append('')
         lines += ['<details><summary>all metrics</summary>', '',
                   '| method | T | ' + ' | '.join(keys) + ' | eval s | convert s |',
@@ -230,16 +241,56 @@ def fmt(v: Optional[float]) -> str:
     return 'not run' if v is None else f'{100 * v:.1f}'
 
 
+class Row(NamedTuple):
+    """One checked target as a table row: ``measured`` in full (the results index),
+    ``brief`` in a few words (the README's summary, where ``headline``)."""
+    what: str
+    target: str
+    measured: str
+    met: str                    # 'yes', 'no', 'partly not run' or 'not run'
+    benchmark: str
+    brief: str = ''
+    headline: bool = True       # in the README's summary
+    current: bool = True        # measured with the newest code version (docs pages show these)
+
+
+class Measured(NamedTuple):
+    """What a target's check found: the full text, the verdict, the few words."""
+    text: str
+    ok: Optional[bool]
+    brief: str
+
+
 class Target(NamedTuple):
     benchmark: str
     what: str
     target: str
-    check: Callable[[dict], Tuple[str, Optional[bool]]]   # -> (measured, met or None)
+    check: Callable[[dict], Measured]
+
+
+def met_text(ok: Optional[bool]) -> str:
+    return {True: 'yes', False: 'no', None: 'partly not run'}[ok]
+
+
+def _span(ratios: Sequence[float], bound: Optional[float] = None) -> str:
+    """``a% to b%`` of the ratios (``a%`` when they agree)."""
+    if not ratios:
+        return 'not run'
+    lo, hi = fmt_pct(min(ratios), bound), fmt_pct(max(ratios), bound)
+    return lo if lo == hi else f'{lo} to {hi}'
+
+
+def _counted(oks: list, what: str) -> str:
+    """``k of n <what>`` over the checks that ran, and how many did not."""
+    ran = [o for o in oks if o is not None]
+    text = f'{sum(ran)} of {len(ran)} {what}'
+    missing = len(oks) - len(ran)
+    return text + (f' ({missing} not run)' if missing else '')
 
 
 def _ratio_at(method: str, T: int, bound: float, dets: Optional[Sequence[str]] = None):
     def check(result):
-        parts, oks = [], []
+        parts, oks, ratios = [], [], []
         for det in dets or detectors(result):
             v, ann = metric(result, det, method, T), metric(result, det, 'ANN')
             if v is None or not ann:
@@ -248,7 +299,8 @@ def _ratio_at(method: str, T: int, bound: float, dets: Optional[Sequence[str]] =
                 continue
             parts.append(f'{det} {fmt(v)} ({fmt_pct(v / ann, bound)})')
             oks.append(v / ann >= bound)
-        return '; '.join(parts), _all(oks)
+            ratios.append(v / ann)
+        return Measured('; '.join(parts), _all(oks), f'{_span(ratios, bound)} of the ANN')
     return check
 
 
@@ -274,7 +326,7 @@ def _per_T_text(det: str, yes: list, no: list, missing: list) -> str:
     if yes:
         text += ' yes at T=' + ', '.join(map(str, yes))
     if no:
-        text += '; no at ' + ', '.join(no)
+        text += ('; ' if yes else ' ') + 'no at ' + ', '.join(no)
     if missing:
         text += '; T=' + ', '.join(map(str, missing)) + ' not run'
     return text
@@ -295,7 +347,8 @@ def _order_at_every_T(methods: Sequence[str], dets: Optional[Sequence[str]] = No
                     no.append(f'T={T} ' + ' / '.join(fmt(v) for v in vals))
             parts.append(_per_T_text(det, yes, no, missing))
             oks += [True] * len(yes) + [False] * len(no)
-        return '; '.join(parts), _all(oks)
+        return Measured('; '.join(parts), _all(oks),
+                        'holds at ' + _counted(oks, '(detector, T)'))
     return check
 
 
@@ -308,7 +361,7 @@ def _order_at(methods: Sequence[str], T: int):
                 continue
             parts.append(f'{det} ' + ' / '.join(fmt(v) for v in vals))
             oks.append(ok)
-        return '; '.join(parts), _all(oks)
+        return Measured('; '.join(parts), _all(oks), 'holds for ' + _counted(oks, 'detectors'))
     return check
 
 
@@ -328,7 +381,7 @@ def _best_of(method: str, T: int):
             parts.append(f'{det}: {method} {fmt(mine)}, best {best[1]} {fmt(best[0])}, '
                          f'worst {worst[1]} {fmt(worst[0])}')
             oks.append(mine >= best[0] - TIE)
-        return '; '.join(parts), _all(oks)
+        return Measured('; '.join(parts), _all(oks), 'best for ' + _counted(oks, 'detectors'))
     return check
 
 
@@ -337,7 +390,7 @@ def _best_ratio_at(T: int, bound: float, dets: Optional[Sequence[str]] = None,
     """The best rows at ``T`` against the ANN (of ``dets``; without the fully spiking
     "(full)" rows if ``backbone_scope``)."""
     def check(result):
-        parts, oks = [], []
+        parts, oks, best = [], [], []
         for det in dets or detectors(result):
             ann = metric(result, det, 'ANN')
             rows = sorted(((main_metric(r), r['method']) for r in result['results']
@@ -351,13 +404,14 @@ def _best_ratio_at(T: int, bound: float, dets: Optional[Sequence[str]] = None,
                          ', '.join(f'{m} {fmt(v)} ({fmt_pct(v / ann, bound)})'
                                    for v, m in rows[:3]))
             oks.append(rows[0][0] / ann >= bound)
-        return '; '.join(parts), _all(oks)
+            best.append(rows[0][0] / ann)
+        return Measured('; '.join(parts), _all(oks), f'best {_span(best, bound)} of the ANN')
     return check
 
 
 def _ratios_at(method: str, bounds: Dict[int, float]):
     def check(result):
-        parts, oks = [], []
+        parts, oks, ratios = [], [], {T: [] for T in bounds}
         for det in detectors(result):
             ann, cells = metric(result, det, 'ANN'), []
             for T, bound in bounds.items():
@@ -368,8 +422,10 @@ def _ratios_at(method: str, bounds: Dict[int, float]):
                     continue
                 cells.append(f'T={T} {fmt(v)} ({fmt_pct(v / ann, bound)})')
                 oks.append(v / ann >= bound)
+                ratios[T].append(v / ann)
             parts.append(f'{det} ' + ', '.join(cells))
-        return '; '.join(parts), _all(oks)
+        return Measured('; '.join(parts), _all(oks),
+                        ', '.join(f'T={T}: {_span(ratios[T], b)}' for T, b in bounds.items()))
     return check
 
 
@@ -395,7 +451,8 @@ def _highest_at_every_T(method: str):
                     yes.append(T)
             parts.append(_per_T_text(det, yes, no, missing))
             oks += [True] * len(yes) + [False] * len(no)
-        return '; '.join(parts), _all(oks)
+        return Measured('; '.join(parts), _all(oks),
+                        'highest at ' + _counted(oks, '(detector, T)'))
     return check
 
 
@@ -408,7 +465,7 @@ def _best_full_ratios(bounds: Dict[int, float], dets: Optional[Sequence[str]] = 
     """The best fully spiking row ("(full)" methods) at each T against the ANN (of
     ``dets``, the detectors the benchmark converts fully)."""
     def check(result):
-        parts, oks = [], []
+        parts, oks, ratios = [], [], {T: [] for T in bounds}
         for det in dets or detectors(result):
             ann = metric(result, det, 'ANN')
             cells = []
@@ -421,12 +478,14 @@ def _best_full_ratios(bounds: Dict[int, float], dets: Optional[Sequence[str]] = 
                 v, m = rows[0]
                 cells.append(f'T={T} {m} {fmt(v)} ({fmt_pct(v / ann, bound)})')
                 oks.append(v / ann >= bound)
+                ratios[T].append(v / ann)
             if cells:
                 parts.append(f'{det}: ' + ', '.join(cells))
             else:
                 parts.append(f'{det} not run')
                 oks.append(None)
-        return '; '.join(parts), _all(oks)
+        return Measured('; '.join(parts), _all(oks),
+                        ', '.join(f'T={T}: {_span(ratios[T], b)}' for T, b in bounds.items()))
     return check
 
 
@@ -453,37 +512,46 @@ TARGETS = [
            '>= 95% / >= 85% of the ANN', _ratios_at('Stage I + II', {16: 0.95, 8: 0.85})),
     Target('seed003_tableX_synth', 'seed 003 Table X: Stage I + II the best row',
            'every T', _highest_at_every_T('Stage I + II')),
-    Target('seed003_tableX_synth', 'issue 13, fully spiking detectors (scope full): best '
+    Target('seed003_tableX_synth', 'fully spiking detectors (scope full): best '
            'method at T=16 / T=8 / T=64', '>= 90% / >= 80% / >= 98% of the ANN',
            _best_full_ratios({16: 0.90, 8: 0.80, 64: 0.98},
                              ['YOLOv3 D53n', 'RetinaNet R18n'])),
-    Target('seed001_table4_synth', 'issue 13, fully spiking RetinaNet: +ACP >= +LCP >= '
+    Target('seed001_table4_synth', 'fully spiking RetinaNet: +ACP >= +LCP >= '
            'Baseline (full)', 'every T (ties < 0.5)',
            _order_at_every_T([m + ' (full)' for m in TABLE4], ['RetinaNet R18n'])),
-    Target('seed003_tableX_synth', 'issue 14, ResNet-50 depth (RetinaNet R50n, 49 sites): '
+    Target('seed003_tableX_synth', 'ResNet-50 depth (RetinaNet R50n, 49 sites): '
            'best method at T=64, backbone scope', '>= 99% of the ANN',
            _best_ratio_at(64, 0.99, ['RetinaNet R50n'], backbone_scope=True)),
 ]
 
 
-def targets_rows(results: Dict[str, dict], targets: Sequence[Target] = TARGETS) -> List[tuple]:
-    """(what, target, measured, met: 'yes' / 'no' / 'not run', benchmark) per target."""
+def targets_rows(results: Dict[str, dict], targets: Sequence[Target] = TARGETS) -> List[Row]:
+    """One :class:`Row` per target (``met``: 'yes' / 'no' / 'partly not run' / 'not run')."""
     out = []
     for t in targets:
         if t.benchmark not in results:
-            out.append((t.what, t.target, 'not run', 'not run', t.benchmark))
+            out.append(Row(t.what, t.target, 'not run', 'not run', t.benchmark, 'not run'))
             continue
-        measured, ok = t.check(results[t.benchmark])
-        out.append((t.what, t.target, measured,
-                    {True: 'yes', False: 'no', None: 'partly not run'}[ok], t.benchmark))
+        m = t.check(results[t.benchmark])
+        out.append(Row(t.what, t.target, m.text, met_text(m.ok), t.benchmark, m.brief))
     return out
+
+
+def rows_markdown(rows: Sequence[Row], link: Optional[Callable[[str], str]] = None,
+                  brief: bool = False) -> str:
+    """The rows as a table: what, target, measured (``brief``: in a few words), met, and
+    with ``link`` a column linking each row's benchmark."""
+    head = '| what | target | measured | met |' + (' from |' if link else '')
+    lines = [head, '|---' * (5 if link else 4) + '|']
+    for r in rows:
+        cells = [r.what, r.target, r.brief if brief and r.brief else r.measured, r.met]
+        if link:
+            cells.append(f'[{r.benchmark}]({link(r.benchmark)})')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
 
 
 def targets_markdown(results: Dict[str, dict], link: Callable[[str], str] = None,
                      targets: Sequence[Target] = TARGETS) -> str:
-    link = link or (lambda name: name)
-    lines = ['| what | target | measured (main metric in %) | met | from |',
-             '|---|---|---|---|---|']
-    for what, target, measured, met, bench in targets_rows(results, targets):
-        lines.append(f'| {what} | {target} | {measured} | {met} | [{bench}]({link(bench)}) |')
-    return '\n'.join(lines) + '\n'
+    """The targets of the seed papers as a table (measured in full)."""
+    return rows_markdown(targets_rows(results, targets), link or (lambda name: name))
