@@ -152,8 +152,8 @@ def test_classification_layout_and_determinism(tmp_path):
 
 
 def test_build_skips_when_up_to_date(tmp_path):
-    kwargs = dict(num_train=3, num_val=2, num_cls_train=8, num_cls_val=8, workers=1,
-                  progress=False)
+    kwargs = dict(num_train=3, num_val=2, num_test=2, num_cls_train=8, num_cls_val=8,
+                  workers=1, progress=False)
     meta, built = build_synthetic_data(tmp_path, **kwargs)
     assert built and meta['checksum'] == dataset_checksum(tmp_path)
     assert json.loads((tmp_path / 'meta.json').read_text()) == meta

@@ -26,6 +26,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--num-train', type=int, default=2000, help='detection train images')
     parser.add_argument('--num-val', type=int, default=320, help='detection val images')
+    parser.add_argument('--num-test', type=int, default=400,
+                        help='held-out detection test images (docs/evaluation.md)')
     parser.add_argument('--num-cls-train', type=int, default=3000,
                         help='classification train images')
     parser.add_argument('--num-cls-val', type=int, default=600, help='classification val images')
@@ -42,6 +44,7 @@ def main() -> None:
     start = time.perf_counter()
     meta, built = build_synthetic_data(
         args.out, seed=args.seed, num_train=args.num_train, num_val=args.num_val,
+        num_test=args.num_test,
         num_cls_train=args.num_cls_train, num_cls_val=args.num_cls_val,
         cls_size=args.cls_size, workers=args.workers, force=args.force)
     elapsed = time.perf_counter() - start

@@ -2,6 +2,7 @@
 
     python tools/test.py CONFIG CHECKPOINT [--T 8 16 32 64] [--work-dir DIR] [--out PKL]
         [--show] [--show-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch] [--no-ann]
+        [--split test] [--bootstrap 1000] [--bootstrap-seed 0]
 
 CONFIG/CHECKPOINT are either a converted pair written by tools/convert.py (each
 T uses its own calibration, or the closest converted T, marked in the table) or
@@ -26,6 +27,8 @@ from snn_det.apis.convert import config_scope, ensure_custom_imports, unwrap  # 
 from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 from snn_det.apis.evaluate import (evaluate_per_T, format_table, main_metric,  # noqa: E402
                                    plot_metric_vs_T, save_rows)
+from snn_det.evaluation import use_split  # noqa: E402
+from snn_det.evaluation.cli import add_evaluation_args  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
 
 
@@ -40,6 +43,7 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='save painted predictions under work_dir/<ts>/DIR')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument('--no-ann', action='store_true', help='skip the ANN row')
+    add_evaluation_args(parser)
     parser.add_argument('--channels-last', action='store_true',
                         help='simulate in channels-last memory layout: faster convolutions '
                              'on CPUs, numbers not bit-identical to the default layout')
@@ -71,6 +75,8 @@ def main(argv=None):
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
+        if args.split:
+            use_split(cfg, args.split)
         bb = cfg.model.get('backbone')
         if bb is None:
             raise KeyError("config has no 'model.backbone'")
@@ -111,7 +117,8 @@ def main(argv=None):
         convert_model(runner.model, cfg, T_list, conversion, args.calib_images,
                       args.calib_batch_size, args.chunk_size)
     rows = evaluate_per_T(runner, T_list, include_ann=not args.no_ann,
-                          share_simulation=not args.separate_T)
+                          share_simulation=not args.separate_T, bootstrap=args.bootstrap,
+                          bootstrap_seed=args.bootstrap_seed)
     if get_rank() == 0:
         table = format_table(rows)
         print('\n' + table)
@@ -119,6 +126,7 @@ def main(argv=None):
         backbone = unwrap(runner.model).backbone
         save_rows(rows, out_json, dict(config=osp.abspath(args.config),
                                        checkpoint=osp.abspath(args.checkpoint),
+                                       split=args.split,  # None: the config's test set
                                        conversion=backbone.conversion.to_dict()))
         snn = [(r['T'], main_metric(r)) for r in rows if r['model'] == 'SNN']
         ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)

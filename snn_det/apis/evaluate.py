@@ -71,58 +71,102 @@ def shared_T_groups(backbone, T_list: Sequence[int]) -> List[List[int]]:
 
 
 def evaluate_per_T(runner, T_list: Sequence[int], include_ann: bool = True,
-                   logger=None, share_simulation: bool = True) -> List[dict]:
+                   logger=None, share_simulation: bool = True, bootstrap: int = 0,
+                   bootstrap_seed: int = 0) -> List[dict]:
     """Evaluate the ANN and the SNN at each T; one row each.
 
     T that share a converted network are read out of one simulation to the largest
     of them (:class:`~snn_det.engine.MultiTTestLoop`; ``share_simulation=False``
     runs ``runner.test()`` once per T instead).  Their rows carry the time of the
     shared pass and ``shared_pass`` (the T read out of it).
+
+    ``bootstrap > 0`` (COCO-style metrics only) adds 95 % intervals of AP and AP50
+    and the SNN/ANN ratio with its paired interval over ``bootstrap`` seeded
+    resamples of the test images (:mod:`snn_det.evaluation.intervals`); the time of
+    that extra per-image evaluation is not counted in ``seconds``.
     """
     from ..engine.multi_t_test_loop import MultiTTestLoop
+    from ..evaluation import add_intervals, attach_recorder, detach_recorder
     restrict_metrics_to_dataset(runner)
     backbone = unwrap(runner.model).backbone
+    recorder = attach_recorder(runner.test_evaluator) if bootstrap > 0 else None
+    evaluations = {}
+
+    def _recorded(key, rec) -> float:
+        """Keep ``rec``'s evaluation under ``key``; the seconds it took."""
+        if rec is None:
+            return 0.0
+        evaluations[key], seconds = rec.take()
+        return seconds
+
     rows = []
-    if include_ann:
-        backbone.set_mode('ann')
-        t0 = time.perf_counter()
-        metrics = runner.test()
-        rows.append(dict(model='ANN', T=None, calib_T=None,
-                         seconds=round(time.perf_counter() - t0, 2),
-                         **simplify_metrics(metrics)))
-    by_T = {}
-    groups = shared_T_groups(backbone, T_list) if T_list else []
-    for group in groups:
-        if share_simulation and len(group) > 1:
-            backbone.set_mode('snn', group[0])
+    try:
+        if include_ann:
+            backbone.set_mode('ann')
             t0 = time.perf_counter()
-            results = MultiTTestLoop(runner, group).run()
-            timed = {T: (round(time.perf_counter() - t0, 2), dict(shared_pass=sorted(group)))
-                     for T in group}
-        else:
-            results, timed = {}, {}
-            for T in group:
-                backbone.set_mode('snn', T)
+            metrics = runner.test()
+            extra = _recorded('ANN', recorder)
+            rows.append(dict(model='ANN', T=None, calib_T=None,
+                             seconds=round(time.perf_counter() - t0 - extra, 2),
+                             **simplify_metrics(metrics)))
+        by_T = {}
+        groups = shared_T_groups(backbone, T_list) if T_list else []
+        for group in groups:
+            if share_simulation and len(group) > 1:
+                backbone.set_mode('snn', group[0])
+                loop = MultiTTestLoop(runner, group)
+                recs = {T: attach_recorder(ev) if bootstrap > 0 else None
+                        for T, ev in loop.evaluators.items()}
                 t0 = time.perf_counter()
-                results[T] = runner.test()
-                timed[T] = (round(time.perf_counter() - t0, 2), {})
-        for T in group:
-            seconds, extra = timed[T]
-            by_T[T] = dict(model='SNN', T=T, calib_T=backbone.spiking_net(T).num_steps,
-                           seconds=seconds, **extra, **simplify_metrics(results[T]))
-    rows += [by_T[T] for T in T_list]
+                results = loop.run()
+                extra = sum(_recorded(T, recs[T]) for T in group)
+                timed = {T: (round(time.perf_counter() - t0 - extra, 2),
+                             dict(shared_pass=sorted(group))) for T in group}
+            else:
+                results, timed = {}, {}
+                for T in group:
+                    backbone.set_mode('snn', T)
+                    t0 = time.perf_counter()
+                    results[T] = runner.test()
+                    extra = _recorded(T, recorder)
+                    timed[T] = (round(time.perf_counter() - t0 - extra, 2), {})
+            for T in group:
+                seconds, extra = timed[T]
+                by_T[T] = dict(model='SNN', T=T, calib_T=backbone.spiking_net(T).num_steps,
+                               seconds=seconds, **extra, **simplify_metrics(results[T]))
+        rows += [by_T[T] for T in T_list]
+    finally:
+        if recorder is not None:
+            detach_recorder(runner.test_evaluator)
     backbone.set_mode('snn' if T_list else 'ann', T_list[0] if T_list else None)
+    if bootstrap > 0:
+        keys = ['ANN' if r['model'] == 'ANN' else r['T'] for r in rows]
+        add_intervals(rows, [evaluations.get(k) for k in keys], bootstrap, bootstrap_seed)
+        _share_from_rank0(rows)
     return rows
+
+
+def _share_from_rank0(rows: List[dict]) -> None:
+    """Give every rank rank 0's rows (the intervals are computed where the results are
+    gathered, on rank 0)."""
+    from mmengine.dist import broadcast_object_list, get_rank, get_world_size
+    if get_world_size() > 1:
+        box = [rows if get_rank() == 0 else None]
+        broadcast_object_list(box)
+        rows[:] = box[0]
 
 
 def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
     """Markdown table of rows (model, T, metrics); mAP-like metrics shown in %."""
     if not rows:
         return ''
+    from ..evaluation.intervals import INTERVAL_KEYS, interval_text
     if keys is None:
-        keys = [k for k in rows[0]
-                if k not in ('model', 'T', 'calib_T', 'seconds', 'shared_pass')]
-    head = ['model', 'T'] + list(keys) + ['% of ANN', 'time (s)']
+        keys = [k for k in rows[0] if k not in ('model', 'T', 'calib_T', 'seconds',
+                                                'shared_pass') + INTERVAL_KEYS]
+    cis = any('AP_ci' in r for r in rows)
+    head = ['model', 'T'] + list(keys) + ['AP 95% CI'] * cis + ['% of ANN'] \
+        + ['% of ANN 95% CI'] * cis + ['time (s)']
     ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in rows:
@@ -136,7 +180,10 @@ def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
         secs = str(r.get('seconds', ''))
         if r.get('shared_pass'):
             secs += f' (one pass for T={"/".join(map(str, r["shared_pass"]))})'
-        lines.append('| ' + ' | '.join([r['model'], t] + vals + [keep, secs]) + ' |')
+        ci = [interval_text(r.get('AP_ci'))] * cis
+        ratio_ci = [interval_text(r.get('ratio_ci'))] * cis
+        lines.append('| ' + ' | '.join([r['model'], t] + vals + ci + [keep] + ratio_ci + [secs])
+                     + ' |')
     return '\n'.join(lines)
 
 

@@ -9,8 +9,8 @@ matter how many worker processes draw it.
 Layout written under ``out_dir`` (see :func:`build_synthetic_data`)::
 
     meta.json                                   parameters, counts, checksum
-    coco/annotations/instances_{train,val}.json
-    coco/{train,val}/<split>_<index>.jpg
+    coco/annotations/instances_{train,val,test}.json
+    coco/{train,val,test}/<split>_<index>.jpg
     VOCdevkit/VOC2007/JPEGImages/<split>_<index>.jpg   (hard links or copies)
     VOCdevkit/VOC2007/Annotations/<split>_<index>.xml
     VOCdevkit/VOC2007/ImageSets/Main/{train,val,trainval,test}.txt
@@ -30,8 +30,13 @@ Annotation conventions:
   an earlier object is moved, and dropped from the image (not drawn) when no
   position works. So every drawn object is annotated and none is more than
   60 % occluded.
-* VOC ``test.txt`` equals ``val.txt`` and ``trainval.txt`` is train + val, as in
-  VOC; train on ``train.txt`` and evaluate on ``val.txt``/``test.txt``.
+* Three detection splits: ``train`` (training, calibration), ``val`` (model
+  selection and tuning) and ``test`` (held out, only reported; written when
+  ``num_test > 0``, 400 images by default in :func:`build_synthetic_data`).  Each
+  split draws from its own seeds ``(seed, split_id, index)``, so adding or
+  resizing the test split leaves train and val byte-identical.
+* VOC ``test.txt`` lists the test split (``val.txt``'s images when there is none)
+  and ``trainval.txt`` is train + val, as in VOC.
 * The classification folders are named after the classes, so mmpretrain's
   folder scan would order them alphabetically: use ``meta/<split>.txt`` with
   ``metainfo=dict(classes=SYNTH_CLASSES)`` to keep the label order.
@@ -61,7 +66,7 @@ SYNTH_CLASSES: tuple[str, ...] = ('circle', 'square', 'triangle', 'star', 'cross
                                   'ring', 'hexagon', 'crescent')
 SYNTH_VOC_YEAR = 2007
 
-SPLIT_IDS = {'train': 0, 'val': 1, 'cls_train': 2, 'cls_val': 3}
+SPLIT_IDS = {'train': 0, 'val': 1, 'cls_train': 2, 'cls_val': 3, 'test': 4}
 IMAGE_SIDE_RANGE = (160, 320)          # inclusive, each side drawn independently
 MAX_OBJECTS = 8
 MIN_DIAMETER = 12.0                    # px, circumscribed circle of a shape
@@ -409,16 +414,24 @@ def _area_buckets(annotations: list[dict]) -> dict[str, int]:
 
 def generate_detection_dataset(out_dir: str | os.PathLike, seed: int = 0, num_train: int = 2000,
                                num_val: int = 320, workers: int | None = None,
-                               progress: bool = True) -> dict:
+                               progress: bool = True, num_test: int = 0) -> dict:
     """Write the COCO and VOC detection layouts (``coco/``, ``VOCdevkit/``) under ``out_dir``.
+
+    ``num_test > 0`` adds the held-out ``test`` split (its own image seeds; train and
+    val do not depend on it).
 
     Both trees are built in a temporary sibling directory and moved into place
     at the end. Returns the detection part of the metadata: parameters, class
     names, per-split image/annotation counts and COCO area-range counts.
     """
+    if num_test < 0:
+        raise ValueError(f'num_test must be >= 0 (0: no test split), got {num_test}')
     splits = {'train': num_train, 'val': num_val}
+    if num_test:
+        splits['test'] = num_test
     meta: dict = dict(generator_version=GENERATOR_VERSION,
-                      params=dict(seed=seed, num_train=num_train, num_val=num_val),
+                      params=dict(seed=seed, num_train=num_train, num_val=num_val,
+                                  num_test=num_test),
                       classes=list(SYNTH_CLASSES), voc_year=SYNTH_VOC_YEAR,
                       area='bbox w*h', splits={})
     with _staged(Path(out_dir), 'det') as root:
@@ -456,7 +469,8 @@ def generate_detection_dataset(out_dir: str | os.PathLike, seed: int = 0, num_tr
         main = voc / 'ImageSets' / 'Main'
         (main / 'trainval.txt').write_text((main / 'train.txt').read_text()
                                            + (main / 'val.txt').read_text())
-        shutil.copyfile(main / 'val.txt', main / 'test.txt')
+        if not num_test:
+            shutil.copyfile(main / 'val.txt', main / 'test.txt')
     return meta
 
 
@@ -507,7 +521,8 @@ def _read_meta(out_dir: Path) -> dict | None:
 def build_synthetic_data(out_dir: str | os.PathLike = 'data/synth', seed: int = 0,
                          num_train: int = 2000, num_val: int = 320, num_cls_train: int = 3000,
                          num_cls_val: int = 600, cls_size: int = 32, workers: int | None = None,
-                         force: bool = False, progress: bool = True) -> tuple[dict, bool]:
+                         force: bool = False, progress: bool = True,
+                         num_test: int = 400) -> tuple[dict, bool]:
     """Generate detection and classification data under ``out_dir`` unless already there.
 
     The data is up to date when ``meta.json`` records the same parameters and
@@ -516,14 +531,17 @@ def build_synthetic_data(out_dir: str | os.PathLike = 'data/synth', seed: int = 
     Returns ``(meta, built)``.
     """
     out_dir = Path(out_dir)
-    params = dict(seed=seed, num_train=num_train, num_val=num_val,
+    if num_test < 0:
+        raise ValueError(f'num_test must be >= 0 (0: no test split), got {num_test}')
+    params = dict(seed=seed, num_train=num_train, num_val=num_val, num_test=num_test,
                   num_cls_train=num_cls_train, num_cls_val=num_cls_val, cls_size=cls_size)
     meta = _read_meta(out_dir)
     if (not force and meta is not None and meta.get('generator_version') == GENERATOR_VERSION
             and meta.get('params') == params and meta.get('checksum') == dataset_checksum(out_dir)):
         return meta, False
     (out_dir / META_FILE).unlink(missing_ok=True)
-    detection = generate_detection_dataset(out_dir, seed, num_train, num_val, workers, progress)
+    detection = generate_detection_dataset(out_dir, seed, num_train, num_val, workers, progress,
+                                           num_test=num_test)
     classification = generate_classification_dataset(out_dir, seed, num_cls_train, num_cls_val,
                                                       cls_size, workers, progress)
     meta = dict(generator_version=GENERATOR_VERSION, params=params, classes=list(SYNTH_CLASSES),
