@@ -2,6 +2,7 @@
 
     python tools/make_data.py                       # data/synth, seed 0, default sizes
     python tools/make_data.py --out /tmp/synth --num-train 200 --num-val 40 --workers 2
+    python tools/make_data.py --dataset neon-trees  # data/neon_trees (docs/neon_trees.md)
 
 Nothing is regenerated when ``<out>/meta.json`` records the same parameters and
 generator version and the files still match its checksum, unless ``--force``.
@@ -16,13 +17,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from snn_det.datasets.neon_trees import NeonTreesError, build_neon_trees_data  # noqa: E402
 from snn_det.datasets.synthetic import build_synthetic_data  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--out', default='data/synth', help='output root')
+    parser.add_argument('--dataset', choices=['synth', 'neon-trees'], default='synth',
+                        help='synth: generated shapes; neon-trees: real aerial tree crowns')
+    parser.add_argument('--out', default=None,
+                        help='output root (default data/synth or data/neon_trees)')
+    parser.add_argument('--src', default=None, help='neon-trees: the deepforest wheel or a '
+                        'folder of images + VOC XML (default: the cached wheel, fetched)')
+    parser.add_argument('--test-images', default=None,
+                        help='neon-trees: comma-separated held-out image names')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--num-train', type=int, default=2000, help='detection train images')
     parser.add_argument('--num-val', type=int, default=320, help='detection val images')
@@ -42,6 +51,21 @@ def main() -> None:
     """Build the data and report what was done."""
     args = parse_args()
     start = time.perf_counter()
+    if args.dataset == 'neon-trees':
+        out = args.out or 'data/neon_trees'
+        try:
+            meta, built = build_neon_trees_data(
+                out, src=args.src, force=args.force,
+                test_images=args.test_images.split(',') if args.test_images else None)
+        except NeonTreesError as e:
+            sys.exit(f'[neon-trees] error: {e}')
+        for split, info in meta['splits'].items():
+            print(f'[neon-trees] {split}: {info["images"]} images, {info["boxes"]} boxes '
+                  f'(+{info["ignored"]} ignored), from {", ".join(info["sources"])}')
+        print(f'[neon-trees] {out} {"written" if built else "is up to date"} '
+              f'(checksum {meta["checksum"][:12]}) in {time.perf_counter() - start:.1f}s')
+        return
+    args.out = args.out or 'data/synth'
     meta, built = build_synthetic_data(
         args.out, seed=args.seed, num_train=args.num_train, num_val=args.num_val,
         num_test=args.num_test,

@@ -1,6 +1,6 @@
 # CPU-sized schedule for the tree-crown detectors, trained from scratch (no pretrained
 # weights): a fixed number of epochs, the last one kept (no selection on held-out data).
-max_epochs = 48
+max_epochs = 24
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 test_cfg = dict(type='TestLoop')
 param_scheduler = [

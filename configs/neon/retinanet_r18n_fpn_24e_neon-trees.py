@@ -14,4 +14,4 @@ model = dict(
     # up to ~280 crowns in one whole held-out image
     test_cfg=dict(nms_pre=1000, score_thr=0.05, max_per_img=300))
 # the last epoch is the model (no selection on held-out images)
-default_hooks = dict(checkpoint=dict(interval=48, max_keep_ckpts=1), logger=dict(interval=10))
+default_hooks = dict(checkpoint=dict(interval=24, max_keep_ckpts=1), logger=dict(interval=10))

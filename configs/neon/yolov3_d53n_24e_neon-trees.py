@@ -41,4 +41,4 @@ model = dict(
     test_cfg=dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05, conf_thr=0.005,
                   nms=dict(type='nms', iou_threshold=0.45), max_per_img=300))
 # the last epoch is the model (no selection on held-out images)
-default_hooks = dict(checkpoint=dict(interval=48, max_keep_ckpts=1), logger=dict(interval=10))
+default_hooks = dict(checkpoint=dict(interval=24, max_keep_ckpts=1), logger=dict(interval=10))
