@@ -251,13 +251,15 @@ def _time_rows(s: _Scale) -> List[Row]:
         lo_hi, _, n_runs = _spread(runs)
         brief = lo_hi.split(' in ')[0] + ' the floor' + (f' ({n_runs} runs)' if n_runs > 1 else '')
         out.append(Row('calibration time, thresholds + LCP, full depth', '<= 2x the floor',
-                       text + _lower_bound(s), 'yes' if worst <= 2 else 'no', SCALE, brief))
+                       text + _lower_bound(s), 'yes' if worst <= 2 else 'no', SCALE, brief,
+                       current=bool(s.current)))
         text_in, worst_in, n_in = _spread(runs, 'thresholds_lcp_over_floor_in_run')
         if worst_in is not None:
             out.append(Row('calibration time against the floor timed during calibration',
                            '<= 2x', text_in + (f' of the {len(runs)}' if n_in < len(runs)
                                                else ''),
-                           'yes' if worst_in <= 2 else 'no', SCALE, text_in, headline=False))
+                           'yes' if worst_in <= 2 else 'no', SCALE, text_in, headline=False,
+                           current=bool(s.current)))
     if s.full_cl:
         cur = [r for r in s.full_cl if s.of_newest(r)] or s.full_cl
         t_def, w_def, _ = _spread(cur)
@@ -271,7 +273,8 @@ def _time_rows(s: _Scale) -> List[Row]:
         ok = w_def <= 2 and (w_cl is None or w_cl <= 2)
         out.append(Row('calibration time with --calib-channels-last (opt-in, not '
                        'bit-identical)', '<= 2x both floors', text, 'yes' if ok else 'no',
-                       SCALE, t_def, headline=False))
+                       SCALE, t_def, headline=False,
+                       current=any(s.of_newest(r) for r in s.full_cl)))
     return out
 
 
@@ -284,7 +287,8 @@ def scale_rows(res: dict) -> List[Row]:
         d = s256['peak_rss_gib'] / s32['peak_rss_gib'] - 1
         out.append(Row('simulation peak memory at T=256 against T=32', 'within 10%',
                        f'{100 * d:+.0f}%', 'yes' if abs(d) <= 0.1 else 'no', SCALE,
-                       f'{100 * d:+.0f}%', headline=False))
+                       f'{100 * d:+.0f}%', headline=False,
+                       current=s.of_newest(s32) and s.of_newest(s256)))
     return out
 
 
