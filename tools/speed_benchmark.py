@@ -31,9 +31,11 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from snn_det.analysis.neurons_free import free_neuron_net, with_neurons  # noqa: E402
+from snn_det.analysis.neurons_free import free_neuron_net  # noqa: E402
 from snn_det.analysis.results import FULL_SCOPE_ROWS  # noqa: E402
 from snn_det.utils.resources import peak_rss_gib, reset_peak_rss, rss_gib  # noqa: E402
+# SpikingJelly's IFNode in our converted nets (snn_det.peers: the library's adapters)
+from snn_det.peers.spikingjelly import spikingjelly_net  # noqa: E402
 
 
 def _once(fn) -> float:
@@ -59,42 +61,6 @@ def _paired_times(ref, fn, repeats: int, ref_runs: int = 5):
         tb.append(_once(fn))
     return (statistics.median(ta), statistics.median(tb),
             statistics.median(b / a for a, b in zip(ta, tb)))
-
-
-class SpikingJellyIF(nn.Module):
-    """One IF site run by SpikingJelly's multi-step ``IFNode`` (soft reset), emitting
-    ``theta * spike`` like :class:`~snn_det.neurons.IFNeuron`, from ``v(0)``."""
-
-    def __init__(self, ours):
-        super().__init__()
-        from spikingjelly.activation_based import neuron
-        theta = ours.threshold.reshape(-1)
-        if theta.numel() != 1:
-            raise ValueError('SpikingJelly IFNode takes one scalar threshold per layer')
-        self.theta = float(theta)
-        self.v0 = ours.v0.clone()
-        self.node = neuron.IFNode(v_threshold=self.theta, v_reset=None, step_mode='m')
-        self.fresh = True
-
-    def reset(self):
-        self.node.reset()
-        self.fresh = True
-
-    def forward(self, x):
-        if self.fresh:    # v(0) in the layout of the input's steps, as our neurons keep it
-            from snn_det.neurons.if_neuron import step_format
-            self.node.v = self.v0.to(x.dtype).expand_as(x[0]).clone(
-                memory_format=step_format(x[0]))
-            self.fresh = False
-        return self.node(x) * self.theta
-
-
-def spikingjelly_net(net):
-    """A copy of ``net`` with every IF neuron replaced by :class:`SpikingJellyIF`;
-    ``None`` if a site is signed (not expressible with SpikingJelly's IFNode)."""
-    if any(n.signed for n in net.neurons.values()):
-        return None
-    return with_neurons(net, SpikingJellyIF)
 
 
 def _batch(cfg, model, n: int, seed: int, split: str = 'test') -> torch.Tensor:

@@ -98,6 +98,11 @@ def metric_table(result: dict, detector: str) -> str:
              '| method | ' + ' | '.join(f'T={t}' for t in T_list) + ' |',
              '|---|' + '---|' * len(T_list)]
     for m in snn_methods(drows):
+        err = next((r['error'] for r in drows if r['method'] == m and r.get('error')), None)
+        if err is not None:      # a peer that could not convert the network (snn_det.peers)
+            lines.append(f'| {m} | not converted: {err.replace("|", "/")} |'
+                         + ' |' * (len(T_list) - 1))
+            continue
         lines.append(f'| {m} | ' + ' | '.join(_metric_cell(drows, m, t, ann) for t in T_list)
                      + ' |')
     return '\n'.join(lines)
@@ -154,11 +159,14 @@ def results_csv(result: dict) -> str:
     keys = [k for k in METRIC_ORDER if any(k in r for r in rows)]
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(['detector', 'method', 'T'] + keys + ['eval_seconds', 'convert_seconds'])
+    errors = any(r.get('error') for r in rows)     # rows of peers that did not convert
+    w.writerow(['detector', 'method', 'T'] + keys + ['eval_seconds', 'convert_seconds']
+               + (['error'] if errors else []))
     for r in rows:
         w.writerow([r['detector'], r['method'], '' if r['T'] is None else r['T']]
                    + [f'{r[k]:.4f}' if k in r else '' for k in keys]
-                   + [r.get('seconds', ''), r.get('convert_seconds', '')])
+                   + [r.get('seconds', ''), r.get('convert_seconds', '')]
+                   + ([r.get('error', '')] if errors else []))
     return buf.getvalue()
 
 

@@ -6,7 +6,8 @@ A benchmark config holds one dict ``benchmark``::
         name='seed001_table4_synth', seed=0, T=[16, 32, 64, 128],
         calib_images=64, calib_batch_size=8, val_images=None, chunk_size=None,
         detectors=[dict(name='RetinaNet', config=..., checkpoint=...,
-                        cfg_options=None)],    # optional overrides of that config
+                        cfg_options=None,      # optional overrides of that config
+                        calib_images=None)],   # optional: its own calib_images / _batch_size
         methods=[dict(name='Baseline', conversion=dict(threshold='max', ...)),
                  # a method may convert another trained model of a detector, e.g. the
                  # QC fine-tuned ANN of seed 003 Stage I:
@@ -15,6 +16,11 @@ A benchmark config holds one dict ``benchmark``::
                       T=[4, 8, 16]),  # optional: only these T (or {detector: [T, ...]})
                  # or one source model per T (seed 003 fine-tunes a QC-ANN per T):
                  # sources={'RetinaNet': {4: dict(config=..., checkpoint=...), 8: ...}}
+                 # or another library's conversion of the same backbone (snn_det.peers),
+                 # read out at every T of one simulation; a network it cannot convert
+                 # gives one row with its error:
+                 dict(name='SpikingJelly rate (max)',
+                      peer=dict(type='spikingjelly', recipe='rate', mode='max')),
                  ...],
         rescaled=dict(scale=(256, 256)),          # optional extra evaluation
         error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
@@ -139,8 +145,10 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
         model.eval()
         bb = model.backbone
         torch.manual_seed(seed)
-        batches = build_calib_batches(cfg, model, bench.get('calib_images', 64),
-                                      bench.get('calib_batch_size', 8), seed)
+        batches = build_calib_batches(cfg, model,    # a detector may name its own number
+                                      det.get('calib_images', bench.get('calib_images', 64)),
+                                      det.get('calib_batch_size',
+                                              bench.get('calib_batch_size', 8)), seed)
         ann, secs = _test(runner, 'ann')
         rows.append(dict(detector=det['name'], method='ANN', T=None, seconds=round(secs, 1),
                          **ann))
@@ -156,6 +164,16 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
             m_T = check_T_list(m_T.get(det['name'], T_list) if isinstance(m_T, dict) else m_T)
             if only_T:
                 m_T = [t for t in m_T if t in only_T]
+            if method.get('peer') is not None:   # another library's conversion (snn_det.peers)
+                from ..peers.evaluate import evaluate_peer
+                bb.snn.clear()
+                new, tim = evaluate_peer(runner, batches, method['peer'], m_T, det['name'],
+                                         method['name'])
+                rows += new
+                times += tim
+                _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
+                        partial=True)
+                continue
             conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
             scope = method.get('scope', bench.get('scope', 'backbone'))
             for src, src_T in _sources_by_T(method, det, m_T):

@@ -1,0 +1,43 @@
+# Peers on the same networks (issue 46): the backbone of each embedded detector and of the
+# classifier converted by other libraries' own recipes (snn_det.peers; docs/peers.md):
+# SpikingJelly 2.0's ann2snn (rate coding with max / 99.9th-percentile normalisation, local
+# threshold balancing) and sinabs 3.1's from_model, each run inside the same detector (same
+# neck, head, data and metric) beside snn-det's Baseline and +LCP, on the held-out test
+# split, every image.  A network a peer cannot trace or express is one row with its error.
+#   python tools/benchmark.py configs/benchmarks/peers.py [--detectors ...] [--T 8 16 ...]
+_mmse = dict(threshold='mmse', channel_wise=True, shift='potential')
+# the detectors evaluated on the held-out test split of data/synth (400 images)
+_test = {'test_dataloader.dataset.ann_file': 'annotations/instances_test.json',
+         'test_dataloader.dataset.data_prefix.img': 'test/',
+         'test_evaluator.ann_file': 'data/synth/coco/annotations/instances_test.json'}
+benchmark = dict(
+    name='peers',
+    seed=0,
+    T=[8, 16, 32, 64, 128],
+    calib_images=16,          # from the train split, the same seeded images for every method
+    calib_batch_size=8,
+    val_images=None,          # every image of the test set
+    detectors=[
+        # the classifier has no test split: its val split (600 images) is never used to
+        # choose anything in this benchmark
+        dict(name='ResNet-18n classifier', config='configs/cls/resnet18n_8xb64_synth-cls.py',
+             checkpoint='checkpoints/cls_resnet18n_synth.pth', calib_images=128,
+             calib_batch_size=64),
+        dict(name='RetinaNet R18n', config='configs/synth/retinanet_r18n_fpn_12e_synth.py',
+             checkpoint='checkpoints/retinanet_r18n_fpn_12e_synth.pth', cfg_options=_test),
+        dict(name='Faster R-CNN R18n', config='configs/synth/faster-rcnn_r18n_fpn_8e_synth.py',
+             checkpoint='checkpoints/faster-rcnn_r18n_fpn_8e_synth.pth', cfg_options=_test),
+        dict(name='YOLOv3 D53n', config='configs/synth/yolov3_d53n_8e_synth.py',
+             checkpoint='checkpoints/yolov3_d53n_8e_synth.pth.gz', cfg_options=_test),
+    ],
+    methods=[
+        dict(name='Baseline', conversion=dict(**_mmse)),
+        dict(name='+LCP', conversion=dict(**_mmse, calib='lcp')),
+        dict(name='SpikingJelly rate (max)',
+             peer=dict(type='spikingjelly', recipe='rate', mode='max')),
+        dict(name='SpikingJelly rate (99.9%)',
+             peer=dict(type='spikingjelly', recipe='rate', mode='99.9%')),
+        dict(name='SpikingJelly LTB', peer=dict(type='spikingjelly', recipe='ltb')),
+        dict(name='sinabs from_model', peer=dict(type='sinabs')),
+    ],
+)
