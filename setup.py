@@ -37,8 +37,7 @@ def fused_neuron_extension() -> dict:
     flags = ['-O3', '-fopenmp', '-fno-fast-math', '-ffp-contract=off', '-Wno-psabi']
     ext = CppExtension('snn_det.neurons._C', ['snn_det/neurons/csrc/fused_steps.cpp',
                                                 'snn_det/neurons/csrc/mmse.cpp',
-                                                'snn_det/neurons/csrc/spike_codes.cpp',
-                                                'snn_det/neurons/csrc/block_reuse.cpp'],
+                                                'snn_det/neurons/csrc/spike_codes.cpp'],
                        depends=['snn_det/neurons/csrc/common.h'],
                        extra_compile_args={'cxx': flags}, extra_link_args=['-fopenmp'])
     return dict(ext_modules=[ext], cmdclass={'build_ext': OptionalBuildExt.with_options(

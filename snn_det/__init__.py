@@ -2,16 +2,13 @@
 
 Importing the package registers its modules in mmdet's ``MODELS`` registry and
 installs the checkpoint loader (see :mod:`snn_det.utils.checkpoint`); configs
-load it with ``custom_imports = dict(imports=['snn_det'])``.
+load it with ``custom_imports = dict(imports=['snn_det'])``.  Importing it changes
+no environment variable and no allocator setting of the process.
 """
 import warnings
 
 # mmengine 0.10.7 imports pkg_resources to resolve `mmdet::` base configs
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
-
-from .utils.heap import enable_huge_pages  # noqa: E402
-
-enable_huge_pages()     # before torch's first large allocation (see there)
 
 from .version import __version__  # noqa: E402
 from .utils.checkpoint import install_checkpoint_loader  # noqa: E402

@@ -27,17 +27,16 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from torch import Tensor
 
-from .calibration.bias import calibrate_bias
+from .calibration import CalibrationContext
 from .calibration.cache import CalibrationCache
 from .calibration.frontier import Frontier
-from .calibration.memory import check_calibration_fits
-from .calibration.potential import calibrate_potential
-from .calibration.weights import calibrate_weights
-from .conversion.config import OBSERVED_FIRST, ConversionConfig
+from .calibration.memory import check_calibration_fits, choose_chunk_size, format_bytes
+from .conversion.config import ConversionConfig, observed_first
 from .conversion.ops import AnnOps
 from .conversion.spiking_net import SpikingNet
 from .conversion.thresholds import ActivationObserver, choose_threshold
-from .utils.heap import calibration_heap_reuse, release_free_memory
+from .registry import CALIBRATION_STEPS
+from .utils.memory import release_free_memory
 
 
 @torch.no_grad()
@@ -97,24 +96,20 @@ def ann_forward_time(graph, x: Tensor, acts=None, repeats: int = 3) -> float:
     """Seconds of one plain ANN backbone forward per image (on ``x``): the unit of the
     compute floor of calibration, images x T x this.  The median of ``repeats`` timed
     forwards after one warm-up (the first forward at a new input size also creates the
-    oneDNN kernels and faults its buffers in, which would inflate the floor), with the
-    memory reuse calibration runs with (:func:`~snn_det.utils.heap.calibration_heap_reuse`:
-    without it every forward's large tensors are fresh pages the kernel zeroes, which
-    slows the ANN as much as the SNN).  On a GPU each forward is timed to its end
-    (``torch.cuda.synchronize``), not to its launch."""
+    oneDNN kernels and faults its buffers in, which would inflate the floor).  On a GPU
+    each forward is timed to its end (``torch.cuda.synchronize``), not to its launch."""
     def sync():
         if x.is_cuda:
             torch.cuda.synchronize(x.device)
 
     times = []
-    with calibration_heap_reuse():
+    graph.forward(x, AnnOps(graph, acts))
+    for _ in range(max(1, repeats)):
+        sync()
+        t0 = time.perf_counter()
         graph.forward(x, AnnOps(graph, acts))
-        for _ in range(max(1, repeats)):
-            sync()
-            t0 = time.perf_counter()
-            graph.forward(x, AnnOps(graph, acts))
-            sync()
-            times.append(time.perf_counter() - t0)
+        sync()
+        times.append(time.perf_counter() - t0)
     return statistics.median(times) / x.shape[0]
 
 
@@ -154,18 +149,14 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
                      for i in range(len(batches))]
     else:                                # each segment runs once per step
         frontiers = [Frontier(x, cache, memory_format=fmt) for x in batches]
-    # one memory-reuse scope for all sites: what a pass frees serves the next chunk, image
-    # and site (neighbouring sites make the same sizes), never more than the scope's
-    # high-water mark of blocks in use plus its headroom (calibration_heap_reuse)
-    with calibration_heap_reuse():
-        for site in sites:
-            _calibrate_site(graph, net, frontiers, site.name, cfg, T, chunk_size, acts,
-                            cache, report)
-            release_free_memory()     # this site's small buffers: not carried on
-            if after_site is not None:
-                after_site(site.name)
-            if bar is not None:
-                bar.update()
+    for site in sites:
+        _calibrate_site(graph, net, frontiers, site.name, cfg, T, chunk_size, acts,
+                        cache, report)
+        release_free_memory()     # this site's small buffers: not carried on
+        if after_site is not None:
+            after_site(site.name)
+        if bar is not None:
+            bar.update()
     if bar is not None:
         print('', flush=True)
     return report
@@ -173,37 +164,19 @@ def calibrate(graph, net: SpikingNet, batches: List[Tensor], cfg: ConversionConf
 
 def _calibrate_site(graph, net, frontiers, site: str, cfg, T, chunk_size, acts, cache,
                     report: dict) -> None:
-    """Every step of ``cfg.calib`` at one site, after moving the frontiers to its segment.
-
-    Runs inside :func:`calibrate`'s memory-reuse scope
-    (:func:`~snn_det.utils.heap.calibration_heap_reuse`): freed large blocks serve later
-    requests of their size, within the scope's high-water mark of blocks in use plus
-    its headroom, so the kernel zeroes fewer fresh pages; ``SNN_DET_CALIB_HEAP_REUSE=1``
-    takes the heap's reuse instead (faster still, at a peak RSS that depends on the
-    run)."""
+    """Every step of ``cfg.calib`` at one site, after moving the frontiers to its segment."""
     seg = graph.segment_of(site)
     # LCP / ACP / CC start from the site's outputs: the frontiers observe them on their way
     # to its segment (one pass over each time chunk, not two: Frontier.advance)
-    observe = site if cfg.calib[0] in OBSERVED_FIRST else None
+    observe = site if observed_first(cfg.calib[0]) else None
     t0 = time.perf_counter()
     for f in frontiers:
         f.advance(graph, net, seg, T, chunk_size, acts, observe)
     report['forward'] = report.get('forward', 0.0) + time.perf_counter() - t0
-    for step in cfg.calib:
+    ctx = CalibrationContext(graph, net, frontiers, site, T, chunk_size, acts, cache, cfg)
+    for step in cfg.calib:       # registered steps (snn_det.registry.CALIBRATION_STEPS)
         t0 = time.perf_counter()
-        if step == 'bias':
-            calibrate_bias(graph, net, frontiers, site, T, chunk_size, acts)
-        elif step in ('potential', 'cc'):
-            calibrate_potential(graph, net, frontiers, site, T, chunk_size, acts,
-                                cfg.potential_granularity)
-        elif step == 'weights':
-            calibrate_weights(graph, net, frontiers, site, T, chunk_size, acts,
-                              cfg.weight_iters, cfg.weight_lr, cfg.weight_momentum,
-                              cfg.weight_batch, cfg.seed, cache=cache)
-        elif step == 'fc':
-            from .calibration.bptt import calibrate_bptt
-            calibrate_bptt(graph, net, frontiers, site, T, chunk_size, acts, cfg,
-                           cache=cache)
+        CALIBRATION_STEPS.get(step)(ctx)
         report[step] += time.perf_counter() - t0
 
 
@@ -231,11 +204,20 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
     per_T = {}
     device = next(iter(backbone.parameters())).device
     T_list = list(dict.fromkeys(backbone._check_T(T) for T in T_list))
-    if cfg.calib:            # refuse, naming the fix, what would not fit in memory
+    chunks = {T: chunk_size for T in T_list}
+    if cfg.calib:            # a time chunk that fits, or a refusal naming the fix
+        budget = cache.budget if cache is not None else None
+        keeps = cache is None or cache.current_limit != 0
         for T in T_list:
-            check_calibration_fits(observers, T, chunk_size, cfg.calib, len(batches),
-                                   cache.budget if cache is not None else None, device,
-                                   keeps_products=cache is None or cache.current_limit != 0)
+            if chunk_size is None:
+                chunks[T] = choose_chunk_size(observers, T, cfg.calib, len(batches), budget,
+                                              device, keeps_products=keeps)
+            est = check_calibration_fits(observers, T, chunks[T], cfg.calib, len(batches),
+                                         budget, device, keeps_products=keeps)
+            if progress:
+                how = ', chosen to fit the free memory' if chunk_size is None else ''
+                print_log(f'calibration at T={T}: expected peak {format_bytes(est["total"])} '
+                          f'(time chunk {chunks[T] or T} of {T} steps{how})', logger='current')
     # thresholds for every T first: the observers' samples (up to ``max_samples`` floats
     # per site, ~0.8 GB for R50's 49 sites) are then let go before calibration starts
     nets, t_thr = {}, {}
@@ -250,7 +232,7 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
         if progress and cfg.calib:
             print_log(f'calibrating T={T} ({"+".join(cfg.calib)}) over {len(graph.sites)} '
                       f'sites', logger='current')
-        steps = calibrate(graph, net, batches, cfg, chunk_size, targets_at(acts, T), progress,
+        steps = calibrate(graph, net, batches, cfg, chunks[T], targets_at(acts, T), progress,
                           cache, max_sites, after_site)
         net.to(device)
         backbone.add_spiking_net(net)

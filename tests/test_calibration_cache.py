@@ -160,48 +160,6 @@ def test_frontier_chunks_decode_into_the_buffer_let_go_and_change_no_number(name
 
 
 @pytest.mark.parametrize('name', ['resnet18', 'darknet'])
-def test_heap_reuse_in_calibration_is_opt_in_and_changes_no_number(name, monkeypatch):
-    """``SNN_DET_CALIB_HEAP_REUSE=1`` runs the no-grad passes inside ``heap_reuse``
-    (and the cache then keeps its entries off the heap); the converted network is the
-    same bit for bit.  Off unless asked for."""
-    from snn_det.utils import heap
-    seen = []
-    real = heap.heap_reuse
-
-    def spy():
-        seen.append(1)
-        return real()
-    monkeypatch.setattr(heap, 'heap_reuse', spy)
-    monkeypatch.delenv('SNN_DET_CALIB_HEAP_REUSE', raising=False)
-    ref, _ = _convert_state(name, 'lcp', None)
-    assert not seen
-    monkeypatch.setenv('SNN_DET_CALIB_HEAP_REUSE', '1')
-    got, _ = _convert_state(name, 'lcp', None)
-    assert seen
-    for k in ref:
-        assert bitwise_equal(ref[k], got[k]), k
-
-
-@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
-def test_block_reuse_in_calibration_is_on_and_changes_no_number(name, monkeypatch):
-    """Calibration's no-grad passes reuse freed blocks by size (``block_reuse``, here
-    from 4 KiB so the tiny models' tensors take part): blocks are reused, and the
-    converted network is the same bit for bit as with ``SNN_DET_BLOCK_REUSE=0``."""
-    from snn_det.utils import heap
-    if not heap.block_reuse_available():
-        pytest.skip('compiled kernels not built')
-    monkeypatch.setattr(heap, 'BLOCK_REUSE_MIN', 4096)
-    monkeypatch.delenv('SNN_DET_CALIB_HEAP_REUSE', raising=False)
-    hits = heap.block_reuse_stats()['hits']
-    got, _ = _convert_state(name, 'lcp', None)
-    assert heap.block_reuse_stats()['hits'] > hits
-    monkeypatch.setenv('SNN_DET_BLOCK_REUSE', '0')
-    ref, _ = _convert_state(name, 'lcp', None)
-    for k in ref:
-        assert bitwise_equal(ref[k], got[k]), k
-
-
-@pytest.mark.parametrize('name', ['resnet18', 'darknet'])
 def test_frontier_boundaries_are_spike_codes_at_every_segment(name):
     """ResNet's block outputs are IF trains (1 bit); Darknet's residual stream is a
     sum of signed trains, kept as its terms: no boundary falls back to float."""
@@ -316,42 +274,6 @@ def test_gpu_bit_packing_gives_numpys_bytes_and_bits():
         assert packed.dtype == torch.uint8 and np.array_equal(packed.numpy(), want)
         bits = sc._unpack_torch(torch.from_numpy(want), n)
         assert np.array_equal(bits.numpy(), np.unpackbits(want, count=n, bitorder='little'))
-
-
-def _mapped_ranges():
-    """``[(start, end, name)]`` of this process's memory mappings."""
-    out = []
-    with open('/proc/self/maps') as f:
-        for line in f:
-            parts = line.split()
-            lo, hi = (int(v, 16) for v in parts[0].split('-'))
-            out.append((lo, hi, parts[5] if len(parts) > 5 else ''))
-    return out
-
-
-def test_what_the_cache_keeps_inside_heap_reuse_is_off_the_heap():
-    """Inside ``heap_reuse`` (calibration's site loop) the cache copies a large entry into
-    a mapping of its own, outside glibc's ``[heap]``, so short-lived buffers freed around
-    it still coalesce; the mapping goes when the entry is released, and the entry holds
-    the same bits."""
-    from snn_det.utils import heap
-    if not heap.available() or not os.path.exists('/proc/self/maps'):
-        pytest.skip('not glibc / Linux, or turned off')
-    x = torch.randn(4, heap.OFF_HEAP_MIN // 4)          # 4 MiB
-    with CalibrationCache() as cache, heap.heap_reuse():
-        entry = cache.put(x)
-        kept = entry.load()
-        ptr = kept.data_ptr()
-        assert torch.equal(kept, x) and ptr != x.data_ptr()
-        region = [r for r in _mapped_ranges() if r[0] <= ptr < r[1]]
-        assert region and region[0][2] != '[heap]'
-        assert region[0][1] - region[0][0] >= x.numel() * 4
-        small = cache.put(torch.ones(8))                 # small entries: as before
-        assert torch.equal(small.load(), torch.ones(8))
-        del entry, kept
-        assert not any(lo <= ptr < hi for lo, hi, _ in _mapped_ranges())
-    with CalibrationCache() as cache:                    # outside: the tensor itself
-        assert cache.put(x).load().data_ptr() == x.data_ptr()
 
 
 def _channels_last(x):

@@ -74,9 +74,6 @@ scale_benchmark = dict(
     # stride-4 stage, where the largest tensors and the peak memory are)
     runs=[
         dict(kind='convert', images=2, T=32),
-        # the same with the opt-in heap reuse in calibration's no-grad passes
-        # (SNN_DET_CALIB_HEAP_REUSE=1, snn_det/utils/heap.py): time against peak memory
-        dict(kind='convert', images=2, T=32, heap_reuse=True),
         dict(kind='convert', images=8, T=32),
         dict(kind='convert', images=32, T=32),
         dict(kind='convert', images=8, T=256),

@@ -33,7 +33,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..utils import heap
 from ..utils.memory import available_bytes, format_bytes  # noqa: F401  (re-exported)
 
 _UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'kb': 1 << 10, 'kib': 1 << 10, 'm': 1 << 20,
@@ -194,10 +193,7 @@ class CalibrationCache:
                 self.peak_ram_bytes = max(self.peak_ram_bytes, self.ram_bytes)
         if in_ram:
             cpu = t.cpu() if t.device.type != 'cpu' else t
-            if heap.active() and nbytes >= heap.OFF_HEAP_MIN:
-                # kept past this site: not on the heap that short-lived buffers reuse
-                cpu = heap.off_heap_empty(t.shape, t.dtype).copy_(cpu)
-            elif copy or cpu.untyped_storage().nbytes() > nbytes or not cpu.is_contiguous():
+            if copy or cpu.untyped_storage().nbytes() > nbytes or not cpu.is_contiguous():
                 # a copy, or a view must not keep a larger tensor alive
                 cpu = cpu.clone(memory_format=torch.contiguous_format)
             entry = Stored(tuple(t.shape), t.dtype, t.device, nbytes, tensor=cpu)

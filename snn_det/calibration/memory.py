@@ -2,9 +2,8 @@
 
 Calibration holds, at any time, one time chunk of one batch going through one
 segment (``K x B x C x H x W`` currents, membranes, spikes and their codes), the
-calibration cache's RAM (at most its budget), for fine calibration (BPTT),
-one site's whole T-step input and autograd state for one batch, and the freed
-blocks kept for reuse (at most a headroom fraction of all that).  The largest
+calibration cache's RAM (at most its budget), and for fine calibration (BPTT),
+one site's whole T-step input and autograd state for one batch.  The largest
 site input of a batch is known from observation (the ANN pass), so the peak
 can be estimated before anything heavy runs, and a calibration that cannot fit
 is refused with the option that fixes it instead of being killed by the kernel.
@@ -12,9 +11,8 @@ is refused with the option that fixes it instead of being killed by the kernel.
 import math
 from typing import Dict, Optional
 
-from ..conversion.config import OBSERVED_FIRST
+from ..conversion.config import observed_first
 from ..conversion.errors import InsufficientMemoryError
-from ..utils.heap import block_reuse_headroom
 from ..utils.memory import CHUNK_COPIES, available_bytes, format_bytes  # noqa: F401
 
 #: T-step float tensors per batch that fine calibration (BPTT) keeps for one site
@@ -33,10 +31,47 @@ def estimate_calibration_bytes(largest_batch: int, T: int, chunk_size: Optional[
                  cache=cache_total if cache_budget is None else min(cache_budget, cache_total))
     if 'fc' in calib:
         parts['bptt'] = BPTT_COPIES * T * largest_batch * element_size
-    # freed blocks calibration keeps for reuse, above its blocks in use (utils/heap.py)
-    parts['reuse'] = int(block_reuse_headroom() * sum(parts.values()))
     parts['total'] = sum(parts.values())
     return parts
+
+
+def _held_bytes(observers, T: int, calib, num_batches: int, cache_budget: Optional[int],
+                free: Optional[int], keeps_products: bool) -> int:
+    """Bytes the calibration cache would hold with no budget: per batch the ANN boundary
+    (floats) and the SNN's (T steps in at most 2 bits), ACP's weight targets, and the
+    T-step convolution products kept between LCP / ACP / CC's two passes."""
+    largest = max((o.largest_batch for o in observers.values()), default=0)
+    per_batch = largest * 4 + math.ceil(largest * T * 2 / 8)
+    if 'weights' in calib:
+        per_batch += 3 * largest * 4
+    total = per_batch * num_batches
+    if keeps_products and calib and observed_first(calib[0]):
+        products = largest * T * 4 * num_batches
+        if cache_budget is None and free is not None:
+            products = min(products, free // 4)
+        total += products
+    return total
+
+
+def choose_chunk_size(observers, T: int, calib, num_batches: int,
+                      cache_budget: Optional[int], device=None,
+                      available: Optional[int] = None, keeps_products: bool = True,
+                      share: float = 0.75) -> Optional[int]:
+    """The time chunk a calibration runs in when the user set none: ``None`` (all T
+    steps at once) when that fits in ``share`` of the free memory, else the longest
+    divisor K of T whose estimate (:func:`estimate_calibration_bytes`) fits; 1 when none
+    does (then :func:`check_calibration_fits` names what else to change).  A divisor, so
+    every chunk has the same length."""
+    largest = max((o.largest_batch for o in observers.values()), default=0)
+    free = available_bytes(device) if available is None else available
+    if free is None or largest == 0:
+        return None
+    held = _held_bytes(observers, T, calib, num_batches, cache_budget, free, keeps_products)
+    room = free * share
+    for K in sorted((k for k in range(1, T + 1) if T % k == 0), reverse=True):
+        if estimate_calibration_bytes(largest, T, K, calib, cache_budget, held)['total'] <= room:
+            return None if K == T else K
+    return 1
 
 
 def check_calibration_fits(observers, T: int, chunk_size: Optional[int], calib,
@@ -50,23 +85,12 @@ def check_calibration_fits(observers, T: int, chunk_size: Optional[int], calib,
     budget, within a quarter of the free RAM)."""
     largest = max((o.largest_batch for o in observers.values()), default=0)
     free = available_bytes(device) if available is None else available
-    # per batch: the ANN boundary (floats) and the SNN's (T steps in at most 2 bits)
-    per_batch = largest * 4 + math.ceil(largest * T * 2 / 8)
-    if 'weights' in calib:
-        per_batch += 3 * largest * 4
-    total = per_batch * num_batches
-    if keeps_products and calib and calib[0] in OBSERVED_FIRST:
-        products = largest * T * 4 * num_batches
-        if cache_budget is None and free is not None:
-            products = min(products, free // 4)
-        total += products
+    total = _held_bytes(observers, T, calib, num_batches, cache_budget, free, keeps_products)
     est = estimate_calibration_bytes(largest, T, chunk_size, calib, cache_budget, total)
     if free is None or est['total'] <= free:
         return est
-    # the reuse headroom scales every part, the chunk's too
-    room = 1 + block_reuse_headroom()
-    fixed = (est['total'] - est['reuse'] - est['chunk']) * room
-    per_step = CHUNK_COPIES * largest * 4 * room
+    fixed = est['total'] - est['chunk']
+    per_step = CHUNK_COPIES * largest * 4
     fit = int((free - fixed) // per_step) if free > fixed else 0
     hints = []
     if fit >= 1 and (not chunk_size or fit < chunk_size):

@@ -1,4 +1,5 @@
 """Errors raised by the converter, each naming its cause in one line."""
+from ..utils.memory import InsufficientMemoryError  # noqa: F401  (raised by the memory checks)
 
 
 class UnsupportedModuleError(TypeError):
@@ -16,6 +17,3 @@ class UnsupportedModuleError(TypeError):
 class ConversionStateError(RuntimeError):
     """A converted model used without (or with incomplete) conversion state."""
 
-
-class InsufficientMemoryError(MemoryError):
-    """A calibration or simulation that would not fit in memory, refused before it runs."""

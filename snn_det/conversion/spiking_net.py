@@ -8,16 +8,15 @@ into the batch), neurons carry their membranes from chunk to chunk, so peak
 memory is bounded by the chunk length K, not by T.  The readout of each stage
 in ``out_indices`` is its time-averaged output (rate x threshold).
 """
-from contextlib import nullcontext
 from typing import Callable, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..neurons import IFNeuron, SignedIFNeuron
+from ..neurons import IFNeuron
+from ..registry import NEURONS, get_registered
 from .fold_bn import fold_conv_bn
 from .graphs import BackboneGraph
-from ..utils.heap import heap_reuse
 from ..utils.memory import check_simulation_fits, check_stash_fits
 from .ops import AnnOps, BiasAfterConv2d, SnnOps, StopForward, sum_over_time
 
@@ -53,13 +52,11 @@ class SpikingNet(nn.Module):
             self.convs[site_key(path)] = BiasAfterConv2d.of(conv)
         self.neurons = nn.ModuleDict()
         for site in graph.sites:
-            if site.signed or relu_neuron == 'signed':     # ReLU: the slope-0 limit
-                neuron = SignedIFNeuron(site.channels, channel_wise,
-                                        site.negative_slope if site.signed else 0.0,
-                                        rounding=rounding)
-            else:
-                neuron = IFNeuron(site.channels, channel_wise)
-            self.neurons[site_key(site.name)] = neuron
+            # Leaky-ReLU sites take signed neurons (seed 003 Eq. 22); ReLU sites the
+            # registered kind ``relu_neuron`` (snn_det.registry.NEURONS)
+            kind = 'signed' if site.signed else relu_neuron
+            build = get_registered(NEURONS, kind, 'neuron')
+            self.neurons[site_key(site.name)] = build(site, channel_wise, rounding)
         if relu_neuron == 'signed':     # in checkpoints: refused by a config of IF neurons
             self.register_buffer(SIGNED_RELU_KEY, torch.tensor(1))
         self.requires_grad_(False)
@@ -98,15 +95,13 @@ class SpikingNet(nn.Module):
         """
         T = self._check_T(T)
         acc, stopped = None, False
-        # a plain simulation (not calibration's, see snn_det.utils.heap) reuses freed buffers
-        with heap_reuse() if recorder is None and inputs is None else nullcontext():
-            for steps, outs in self.iter_chunks(x, T, chunk_size, recorder, start, None,
-                                                inputs, rois=rois, stash=stash):
-                if outs is None:      # stopped by the recorder; it still sees every chunk
-                    stopped = True
-                    continue
-                sums = [sum_over_time(o, steps) for o in outs]
-                acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
+        for steps, outs in self.iter_chunks(x, T, chunk_size, recorder, start, None,
+                                            inputs, rois=rois, stash=stash):
+            if outs is None:      # stopped by the recorder; it still sees every chunk
+                stopped = True
+                continue
+            sums = [sum_over_time(o, steps) for o in outs]
+            acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
         return tuple() if stopped or acc is None else tuple(a / T for a in acc)
 
     @torch.no_grad()
@@ -127,13 +122,12 @@ class SpikingNet(nn.Module):
         T_max = T_list[-1]
         spans = self._spans(T_max, chunk_size, T_list)
         acc, out, done = None, {}, 0
-        with heap_reuse():
-            for steps, outs in self.iter_chunks(x, T_max, chunk_size, spans=spans):
-                sums = [sum_over_time(o, steps) for o in outs]
-                acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
-                done += steps
-                if done in T_list:
-                    out[done] = tuple(a / done for a in acc)
+        for steps, outs in self.iter_chunks(x, T_max, chunk_size, spans=spans):
+            sums = [sum_over_time(o, steps) for o in outs]
+            acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
+            done += steps
+            if done in T_list:
+                out[done] = tuple(a / done for a in acc)
         return out
 
     @staticmethod

@@ -7,10 +7,16 @@ with K, not with T, so a T too large for memory only hurts through a chunk that 
 too long (``chunk_size`` unset means one chunk of all T steps).  The check below
 estimates that peak before the first step and names the chunk size that fits.
 """
+import ctypes
+import ctypes.util
 import re
 from typing import Optional
 
 import torch
+
+
+class InsufficientMemoryError(MemoryError):
+    """A calibration or simulation that would not fit in memory, refused before it runs."""
 
 #: float tensors of one chunk's size alive at once while a segment runs on a chunk
 #: (input, convolution output, membrane, spikes, the next conv's input, codes)
@@ -47,9 +53,8 @@ def simulation_bytes(site_elements_per_step: int, K: int, element_size: int = 4)
 def check_simulation_fits(site_elements_per_step: int, T: int, K: int, images: int,
                           shape: tuple, device=None, available: Optional[int] = None,
                           element_size: int = 4) -> int:
-    """Raise :class:`~snn_det.conversion.errors.InsufficientMemoryError` naming the fix
+    """Raise :class:`InsufficientMemoryError` naming the fix
     when a chunk of K steps cannot fit in the free memory; return the estimate."""
-    from ..conversion.errors import InsufficientMemoryError
     need = simulation_bytes(site_elements_per_step, K, element_size)
     free = available_bytes(device) if available is None else available
     if free is None or need <= free:
@@ -68,9 +73,8 @@ def check_stash_fits(kept_bytes: int, steps_done: int, T: int, images: int, shap
                      device=None, available: Optional[int] = None) -> int:
     """A two-stage simulation keeps every step's first-phase state (the backbone's spike
     trains) until its second phase.  After ``steps_done`` of ``T`` steps took ``kept_bytes``,
-    raise :class:`~snn_det.conversion.errors.InsufficientMemoryError` naming the fix when
+    raise :class:`InsufficientMemoryError` naming the fix when
     the remaining steps' share cannot fit; return the projected total."""
-    from ..conversion.errors import InsufficientMemoryError
     total = int(kept_bytes * T / max(1, steps_done))
     free = available_bytes(device) if available is None else available
     if free is None or total - kept_bytes <= free:
@@ -81,3 +85,26 @@ def check_stash_fits(kept_bytes: int, steps_done: int, T: int, images: int, shap
         f'image(s) of {shape[-2]}x{shape[-1]} but {format_bytes(free)} is free: use fewer '
         'images per batch (test_dataloader.batch_size), smaller images or a smaller T '
         '(--chunk-size does not change it)')
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim(0)``;
+    nothing elsewhere).
+
+    Calibration frees a site's large buffers between long-lived ones (a frontier's
+    codes, the observers' samples); glibc keeps the free pages between them mapped, so
+    the resident set would carry the largest pass's leftovers into every later site.
+    Called between sites.  It changes no allocator setting: it only returns memory that
+    is already free."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+            _LIBC = lib if hasattr(lib, 'malloc_trim') else False
+        except OSError:
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
+_LIBC = None
