@@ -512,9 +512,15 @@ def test_faster_rcnn_full_scope_stage_one_is_mmdets_loss_with_qc_sites():
                  qc.backbone.graph.sites[0].name):
         g = acts[site].threshold.grad
         assert g is not None and float(g.abs()) > 0, site
-    # the patches are gone after the loss: mmdet's predict path is the graph's again
-    assert 'forward' not in qc.rpn_head.__dict__ and 'forward' not in qc.roi_head.bbox_head.__dict__
-    assert qc.extract_feat.__func__.__name__ == '_extract_feat'
+    # Stage I's QC routing ends with the loss: mmdet's predict path is the graph's again,
+    # through the Spiking* subclasses' own methods (no method patched on the instances)
+    from snn_det.models.spiking_detector import SpikingScopeDetector
+    assert qc._stage_one is None and qc.rpn_head._stage_one is None
+    assert qc.roi_head.bbox_head._stage_one is None
+    assert type(qc).extract_feat is SpikingScopeDetector.extract_feat
+    assert not {'forward', 'predict', 'extract_feat', 'loss'} & (
+        set(vars(qc)) | set(vars(qc.rpn_head)) | set(vars(qc.roi_head.bbox_head)))
+    assert type(qc).__name__ == 'SpikingFasterRCNN'
     snn.eval()
     _convert(snn, [x], 4)
     snn.backbone.set_mode('snn', 4)

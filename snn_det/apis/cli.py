@@ -1,7 +1,8 @@
 """Command-line options shared by tools/convert.py, tools/test.py and benchmarks."""
 import argparse
 
-from ..conversion.config import CALIB_PRESETS, RELU_NEURONS, SHIFTS, ConversionConfig
+from ..conversion.config import CALIB_PRESETS, SHIFTS, ConversionConfig
+from ..registry import NEURONS, registered
 from ..conversion.thresholds import THRESHOLD_METHODS
 
 
@@ -19,7 +20,7 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
     g.add_argument('--shift', choices=SHIFTS, default=None,
                    help="ClipRound shift: v(0)=theta/2 ('potential', default), bias += theta/2T "
                         "('bias') or none (ClipFloor)")
-    g.add_argument('--relu-neuron', choices=RELU_NEURONS, default=None,
+    g.add_argument('--relu-neuron', choices=sorted(registered(NEURONS)), default=None,
                    help="neuron at ReLU sites: 'if' (default; seeds 001-003) or 'signed' "
                         "(seed 003's signed neuron with negative slope 0: negative spikes "
                         "only take back earlier positive ones; beyond the seeds)")

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from .collect import ann_site, snn_site
+from .context import calibration_step
 from .frontier import Frontier
 from .reduce import reduce_mean
 
@@ -57,3 +58,9 @@ def calibrate_bias(graph, net, batches, site: str, T: int, chunk_size=None, acts
     conv = net.conv(graph.site(site).owner)
     conv.bias.add_(e.to(conv.bias))
     return float(e.abs().mean())
+
+
+@calibration_step('bias', order=10, observed_first=True)
+def bias_step(ctx) -> None:
+    """LCP (seed 001 Eq. 19-20) at ``ctx.site``."""
+    calibrate_bias(ctx.graph, ctx.net, ctx.frontiers, ctx.site, ctx.T, ctx.chunk_size, ctx.acts)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .cache import CalibrationCache
 from .collect import ann_site, snn_site
+from .context import calibration_step
 from .reduce import average_gradients_, sum_over_ranks
 from .spike_codes import encode, store
 
@@ -162,3 +163,10 @@ def calibrate_bptt(graph, net, batches, site: str, T: int, chunk_size=None, acts
         conv.weight.copy_(best_state[0])
         neuron.v0 = best_state[1].contiguous()
     return dict(before=before, after=best)
+
+
+@calibration_step('fc', order=50)
+def fine_step(ctx) -> None:
+    """Fine calibration with BPTT (seed 003 Eq. 19-21) at ``ctx.site``."""
+    calibrate_bptt(ctx.graph, ctx.net, ctx.frontiers, ctx.site, ctx.T, ctx.chunk_size,
+                   ctx.acts, ctx.cfg, cache=ctx.cache)

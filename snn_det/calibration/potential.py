@@ -13,6 +13,7 @@ broadcasts to any H x W; ``'element'`` remains for fixed-size inputs.
 import torch
 
 from .bias import site_error
+from .context import calibration_step
 
 
 @torch.no_grad()
@@ -24,3 +25,18 @@ def calibrate_potential(graph, net, batches, site: str, T: int, chunk_size=None,
     delta = (T * e).to(neuron.v0)
     neuron.v0 = (neuron.v0 + delta).contiguous()   # broadcasts (1,1,1,1) -> delta's shape
     return float(delta.abs().mean())
+
+
+@calibration_step('potential', order=20, observed_first=True)
+def potential_step(ctx) -> None:
+    """ACP's initial-potential calibration (seed 001 Eq. 21-22) at ``ctx.site``."""
+    calibrate_potential(ctx.graph, ctx.net, ctx.frontiers, ctx.site, ctx.T, ctx.chunk_size,
+                        ctx.acts, ctx.cfg.potential_granularity)
+
+
+@calibration_step('cc', order=40, observed_first=True)
+def coarse_step(ctx) -> None:
+    """Coarse calibration (seed 003 Eq. 17-18) at ``ctx.site``: the same correction of
+    the initial potential, towards the QC-ANN's activation when there is one."""
+    calibrate_potential(ctx.graph, ctx.net, ctx.frontiers, ctx.site, ctx.T, ctx.chunk_size,
+                        ctx.acts, ctx.cfg.potential_granularity)

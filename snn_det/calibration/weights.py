@@ -24,6 +24,7 @@ from torch import Tensor
 from ..neurons.quantizers import if_rate
 from .cache import CalibrationCache
 from .collect import ann_site, snn_site
+from .context import calibration_step
 from .reduce import average_gradients_, sum_over_ranks
 from .spike_codes import store
 
@@ -99,3 +100,12 @@ def calibrate_weights(graph, net, batches: List[Tensor], site: str, T: int, chun
     else:
         after = before
     return dict(before=before, after=after)
+
+
+@calibration_step('weights', order=30)
+def weights_step(ctx) -> None:
+    """ACP's weight calibration (seed 001 Eq. 23-24) at ``ctx.site``."""
+    cfg = ctx.cfg
+    calibrate_weights(ctx.graph, ctx.net, ctx.frontiers, ctx.site, ctx.T, ctx.chunk_size,
+                      ctx.acts, cfg.weight_iters, cfg.weight_lr, cfg.weight_momentum,
+                      cfg.weight_batch, cfg.seed, cache=ctx.cache)

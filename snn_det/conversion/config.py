@@ -3,17 +3,28 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import List, Optional
 
 from ..neurons.if_neuron import POTENTIAL_GRANULARITIES
+from ..registry import CALIBRATION_STEPS, NEURONS, get_registered, registered
 from .thresholds import THRESHOLD_METHODS
 
 SHIFTS = ('potential', 'bias', 'none')
-#: neuron at a ReLU site: the IF neuron of seeds 001-003, or the signed neuron of seed 003
-#: Eq. 22 in its ReLU limit (negative slope 0; beyond the seeds, see SignedIFNeuron)
+#: neurons at ReLU sites (registered in snn_det.registry.NEURONS): the IF neuron of
+#: seeds 001-003, or the signed neuron of seed 003 Eq. 22 in its ReLU limit (negative
+#: slope 0; beyond the seeds, see SignedIFNeuron)
 RELU_NEURONS = ('if', 'signed')
-#: calibration steps, in the order they are applied per layer
-CALIB_STEPS = ('bias', 'potential', 'weights', 'cc', 'fc')
-#: first steps that start from the site's error ``x - s_bar``, which the calibration
-#: frontier observes on its way to the site (and where it keeps the site's products)
-OBSERVED_FIRST = ('bias', 'potential', 'cc')
+
+
+def calib_steps() -> List[str]:
+    """The registered calibration steps, in the order they are applied per site
+    (seed 001: bias, potential, weights; seed 003: cc, fc)."""
+    return sorted(registered(CALIBRATION_STEPS), key=lambda s: CALIBRATION_STEPS.get(s).order)
+
+
+def observed_first(step: str) -> bool:
+    """Does ``step`` start from the site's error ``x - s_bar``?  Then the calibration
+    frontier observes it on its way to the site (and keeps the site's products)."""
+    return get_registered(CALIBRATION_STEPS, step, 'calibration step').observed_first
+
+
 #: names for combinations (seed 001: LCP, ACP; seed 003: CC, FC)
 CALIB_PRESETS = {
     'none': [], 'baseline': [],
@@ -34,13 +45,14 @@ def parse_calib(spec) -> List[str]:
         for part in str(item).replace(',', ' ').split():
             part = part.lower()
             names = CALIB_PRESETS.get(part, [part])
+            known = calib_steps()
             for name in names:
-                if name not in CALIB_STEPS:
+                if name not in known:
                     raise ValueError(f"unknown calibration '{part}'; choose from "
-                                     f"{sorted(CALIB_PRESETS)} or steps {list(CALIB_STEPS)}")
+                                     f"{sorted(CALIB_PRESETS)} or steps {known}")
                 if name not in steps:
                     steps.append(name)
-    return [s for s in CALIB_STEPS if s in steps]
+    return [s for s in calib_steps() if s in steps]
 
 
 @dataclass
@@ -79,8 +91,9 @@ class ConversionConfig:
             raise ValueError(f"threshold must be one of {THRESHOLD_METHODS}, got '{self.threshold}'")
         if self.shift not in SHIFTS:
             raise ValueError(f"shift must be one of {SHIFTS}, got '{self.shift}'")
-        if self.relu_neuron not in RELU_NEURONS:
-            raise ValueError(f"relu_neuron must be one of {RELU_NEURONS}, got '{self.relu_neuron}'")
+        if self.relu_neuron not in registered(NEURONS):
+            raise ValueError(f'relu_neuron must be one of {sorted(registered(NEURONS))}, '
+                             f"got '{self.relu_neuron}'")
         if self.potential_granularity not in POTENTIAL_GRANULARITIES:
             raise ValueError(f'potential_granularity must be one of {POTENTIAL_GRANULARITIES}')
         if not 0 < self.percentile <= 100:

@@ -29,6 +29,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ..registry import NEURONS
+
 try:  # the compiled kernels register torch.ops.snn_det.{if,signed}_steps_
     from . import _C  # noqa: F401
     _HAVE_FUSED = True
@@ -436,3 +438,18 @@ class SignedIFNeuron(IFNeuron):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f', negative_slope={self.negative_slope}'
+
+
+@NEURONS.register_module(name='if')
+def build_if_neuron(site, channel_wise: bool = True, rounding: bool = True) -> IFNeuron:
+    """The IF neuron with reset by subtraction (seed 001 Eq. 2-4) at a ReLU site."""
+    return IFNeuron(site.channels, channel_wise)
+
+
+@NEURONS.register_module(name='signed')
+def build_signed_neuron(site, channel_wise: bool = True,
+                        rounding: bool = True) -> SignedIFNeuron:
+    """Seed 003's signed neuron (Eq. 22) with the site's negative slope; at a ReLU
+    site, its slope-0 limit."""
+    slope = site.negative_slope if getattr(site, 'signed', False) else 0.0
+    return SignedIFNeuron(site.channels, channel_wise, slope, rounding=rounding)

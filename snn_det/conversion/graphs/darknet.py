@@ -12,11 +12,15 @@ from mmdet.models.backbones.darknet import Darknet, ResBlock
 from torch import nn
 
 from ..errors import UnsupportedModuleError
+from ...registry import GRAPHS
 from .base import BackboneGraph, Site, check_conv, check_norm
 
 
+@GRAPHS.register_module(name='Darknet')
 class DarknetGraph(BackboneGraph):
     """Graph of an mmdet Darknet (and subclasses with other widths/depths)."""
+
+    kind = 'backbone'
 
     def __init__(self, backbone: Darknet):
         super().__init__(backbone)

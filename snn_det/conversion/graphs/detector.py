@@ -33,21 +33,16 @@ def check_scope(scope) -> str:
 
 
 def build_part_graph(module, prefix: str):
-    """The part graph of a supported neck or head; :class:`UnsupportedModuleError` else.
+    """The part graph of a supported neck or head (a registered ``'part'`` graph,
+    :data:`snn_det.registry.GRAPHS`); :class:`UnsupportedModuleError` else.
     ``module`` may be a two-stage detector's ``(neck, rpn_head, roi_head)``."""
-    from mmdet.models.dense_heads import RetinaHead, YOLOV3Head
-    from mmdet.models.necks import FPN, YOLOV3Neck
-
-    from .heads import RetinaHeadGraph, YOLOV3HeadGraph
+    from . import find_graph, registered_graphs
     if isinstance(module, tuple):        # (neck, rpn_head, roi_head) of a two-stage detector
         from .two_stage import TwoStageHeadsGraph
         return TwoStageHeadsGraph(*module, prefix=prefix)
-    from .necks import FPNGraph, YOLOV3NeckGraph
-    table = {FPN: FPNGraph, YOLOV3Neck: YOLOV3NeckGraph, RetinaHead: RetinaHeadGraph,
-             YOLOV3Head: YOLOV3HeadGraph}
-    cls = table.get(type(module))
+    cls = find_graph(module, 'part')
     if cls is None:
-        known = ', '.join(sorted(c.__name__ for c in table))
+        known = ', '.join(registered_graphs('part'))
         raise UnsupportedModuleError(prefix, module, f'spiking necks/heads: {known}')
     return cls(module, prefix)
 

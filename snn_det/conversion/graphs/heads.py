@@ -13,9 +13,11 @@ ConvModule with Leaky-ReLU (signed neuron) and a 1x1 prediction convolution.
 """
 from typing import Sequence
 
+from ...registry import GRAPHS
 from .parts import PartGraph, _check_type
 
 
+@GRAPHS.register_module(name='RetinaHead')
 class RetinaHeadGraph(PartGraph):
     """Reads ``p0 .. p{L-1}``, writes ``cls0.., reg0..``; output ``(cls_scores, bbox_preds)``."""
 
@@ -68,6 +70,7 @@ class RetinaHeadGraph(PartGraph):
         return list(outs[:L]), list(outs[L:])
 
 
+@GRAPHS.register_module(name='YOLOV3Head')
 class YOLOV3HeadGraph(PartGraph):
     """Reads ``p0 .. p{L-1}``, writes ``pred0..``; output ``(pred_maps,)``."""
 

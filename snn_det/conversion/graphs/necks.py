@@ -14,9 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UnsupportedModuleError
+from ...registry import GRAPHS
 from .parts import PartGraph, _check_type
 
 
+@GRAPHS.register_module(name='FPN')
 class FPNGraph(PartGraph):
     """mmdet ``FPN``: reads ``c0 .. c{n-1}``, writes ``p0 .. p{num_outs-1}``."""
 
@@ -71,6 +73,7 @@ class FPNGraph(PartGraph):
         return new
 
 
+@GRAPHS.register_module(name='YOLOV3Neck')
 class YOLOV3NeckGraph(PartGraph):
     """mmdet ``YOLOV3Neck``: one segment per ConvModule (a chain, like Darknet's)."""
 

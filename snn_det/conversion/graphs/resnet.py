@@ -19,11 +19,15 @@ from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
 
 from ..errors import UnsupportedModuleError
+from ...registry import GRAPHS
 from .base import BackboneGraph, Site, check_conv, check_norm
 
 
+@GRAPHS.register_module(name='ResNet')
 class ResNetGraph(BackboneGraph):
     """Graph of an mmdet ResNet; raises :class:`UnsupportedModuleError` on anything else."""
+
+    kind = 'backbone'
 
     def __init__(self, backbone: ResNet):
         super().__init__(backbone)
