@@ -17,7 +17,7 @@ import os.path as osp
 import re
 from typing import Callable, Dict, List
 
-from ..apis.evaluate import format_table
+from .tables import format_table
 from .results import (Row, metric_table, plot_name, rows_markdown, snn_methods,
                       targets_rows)
 from .summary import (SCALE, SPEED, scale_rows, scale_runs_markdown, speed_rows,

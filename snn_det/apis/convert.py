@@ -8,13 +8,13 @@ from typing import List, Optional, Sequence
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 
 from ..calibration.cache import CalibrationCache
 from ..calibration.frontier import CachedImages
 from ..conversion.config import ConversionConfig
 from ..pipeline import convert_backbone
 from ..utils.checkpoint import save_checkpoint_atomic, to_plain, write_text_atomic
+from ..utils.wrappers import unwrap  # noqa: F401  (tools import it from here)
 from .calib_data import build_calib_batches
 
 SPIKING_TYPES = ('SpikingBackbone', 'snn_det.SpikingBackbone')
@@ -99,10 +99,6 @@ def wrap_backbone_cfg(cfg: Config, T: int, conversion: Optional[dict] = None,
     cfg.model.backbone = new
     set_scope_cfg(cfg, scope)
     ensure_custom_imports(cfg)
-
-
-def unwrap(model):
-    return model.module if is_model_wrapper(model) else model
 
 
 def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: ConversionConfig,

@@ -1,12 +1,13 @@
 """Evaluate the ANN and the SNN at each T with the runner's own test loop and metric."""
 import json
-import os
-import os.path as osp
 import time
 from typing import Dict, List, Optional, Sequence
 
-from .convert import unwrap
+from ..analysis.metric_plot import main_metric, plot_metric_vs_T  # noqa: F401
+from ..analysis.tables import format_table  # noqa: F401  (tools import it from here)
+from ..engine.evaluators import restrict_evaluator_to_dataset
 from ..utils.checkpoint import write_text_atomic
+from ..utils.wrappers import unwrap
 
 #: short names of the metrics shown in tables, by metric key suffix
 COCO_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l')
@@ -33,28 +34,6 @@ def simplify_metrics(metrics: Dict[str, float]) -> Dict[str, float]:
                 v /= 100.0
             out[SHORT.get(name, name)] = v
     return out
-
-
-def main_metric(row: dict) -> Optional[float]:
-    for key in ('AP', 'mAP', 'top1'):
-        if key in row:
-            return row[key]
-    return None
-
-
-def restrict_evaluator_to_dataset(evaluator, dataset) -> None:
-    """Evaluate COCO-style metrics on the images ``dataset`` yields.
-
-    ``CocoMetric`` scores every image of its annotation file; when the test set
-    is a subset (``test_dataloader.dataset.indices=N``) the missing images would
-    count as misses, so the metric is told which image ids are evaluated.
-    """
-    ids = None
-    for metric in evaluator.metrics:
-        if hasattr(metric, 'img_ids') and getattr(metric, 'img_ids', None) is None:
-            if ids is None:
-                ids = [dataset.get_data_info(i)['img_id'] for i in range(len(dataset))]
-            metric.img_ids = ids
 
 
 def restrict_metrics_to_dataset(runner) -> None:
@@ -154,64 +133,6 @@ def _share_from_rank0(rows: List[dict]) -> None:
         box = [rows if get_rank() == 0 else None]
         broadcast_object_list(box)
         rows[:] = box[0]
-
-
-def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
-    """Markdown table of rows (model, T, metrics); mAP-like metrics shown in %."""
-    if not rows:
-        return ''
-    from ..evaluation.intervals import INTERVAL_KEYS, interval_text
-    if keys is None:
-        keys = [k for k in rows[0] if k not in ('model', 'T', 'calib_T', 'seconds',
-                                                'shared_pass') + INTERVAL_KEYS]
-    cis = any('AP_ci' in r for r in rows)
-    head = ['model', 'T'] + list(keys) + ['AP 95% CI'] * cis + ['% of ANN'] \
-        + ['% of ANN 95% CI'] * cis + ['time (s)']
-    ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    for r in rows:
-        t = '' if r.get('T') is None else str(r['T'])
-        if r.get('calib_T') not in (None, r.get('T')):
-            t += f' (calib T={r["calib_T"]})'
-        vals = [f'{100 * r[k]:.1f}' if isinstance(r.get(k), float) and r[k] <= 1.0
-                else str(r.get(k, '')) for k in keys]
-        m = main_metric(r)
-        keep = f'{100 * m / ann:.1f}' if (ann and m is not None) else ''
-        secs = str(r.get('seconds', ''))
-        if r.get('shared_pass'):
-            secs += f' (one pass for T={"/".join(map(str, r["shared_pass"]))})'
-        ci = [interval_text(r.get('AP_ci'))] * cis
-        ratio_ci = [interval_text(r.get('ratio_ci'))] * cis
-        lines.append('| ' + ' | '.join([r['model'], t] + vals + ci + [keep] + ratio_ci + [secs])
-                     + ' |')
-    return '\n'.join(lines)
-
-
-def plot_metric_vs_T(series: Dict[str, List[tuple]], path: str, ann: Optional[float] = None,
-                     ylabel: str = 'mAP', title: str = '') -> None:
-    """Line plot of a metric against T (log2 axis), one line per series."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, pts in series.items():
-        pts = sorted(pts)
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker='o', label=name)
-    if ann is not None:
-        ax.axhline(100 * ann, color='k', linestyle='--', label='ANN')
-    ax.set_xscale('log', base=2)
-    ax.set_xlabel('time steps T')
-    ax.set_ylabel(f'{ylabel} (%)')
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
 
 
 def save_rows(rows: List[dict], path: str, extra: Optional[dict] = None) -> None:

@@ -41,13 +41,13 @@ class MultiTTestLoop(TestLoop):
 
     @property
     def backbone(self):
-        from ..apis.convert import unwrap
+        from ..utils.wrappers import unwrap
         return unwrap(self.runner.model).backbone
 
     def run(self) -> Dict[int, dict]:
         """Run the hooks as ``runner.test()`` does (``before_run`` ... ``after_run``) around
         one pass over the test set; returns ``{T: metrics}``."""
-        from ..apis.evaluate import restrict_evaluator_to_dataset
+        from .evaluators import restrict_evaluator_to_dataset
         for ev in self.evaluators.values():
             restrict_evaluator_to_dataset(ev, self.dataloader.dataset)
         bb = self.backbone

@@ -52,9 +52,9 @@ def provenance() -> dict:
     import mmengine
     import torch
 
-    import snn_det
+    from ..version import __version__
     versions = dict(python=platform.python_version(), torch=torch.__version__,
-                    mmengine=mmengine.__version__, snn_det=snn_det.__version__)
+                    mmengine=mmengine.__version__, snn_det=__version__)
     for name in ('mmcv', 'mmdet', 'mmpretrain', 'numpy'):
         try:
             versions[name] = __import__(name).__version__
