@@ -80,7 +80,7 @@ def test_the_profile_split_counts_each_part_once_and_the_rest_as_other():
 
     from snn_det.calibration import spike_codes
     from snn_det.calibration.cache import CalibrationCache
-    bench = _tool('scale_benchmark')
+    from snn_det.benchmarks.scale_worker import PROFILE_PARTS, _profile_parts
     x = torch.randn(4, 8, 32, 32)
     w = torch.randn(8, 8, 3, 3)
     import time
@@ -97,8 +97,8 @@ def test_the_profile_split_counts_each_part_once_and_the_rest_as_other():
     work()                          # nested calls: own times must not be counted twice
     prof.disable()
     wall = time.perf_counter() - t0
-    parts = bench._profile_parts(prof)
-    assert set(parts) == set(bench.PROFILE_PARTS) | {'other', 'total'}
+    parts = _profile_parts(prof)
+    assert set(parts) == set(PROFILE_PARTS) | {'other', 'total'}
     assert parts['convolutions'] > 0 and parts['spike encode'] > 0
     assert parts['neurons'] == 0 and parts['MMSE thresholds'] == 0
     assert abs(sum(v for k, v in parts.items() if k != 'total') - parts['total']) < 1e-9
