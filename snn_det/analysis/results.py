@@ -19,7 +19,7 @@ import json
 import os.path as osp
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from .metric_plot import main_metric, plot_metric_vs_T
+from .metrics import main_metric, plot_metric_vs_T
 from ..utils.checkpoint import write_text_atomic
 
 METRIC_ORDER = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'mAP', 'top1', 'top5')

@@ -2,7 +2,7 @@
 from typing import List, Optional, Sequence
 
 from ..evaluation.intervals import INTERVAL_KEYS, interval_text
-from .metric_plot import main_metric
+from .metrics import main_metric
 
 
 def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:

@@ -3,38 +3,12 @@ import json
 import time
 from typing import Dict, List, Optional, Sequence
 
-from ..analysis.metric_plot import main_metric, plot_metric_vs_T  # noqa: F401
+from ..analysis.metrics import (COCO_KEYS, PERCENT_KEYS, SHORT, main_metric,  # noqa: F401
+                               plot_metric_vs_T, simplify_metrics)
 from ..analysis.tables import format_table  # noqa: F401  (tools import it from here)
 from ..engine.evaluators import restrict_evaluator_to_dataset
 from ..utils.checkpoint import write_text_atomic
 from ..utils.wrappers import unwrap
-
-#: short names of the metrics shown in tables, by metric key suffix
-COCO_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l')
-SHORT = {'bbox_mAP': 'AP', 'bbox_mAP_50': 'AP50', 'bbox_mAP_75': 'AP75', 'bbox_mAP_s': 'APs',
-         'bbox_mAP_m': 'APm', 'bbox_mAP_l': 'APl', 'mAP': 'mAP', 'AP50': 'AP50',
-         'top1': 'top1', 'top5': 'top5', 'accuracy_top-1': 'top1', 'accuracy_top-5': 'top5'}
-
-
-#: metric keys reported in percent (mmpretrain's Accuracy, mmcls 0.x)
-PERCENT_KEYS = ('accuracy/top1', 'accuracy/top5', 'accuracy_top-1', 'accuracy_top-5')
-
-
-def simplify_metrics(metrics: Dict[str, float]) -> Dict[str, float]:
-    """``{'coco/bbox_mAP': 0.5, ...}`` -> ``{'AP': 0.5, ...}`` (unknown keys kept).
-
-    Everything is a fraction: accuracies that mmpretrain reports in % are divided by 100.
-    """
-    out = {}
-    for k, v in metrics.items():
-        name = k.split('/')[-1]
-        if isinstance(v, (int, float)):
-            v = float(v)
-            if k in PERCENT_KEYS or name in PERCENT_KEYS:
-                v /= 100.0
-            out[SHORT.get(name, name)] = v
-    return out
-
 
 def restrict_metrics_to_dataset(runner) -> None:
     """:func:`restrict_evaluator_to_dataset` for the runner's test evaluator."""

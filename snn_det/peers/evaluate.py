@@ -19,8 +19,8 @@ from .base import build_peer, one_line
 def evaluate_peer(runner, batches: Sequence[Tensor], peer_cfg: dict, T_list: Sequence[int],
                   detector: str, method: str) -> Tuple[List[dict], List[dict]]:
     """Rows (one per T, or one ``error`` row) and the conversion time of one peer."""
-    from ..apis.convert import unwrap
-    from ..apis.evaluate import simplify_metrics
+    from ..utils.wrappers import unwrap
+    from ..analysis.metrics import simplify_metrics
     from ..engine.multi_t_test_loop import MultiTTestLoop
     bb = unwrap(runner.model).backbone
     peer = build_peer(peer_cfg)
@@ -57,7 +57,7 @@ def evaluate_peer(runner, batches: Sequence[Tensor], peer_cfg: dict, T_list: Seq
 def _metrics(metrics: dict) -> dict:
     """The row's metrics; a detector that detected nothing at all (mmdet's CocoMetric then
     returns no metric) scores 0 on every COCO metric."""
-    from ..apis.evaluate import COCO_KEYS, SHORT, simplify_metrics
+    from ..analysis.metrics import COCO_KEYS, SHORT, simplify_metrics
     m = simplify_metrics(metrics)
     if not any(k in m for k in ('AP', 'mAP', 'top1')):
         m.update({SHORT[k]: 0.0 for k in COCO_KEYS}, note='no detections')
