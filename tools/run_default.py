@@ -1,13 +1,14 @@
 """The main job on the embedded default, in one command.
 
     python tools/run_default.py [--detectors retinanet faster-rcnn yolov3] [--T 16 32 64]
-        [--convert-T 32] [--val-images N] [--calib lcp]
+        [--convert-T 32] [--split test|val] [--val-images N] [--calib lcp]
 
 Makes the generated dataset if it is missing, converts each shipped detector
 (``checkpoints/``) with ``tools/convert.py ... --T <convert-T>``, evaluates the
-ANN and the SNN at each T with ``tools/test.py``, and prints the ANN-vs-SNN
-table.  Default: RetinaNet, converted for T=32 (MMSE channel-wise thresholds,
-ClipRound shift, bias calibration on 16 images) and tested at T = 8, 16, 32.
+ANN and the SNN at each T with ``tools/test.py`` on the held-out test split (all of
+its images, with 95% bootstrap intervals), and prints the ANN-vs-SNN table.
+Default: RetinaNet, converted for T=32 (MMSE channel-wise thresholds, ClipRound
+shift, bias calibration on 16 train images) and tested at T = 8, 16, 32.
 
 The table is also saved as ``work_dirs/benchmarks/main_job/results.json`` (the
 format of tools/benchmark.py), which ``tools/collect_results.py`` takes into
@@ -62,8 +63,11 @@ def main(argv=None):
     p.add_argument('--convert-T', nargs='+', type=int, default=[32])
     p.add_argument('--calib', default='lcp')
     p.add_argument('--calib-images', type=int, default=16)
+    p.add_argument('--split', choices=['test', 'val'], default='test',
+                   help="the generated data's split to evaluate on (default: the held-out "
+                        'test split)')
     p.add_argument('--val-images', type=int, default=None,
-                   help='evaluate on the first N val images (default: all 320)')
+                   help='evaluate on the first N images of the split (default: all)')
     p.add_argument('--work-dir', default='work_dirs/default')
     p.add_argument('--results-dir', default=osp.join(ROOT, 'work_dirs/benchmarks/main_job'),
                    help='where the table is saved as results.{json,csv,md}')
@@ -83,7 +87,8 @@ def main(argv=None):
         ck, cf = convert_tool.main([cfg, ckpt, '--T', *map(str, args.convert_T), '--calib',
                                     args.calib, '--calib-images', str(args.calib_images),
                                     '--work-dir', work])
-        rows = test_tool.main([cf, ck, '--T', *map(str, args.T), '--work-dir', work] + extra)
+        rows = test_tool.main([cf, ck, '--T', *map(str, args.T), '--split', args.split,
+                               '--work-dir', work] + extra)
         from snn_det.apis.evaluate import format_table
         tables.append(f'### {name}\n\n' + format_table(rows, ['AP', 'AP50', 'AP75']))
         method = f'SNN ({args.calib}, converted for T={"/".join(map(str, args.convert_T))})'
@@ -100,7 +105,7 @@ def main(argv=None):
     given = sys.argv[1:] if argv is None else argv
     cmd = ' '.join(['python tools/run_default.py'] + list(given))
     write_result_files(dict(name='main_job', config='tools/run_default.py',
-                            command=cmd, T=args.T, seed=0, results=results,
+                            command=cmd, T=args.T, seed=0, split=args.split, results=results,
                             conversion_times=times, complete=True,
                             wall_seconds=round(time.perf_counter() - t0, 1),
                             data_seconds=round(data_seconds, 1),
