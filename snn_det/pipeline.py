@@ -215,7 +215,8 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
             est = check_calibration_fits(observers, T, chunks[T], cfg.calib, len(batches),
                                          budget, device, keeps_products=keeps)
             if progress:
-                how = ', chosen to fit the free memory' if chunk_size is None else ''
+                how = ', chosen to fit the free memory' if chunk_size is None and chunks[T] \
+                    else ''
                 print_log(f'calibration at T={T}: expected peak {format_bytes(est["total"])} '
                           f'(time chunk {chunks[T] or T} of {T} steps{how})', logger='current')
     # thresholds for every T first: the observers' samples (up to ``max_samples`` floats
