@@ -9,10 +9,11 @@
 
 Writes ``<work-dir>/<name>_snn.pth`` (loads with torch.load(weights_only=True))
 and ``<work-dir>/<name>_snn.py`` (a config that builds the converted model and
-loads that checkpoint), then prints a summary.  Nothing is written if anything
-fails.
+loads that checkpoint), then prints a summary (energy against the ANN's also in
+``<name>_energy.json``).  Nothing is written if anything fails.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -31,8 +32,9 @@ from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
 from snn_det.apis.convert import unwrap  # noqa: E402
 from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 from snn_det.analysis.firing import measure_firing, plot_firing_rates  # noqa: E402
+from snn_det.analysis.energy import compare_all, energy_report  # noqa: E402
 from snn_det.calibration.cache import parse_bytes, parse_current_limit  # noqa: E402
-from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
+from snn_det.utils.checkpoint import load_checkpoint_file, write_text_atomic  # noqa: E402
 from snn_det.utils.outputs import OutputGuard  # noqa: E402
 
 
@@ -122,8 +124,9 @@ def _convert(args, cfg, T_list, conversion, cache_limits, name, work_dir, guard)
     firing = {}
     for T in T_list:    # firing rates and energy on (a few of) the calibration images
         firing[T] = measure_firing(backbone.snn[f'T{T}'], batches[:2], T, args.chunk_size)
+    energy = compare_all(unwrap(runner.model), batches[:2], firing, backbone.scope)  # vs ANN
     meta = dict(snn_det_version=snn_det.__version__, source_config=osp.abspath(args.config),
-                source_checkpoint=osp.abspath(args.checkpoint), converted_T=T_list,
+                energy=energy, source_checkpoint=osp.abspath(args.checkpoint), converted_T=T_list,
                 conversion=conversion.to_dict(), timings=timings,
                 firing={T: {k: v for k, v in f.items() if k != 'rates'} for T, f in firing.items()})
     if get_rank() != 0:       # statistics were averaged across ranks; rank 0 writes
@@ -132,17 +135,13 @@ def _convert(args, cfg, T_list, conversion, cache_limits, name, work_dir, guard)
     png = osp.join(work_dir, f'{name}_firing_rates.png')
     plot_firing_rates({T: f['rates'] for T, f in firing.items()}, png, name)
     print(summarize(runner.model))
-    for T, f in firing.items():
-        mean_rate = sum(f['rates'].values()) / max(len(f['rates']), 1)
-        print(f'T={T}: mean firing rate {mean_rate:.3f} spikes/neuron/step; spiking scope per '
-              f'image: {f["macs_per_image"] / 1e6:.1f} M MACs (layers with analog input) + '
-              f'{f["sops_per_image"] / 1e6:.1f} M SOPs = {f["energy_mJ_per_image"]:.3f} mJ '
-              '(4.6 pJ/MAC, 0.9 pJ/SOP, 45 nm; memory traffic not counted)')
-    print(f'firing rates plotted in {png}')
+    print(energy_report(firing, energy, tuple(batches[0].shape[-2:])))
+    ejson = osp.join(work_dir, f'{name}_energy.json')     # the ANN's beside the SNN's
+    write_text_atomic(json.dumps(energy, indent=1) + '\n', ejson)
     print(f'conversion took {time.perf_counter() - t0:.1f} s '
           f'(observe {timings["observe"]:.1f} s; per T: '
           + ', '.join(f'T={t}: {v["total"]:.1f} s' for t, v in timings['per_T'].items()) + ')')
-    print(f'wrote {ckpt}\nwrote {cfg_path}')
+    print(f'wrote {ckpt}\nwrote {cfg_path}\nwrote {ejson}; firing rates plotted in {png}')
     print(f'evaluate with: python tools/test.py {cfg_path} {ckpt} --T {" ".join(map(str, T_list))}')
     return ckpt, cfg_path
 
