@@ -121,9 +121,11 @@ class Peer:
     library = ''
 
     def version(self) -> str:
+        """The installed distribution's version (SpikingJelly has no ``__version__``)."""
+        from importlib.metadata import PackageNotFoundError, version
         try:
-            return getattr(__import__(self.library), '__version__', '?')
-        except ImportError:
+            return version(self.library)
+        except PackageNotFoundError:
             return 'not installed'
 
     def describe(self) -> str:
