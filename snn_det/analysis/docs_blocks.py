@@ -63,8 +63,9 @@ def main_job_table(result: dict) -> str:
         data = result.get('data_seconds', 0)
         how = (f'{data:.0f} s of it generating the dataset' if data >= 1
                else 'the dataset already generated')
-        out.append(f"{', '.join(dets)}; `{cmd}` took {result['wall_seconds']:.0f} s on a "
-                   f"2-core CPU ({how}).\n")
+        split = result.get('split', 'val')      # runs before the test split: val
+        out.append(f"{', '.join(dets)} on the {split} split; `{cmd}` took "
+                   f"{result['wall_seconds']:.0f} s on a 2-core CPU ({how}).\n")
     return '\n'.join(out)
 
 
