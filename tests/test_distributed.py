@@ -109,7 +109,7 @@ def test_two_process_benchmark_writes_the_rows_of_one(data, tmp_path):
     cfg = tmp_path / 'dist_bench.py'
     cfg.write_text(
         f"benchmark = dict(name='dist_bench', seed=0, T=[4], calib_images=4,\n"
-        f"    calib_batch_size=2, val_images=8,\n"
+        f"    calib_batch_size=2, val_images=8, split='val',\n"
         f"    detectors=[dict(name='RetinaNet', config={CFG!r}, checkpoint={CKPT!r},\n"
         f"                    cfg_options={opts!r})],\n"
         f"    methods=[dict(name='Baseline', conversion=dict(threshold='max'))])\n")

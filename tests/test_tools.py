@@ -185,7 +185,7 @@ def test_benchmark_writes_tables_and_reruns_single_methods(tiny, tmp_path):
     cfg = tmp_path / 'tiny_bench.py'
     cfg.write_text(
         f"benchmark = dict(name='tiny_bench', seed=0, T=[2, 4], calib_images=2,\n"
-        f"    calib_batch_size=2, val_images=2,\n"
+        f"    calib_batch_size=2, val_images=2, split='val', bootstrap=0,\n"
         f"    detectors=[dict(name='Tiny RetinaNet', config={CFG!r}, checkpoint={str(ckpt)!r},\n"
         f"                    cfg_options={overrides!r})],\n"
         f"    methods=[dict(name='Baseline', conversion=dict(threshold='max')),\n"

@@ -40,7 +40,7 @@ def main(argv=None):
     try:
         result = run_benchmark(args.config, args.out_root, args.detectors, args.methods, args.T,
                                args.launcher)
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, FileNotFoundError) as e:   # e.g. a split not generated
         sys.exit(f'error: {e.args[0]}')
     from mmengine.dist import get_rank
     rank = get_rank()

@@ -6,29 +6,25 @@
 # split, every image.  A network a peer cannot trace or express is one row with its error.
 #   python tools/benchmark.py configs/benchmarks/peers.py [--detectors ...] [--T 8 16 ...]
 _mmse = dict(threshold='mmse', channel_wise=True, shift='potential')
-# the detectors evaluated on the held-out test split of data/synth (400 images)
-_test = {'test_dataloader.dataset.ann_file': 'annotations/instances_test.json',
-         'test_dataloader.dataset.data_prefix.img': 'test/',
-         'test_evaluator.ann_file': 'data/synth/coco/annotations/instances_test.json'}
 benchmark = dict(
     name='peers',
     seed=0,
     T=[8, 16, 32, 64, 128],
     calib_images=16,          # from the train split, the same seeded images for every method
     calib_batch_size=8,
-    val_images=None,          # every image of the test set
+    split='test',             # the detectors: the held-out test split, all 400 images
     detectors=[
-        # the classifier has no test split: its val split (600 images) is never used to
-        # choose anything in this benchmark
+        # the classifier's data has no test split: its val split (600 images), used to
+        # choose nothing in this benchmark
         dict(name='ResNet-18n classifier', config='configs/cls/resnet18n_8xb64_synth-cls.py',
              checkpoint='checkpoints/cls_resnet18n_synth.pth', calib_images=128,
-             calib_batch_size=64),
+             calib_batch_size=64, split='val'),
         dict(name='RetinaNet R18n', config='configs/synth/retinanet_r18n_fpn_12e_synth.py',
-             checkpoint='checkpoints/retinanet_r18n_fpn_12e_synth.pth', cfg_options=_test),
+             checkpoint='checkpoints/retinanet_r18n_fpn_12e_synth.pth'),
         dict(name='Faster R-CNN R18n', config='configs/synth/faster-rcnn_r18n_fpn_8e_synth.py',
-             checkpoint='checkpoints/faster-rcnn_r18n_fpn_8e_synth.pth', cfg_options=_test),
+             checkpoint='checkpoints/faster-rcnn_r18n_fpn_8e_synth.pth'),
         dict(name='YOLOv3 D53n', config='configs/synth/yolov3_d53n_8e_synth.py',
-             checkpoint='checkpoints/yolov3_d53n_8e_synth.pth.gz', cfg_options=_test),
+             checkpoint='checkpoints/yolov3_d53n_8e_synth.pth.gz'),
     ],
     methods=[
         dict(name='Baseline', conversion=dict(**_mmse)),

@@ -5,9 +5,12 @@ A benchmark config holds one dict ``benchmark``::
     benchmark = dict(
         name='seed001_table4_synth', seed=0, T=[16, 32, 64, 128],
         calib_images=64, calib_batch_size=8, val_images=None, chunk_size=None,
+        split='test',                 # the split evaluated (docs/evaluation.md): 'test' | 'val'
+        bootstrap=1000, bootstrap_seed=0,   # 95 % intervals over its images (0: none)
         detectors=[dict(name='RetinaNet', config=..., checkpoint=...,
                         cfg_options=None,      # optional overrides of that config
-                        calib_images=None)],   # optional: its own calib_images / _batch_size
+                        calib_images=None,     # optional: its own calib_images / _batch_size
+                        split=None)],          # optional: its own split (below)
         methods=[dict(name='Baseline', conversion=dict(threshold='max', ...)),
                  # a method may convert another trained model of a detector, e.g. the
                  # QC fine-tuned ANN of seed 003 Stage I:
@@ -28,7 +31,22 @@ A benchmark config holds one dict ``benchmark``::
 
 Every detector is evaluated as an ANN once, then each method is converted
 (thresholds and calibrations for every T, on the same seeded calibration
-images) and evaluated at every T with the config's own metric.  Results go to
+images, drawn from the train split) and evaluated at every T with the config's
+own metric.
+
+Evaluation protocol (``docs/evaluation.md``): every detector is evaluated on
+``split`` (default ``'test'``, the held-out images; :func:`~snn_det.evaluation.use_split`
+points its ``test_dataloader`` there), on all of its images (``val_images=N`` limits
+only a ``'val'`` run to its first N images, ``test_images=N`` a ``'test'`` run).
+A detector whose test set ``use_split`` cannot switch (not ``instances_<split>.json``
+/ ``ImageSets/Main/<split>.txt``, e.g. a classifier's file lists) must name its
+``split`` itself; its config and ``cfg_options`` then choose the images and the name
+is what the tables show.  With ``bootstrap > 0`` each COCO-style row gets 95 %
+bootstrap intervals (``AP_ci``, ``AP50_ci``) and each SNN row the paired SNN/ANN
+ratio (``ratio``, ``ratio_ci``) against the ANN row of its detector (a rescaled row:
+the rescaled ANN), all on the same seeded resamples
+(:func:`~snn_det.evaluation.add_intervals`).  Every row records ``split`` and
+``images`` (how many were evaluated).  Results go to
 ``work_dirs/benchmarks/<name>/``: ``results.md``, ``results.json``,
 ``results.csv`` and ``<detector>_metric_vs_T.png`` (plus the per-layer error plot
 and its data, ``<detector>_layer_error_T<T>.json``).  A rerun restricted to some
@@ -46,6 +64,8 @@ from mmengine.runner import Runner
 
 from ..analysis.results import write_result_files
 from ..conversion.config import ConversionConfig
+from ..evaluation import (CocoEvaluationRecorder, SPLITS, add_intervals, attach_recorder,
+                          use_split)
 from ..pipeline import convert_backbone
 from ..utils.checkpoint import write_text_atomic
 from ..utils.provenance import provenance, repo_relative
@@ -53,6 +73,32 @@ from .calib_data import build_calib_batches
 from .dist import prepare_launcher
 from .convert import check_T_list, unwrap, wrap_backbone_cfg
 from .evaluate import main_metric, restrict_metrics_to_dataset, simplify_metrics
+
+#: resamples of the bootstrap intervals unless the benchmark sets ``bootstrap``
+DEFAULT_BOOTSTRAP = 1000
+
+
+def split_of(det: dict, bench: dict) -> str:
+    """The split ``det`` is evaluated on: its own ``split``, else the benchmark's
+    (default ``'test'``)."""
+    split = det.get('split') or bench.get('split', 'test')
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"{det['name']}: split must be a name such as 'test', got {split!r}")
+    return split
+
+
+def _point_at_split(cfg, det: dict, bench: dict) -> str:
+    """Point ``cfg``'s test set at the detector's split (module docstring); its name."""
+    split = split_of(det, bench)
+    if split not in SPLITS and not det.get('split'):
+        raise ValueError(f'benchmark split {split!r} is not one of {SPLITS}')
+    try:
+        use_split(cfg, split)
+    except ValueError as e:
+        if not det.get('split'):       # the default cannot be applied: say what to do
+            raise ValueError(f"{det['name']}: {e}; name the split this detector's config "
+                             f"evaluates with split=... in its benchmark entry") from None
+    return split
 
 
 def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=None,
@@ -63,27 +109,62 @@ def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=No
         cfg.merge_from_dict(det['cfg_options'])
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    split = _point_at_split(cfg, det, bench)
     wrap_backbone_cfg(cfg, T0, {}, bench.get('chunk_size'), scope)
     cfg.work_dir = osp.join(work_dir, 'logs', det['name'].replace(' ', '_'))
     cfg.load_from = det['checkpoint']
     cfg.resume = False
     cfg.randomness = dict(seed=bench.get('seed', 0), deterministic=False)
-    n_val = bench.get('val_images')
-    if n_val:
-        cfg.test_dataloader.dataset.indices = int(n_val)
+    n_images = bench.get('val_images' if split == 'val' else 'test_images')
+    if n_images:
+        cfg.test_dataloader.dataset.indices = int(n_images)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1000)
     runner = Runner.from_cfg(cfg)
     runner.load_or_resume()
     restrict_metrics_to_dataset(runner)
+    if bench.get('bootstrap', DEFAULT_BOOTSTRAP) > 0:
+        attach_recorder(runner.test_evaluator)    # None for VOC / classification metrics
+    runner.benchmark_split = split
     return cfg, runner
 
 
+def _recorder(evaluator):
+    return next((m for m in evaluator.metrics if isinstance(m, CocoEvaluationRecorder)), None)
+
+
+def _evaluated(runner) -> dict:
+    """``split`` and ``images`` of a row measured with ``runner``."""
+    return dict(split=getattr(runner, 'benchmark_split', None),
+                images=len(runner.test_dataloader.dataset))
+
+
+def _with_intervals(row: dict, evaluation, ann_evaluation, bench: dict) -> dict:
+    """``row`` with the interval keys of :func:`~snn_det.evaluation.add_intervals`: 95 %
+    intervals of its AP / AP50 and, when ``ann_evaluation`` is given, the SNN/ANN ratio
+    paired with the ANN on the same resamples (no ``evaluation``: unchanged)."""
+    n = bench.get('bootstrap', DEFAULT_BOOTSTRAP)
+    if evaluation is None or n <= 0:
+        return row
+    pair = [dict(model='ANN'), dict(model='SNN')]
+    evs = [ann_evaluation, evaluation]
+    if ann_evaluation is None or ann_evaluation is evaluation \
+            or ann_evaluation.img_ids != evaluation.img_ids:     # not paired: no ratio
+        pair, evs = pair[1:], evs[1:]
+    add_intervals(pair, evs, n, bench.get('bootstrap_seed', 0))
+    row.update({k: v for k, v in pair[-1].items() if k != 'model'})
+    return row
+
+
 def _test(runner, mode: str, T=None) -> tuple:
+    """``(metrics, seconds, evaluation)``: the per-image COCO evaluation when the
+    runner has a recorder (its time not counted in ``seconds``), else ``None``."""
     bb = unwrap(runner.model).backbone
     bb.set_mode(mode, T)
+    rec = _recorder(runner.test_evaluator)
     t0 = time.perf_counter()
     m = simplify_metrics(runner.test())
-    return m, time.perf_counter() - t0
+    evaluation, extra = rec.take() if rec is not None else (None, 0.0)
+    return dict(m, **_evaluated(runner)), time.perf_counter() - t0 - extra, evaluation
 
 
 def _rescaled_cfg_options(scale) -> dict:
@@ -124,7 +205,11 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                if d not in [x['name'] for x in bench['detectors']]]
     if unknown:
         raise KeyError(f'detectors {unknown} are not in {config_path}')
-    order = dict(detectors=[d['name'] for d in bench['detectors']], methods=names)
+    order = dict(detectors=[d['name'] for d in bench['detectors']], methods=names,
+                 protocol=dict(split=bench.get('split', 'test'),
+                               bootstrap=dict(resamples=bench.get('bootstrap',
+                                                                  DEFAULT_BOOTSTRAP),
+                                              seed=bench.get('bootstrap_seed', 0))))
     name = bench.get('name', osp.splitext(osp.basename(config_path))[0])
     T_list = check_T_list(bench['T'])
     if only_T:
@@ -149,9 +234,9 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                                       det.get('calib_images', bench.get('calib_images', 64)),
                                       det.get('calib_batch_size',
                                               bench.get('calib_batch_size', 8)), seed)
-        ann, secs = _test(runner, 'ann')
-        rows.append(dict(detector=det['name'], method='ANN', T=None, seconds=round(secs, 1),
-                         **ann))
+        ann, secs, ann_ev = _test(runner, 'ann')
+        rows.append(_with_intervals(dict(detector=det['name'], method='ANN', T=None,
+                                         seconds=round(secs, 1), **ann), ann_ev, None, bench))
         nets, source_runners, ann_rows = {}, {}, set()
         for method in bench['methods']:
             if only_methods and method['name'] not in only_methods:
@@ -167,9 +252,12 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
             if method.get('peer') is not None:   # another library's conversion (snn_det.peers)
                 from ..peers.evaluate import evaluate_peer
                 bb.snn.clear()
+                recs = {}
                 new, tim = evaluate_peer(runner, batches, method['peer'], m_T, det['name'],
-                                         method['name'])
-                rows += new
+                                         method['name'],
+                                         on_loop=lambda loop: recs.update(_loop_recorders(
+                                             loop, bench)))
+                rows += _peer_rows(new, recs, runner, ann_ev, bench)
                 times += tim
                 _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
                         partial=True)
@@ -187,10 +275,11 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                                                       scope=scope)
                         unwrap(src_runner.model).eval()
                         if src is not None and key[:2] not in ann_rows:
-                            m_ann, secs = _test(src_runner, 'ann')
-                            rows.append(dict(detector=det['name'],
-                                             method=f'{osp.basename(src["config"])} (its ANN)',
-                                             T=None, seconds=round(secs, 1), **m_ann))
+                            m_ann, secs, src_ev = _test(src_runner, 'ann')
+                            rows.append(_with_intervals(dict(
+                                detector=det['name'],
+                                method=f'{osp.basename(src["config"])} (its ANN)',
+                                T=None, seconds=round(secs, 1), **m_ann), src_ev, None, bench))
                             ann_rows.add(key[:2])
                         source_runners[key] = src_runner
                     m_runner = source_runners[key]
@@ -207,10 +296,11 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                     times.append(dict(detector=det['name'], method=method['name'], T=T,
                                       seconds=round(conv_time, 2),
                                       **{k: round(v, 2) for k, v in tim['per_T'][T].items()}))
-                    m, secs = _test(m_runner, 'snn', T)
-                    rows.append(dict(detector=det['name'], method=method['name'], T=T,
-                                     seconds=round(secs, 1), convert_seconds=round(conv_time, 1),
-                                     **m))
+                    m, secs, ev = _test(m_runner, 'snn', T)
+                    rows.append(_with_intervals(dict(
+                        detector=det['name'], method=method['name'], T=T,
+                        seconds=round(secs, 1), convert_seconds=round(conv_time, 1), **m),
+                        ev, ann_ev, bench))
                     print(f'[{name}] {det["name"]} | {method["name"]} | T={T}: '
                           f'{main_metric(m):.4f} (ANN {main_metric(ann):.4f})', flush=True)
                     # every row is on disk as soon as it is measured: a run killed later
@@ -222,14 +312,39 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
     return _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order)
 
 
+def _loop_recorders(loop, bench: dict) -> dict:
+    """A recorder beside each T's evaluator of a ``MultiTTestLoop`` (``{T: recorder}``)."""
+    if bench.get('bootstrap', DEFAULT_BOOTSTRAP) <= 0:
+        return {}
+    recs = {T: attach_recorder(ev) for T, ev in loop.evaluators.items()}
+    return {T: r for T, r in recs.items() if r is not None}
+
+
+def _peer_rows(rows: list, recs: dict, runner, ann_ev, bench: dict) -> list:
+    """A peer's rows with ``split``, ``images`` and their intervals; the time of the
+    recorders' own evaluation is not counted in ``seconds``."""
+    taken = {T: r.take() for T, r in recs.items()}
+    extra = sum(s for _, s in taken.values())
+    out = []
+    for r in rows:
+        r = dict(r, **_evaluated(runner))
+        if r.get('T') in taken and 'error' not in r:
+            r['seconds'] = round(max(r['seconds'] - extra, 0.0), 1)
+            r = _with_intervals(r, taken[r['T']][0], ann_ev, bench)
+        out.append(r)
+    return out
+
+
 def _merge(old: list, new: list, keep: bool) -> list:
     """Rows of this run replace the same (detector, method, T) of an earlier run; a
     detector rerun in full drops its earlier rows, a partial rerun (``keep``: some
-    methods or some T) keeps them."""
+    methods or some T) keeps them, unless they were evaluated on another split (rows
+    that record none: ``val``), which cannot share a table with the new ones."""
     new_keys = {(r['detector'], r['method'], r['T']) for r in new}
-    rerun = {r['detector'] for r in new}
+    split = {r['detector']: r.get('split', 'val') for r in new}
     return [r for r in old if (r['detector'], r['method'], r['T']) not in new_keys
-            and (keep or r['detector'] not in rerun)] + new
+            and (keep or r['detector'] not in split)
+            and split.get(r['detector'], r.get('split', 'val')) == r.get('split', 'val')] + new
 
 
 def _sort(rows: list, order: dict) -> list:
@@ -265,6 +380,7 @@ def _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
         times = _merge(old['conversion_times'], times, keep)
     rows, times = _sort(rows, order), _sort(times, order)
     result = dict(name=name, config=repo_relative(config_path), T=T_list, seed=seed,
+                  **order.get('protocol', {}),
                   results=rows, conversion_times=times, complete=not partial,
                   provenance=provenance())
     _write(result, work_dir)
@@ -316,15 +432,17 @@ def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
                                      _rescaled_cfg_options(rs['scale']))
         rs_bb = unwrap(rs_runner.model).backbone
         tag = f'rescaled {rs["scale"][0]}'
-        ann, secs = _test(rs_runner, 'ann')
-        rows.append(dict(detector=det['name'], method=f'ANN ({tag})', T=None,
-                         seconds=round(secs, 1), **ann))
+        ann, secs, rs_ann_ev = _test(rs_runner, 'ann')
+        rows.append(_with_intervals(dict(detector=det['name'], method=f'ANN ({tag})', T=None,
+                                         seconds=round(secs, 1), **ann), rs_ann_ev, None,
+                                    bench))
         for mname, T in todo:
             rs_bb.snn.clear()
             rs_bb.add_spiking_net(nets[mname][T])
-            m, secs = _test(rs_runner, 'snn', T)
-            rows.append(dict(detector=det['name'], method=f'{mname} ({tag})', T=T,
-                             seconds=round(secs, 1), **m))
+            m, secs, ev = _test(rs_runner, 'snn', T)
+            rows.append(_with_intervals(dict(detector=det['name'], method=f'{mname} ({tag})',
+                                             T=T, seconds=round(secs, 1), **m), ev, rs_ann_ev,
+                                        bench))
 
 
 def _write(result: dict, work_dir: str) -> None:

@@ -9,7 +9,7 @@ peer's own message, one line) instead of metrics; nothing is raised.
 """
 import time
 import traceback
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from torch import Tensor
 
@@ -17,8 +17,12 @@ from .base import build_peer, one_line
 
 
 def evaluate_peer(runner, batches: Sequence[Tensor], peer_cfg: dict, T_list: Sequence[int],
-                  detector: str, method: str) -> Tuple[List[dict], List[dict]]:
-    """Rows (one per T, or one ``error`` row) and the conversion time of one peer."""
+                  detector: str, method: str,
+                  on_loop: Optional[Callable] = None) -> Tuple[List[dict], List[dict]]:
+    """Rows (one per T, or one ``error`` row) and the conversion time of one peer.
+
+    ``on_loop(loop)`` is called with the ``MultiTTestLoop`` before it runs (e.g. to add
+    a metric beside each T's evaluator)."""
     from ..utils.wrappers import unwrap
     from ..analysis.metrics import simplify_metrics
     from ..engine.multi_t_test_loop import MultiTTestLoop
@@ -40,7 +44,10 @@ def evaluate_peer(runner, batches: Sequence[Tensor], peer_cfg: dict, T_list: Seq
     bb.set_mode('snn', T_list[0])
     t0 = time.perf_counter()
     try:
-        results = MultiTTestLoop(runner, T_list).run()
+        loop = MultiTTestLoop(runner, T_list)
+        if on_loop is not None:
+            on_loop(loop)
+        results = loop.run()
     except Exception as e:        # converted, but its network does not run
         traceback.print_exc()
         return [dict(info, T=None, error='simulation: ' + one_line(e))], []
