@@ -25,7 +25,9 @@ faster_rcnn = dict(name='Faster R-CNN R18n',
 yolov3 = dict(name='YOLOv3 D53n', config=_neon + 'yolov3_d53n_24e_neon-trees.py',
               checkpoint='checkpoints/yolov3_d53n_24e_neon-trees.pth.gz')
 _dets = [retinanet, faster_rcnn, yolov3]
-_whole_dets = [dict(d, name=d['name'] + ' (whole)', cfg_options=_whole) for d in _dets]
+# the held-out whole photographs (instances_test_whole.json): split named, not switched
+_whole_dets = [dict(d, name=d['name'] + ' (whole)', cfg_options=_whole, split='test')
+               for d in _dets]
 _base = dict(threshold='mmse', channel_wise=True, shift='potential')
 _acp = dict(calib='lcp+acp', weight_iters=200, weight_lr=1e-5, weight_batch=8)
 benchmark = dict(
