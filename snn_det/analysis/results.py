@@ -12,7 +12,17 @@ Metrics are fractions (0.528, not 52.8).  :func:`write_result_files` writes
 targets of the seed papers (``TARGETS``) against the rows.  A target is met or not
 on the unrounded numbers, and a shown percentage gets more decimals when rounding
 would put it on the other side of its bound.
+
+Rows of the evaluation protocol (``docs/evaluation.md``) record their ``split`` and
+``images`` and carry 95 % bootstrap intervals (``AP_ci``; SNN rows ``ratio`` and
+``ratio_ci``, paired with their ANN).  The tables show them (``51.1 [49.6, 53.1]``) and
+judge targets by them (:func:`~snn_det.evaluation.target_verdict`: met / within noise /
+missed); two rows tie when their intervals overlap
+(:func:`~snn_det.evaluation.intervals_overlap`) instead of within ``TIE``.  Rows
+without intervals (results that record no split were measured on ``val``) keep the
+judgement on point estimates (yes / no, ties below ``TIE``).
 """
+import math
 import csv
 import io
 import json
@@ -20,11 +30,64 @@ import os.path as osp
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .metrics import main_metric, plot_metric_vs_T
+from ..evaluation import (MET, MISSED, WITHIN_NOISE, interval_text, intervals_overlap,
+                          target_verdict)
 from ..utils.checkpoint import write_text_atomic
 
 METRIC_ORDER = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'mAP', 'top1', 'top5')
-#: differences below this (in metric points, i.e. 0.5 AP) count as ties
+#: differences below this (in metric points, i.e. 0.5 AP) count as ties, between rows
+#: without intervals (rows with intervals tie when their intervals overlap)
 TIE = 0.005
+
+
+def _finite(ci) -> bool:
+    return bool(ci) and all(isinstance(v, (int, float)) and math.isfinite(v) for v in ci)
+
+
+def ap_ci(row: Optional[dict]):
+    """The 95 % interval of the row's main metric, or ``None`` (only COCO AP has one)."""
+    if row is None or 'AP' not in row or not _finite(row.get('AP_ci')):
+        return None
+    return row['AP_ci']
+
+
+def ratio_ci(row: Optional[dict]):
+    """``(ratio, interval)`` of an SNN row's paired SNN/ANN ratio, or ``None``."""
+    if row is None or not _finite(row.get('ratio_ci')) or row.get('ratio') is None \
+            or not math.isfinite(row['ratio']):
+        return None
+    return row['ratio'], row['ratio_ci']
+
+
+def split_of(row: dict, result: dict) -> str:
+    """The split a row was evaluated on (results that record none: ``val``)."""
+    return row.get('split') or result.get('split') or 'val'
+
+
+def evaluated_text(result: dict) -> str:
+    """Which split (and how many images) each detector was evaluated on, in a sentence."""
+    rows = [r for r in result['results'] if not r.get('error')]
+    per = {}
+    for det in dict.fromkeys(r['detector'] for r in rows):
+        seen = dict.fromkeys((split_of(r, result),
+                              r.get('images') or (r.get('bootstrap') or {}).get('images'))
+                             for r in rows if r['detector'] == det)
+        per[det] = '; '.join(f'{s} split' + (f', {n} images' if n else '') for s, n in seen)
+    if not per:
+        return ''
+    texts = set(per.values())
+    text = (next(iter(texts)) if len(texts) == 1
+            else '; '.join(f'{d}: {t}' for d, t in per.items()))
+    with_ci = [r['bootstrap'] for r in rows if r.get('bootstrap') and r.get('AP_ci')]
+    if with_ci:
+        b = with_ci[0]
+        text += (f"; 95% bootstrap intervals over its images in brackets ({b['resamples']} "
+                 f"resamples, seed {b['seed']})")
+    elif not any(r.get('split') for r in rows) and not result.get('split'):
+        text += ' (the number of images is not recorded); no intervals'
+    else:
+        text += '; no intervals'
+    return f'Evaluated on: {text}.'
 
 
 def _slug(name: str) -> str:
@@ -78,10 +141,15 @@ def snn_methods(rows: List[dict]) -> List[str]:
 
 
 def _metric_cell(drows: List[dict], method: str, T: int, ann: Optional[float]) -> str:
-    """``method`` at ``T`` in %, with % of its ANN (a rescaled row: the rescaled ANN)."""
+    """``method`` at ``T`` in %, with % of its ANN (a rescaled row: the rescaled ANN);
+    with intervals where the row has them: ``51.1 [49.6, 53.1] (98.5% [97.5, 99.4])``."""
     r = next((r for r in drows if r['method'] == method and r['T'] == T), None)
     if r is None:
         return ''
+    ci, rc = ap_ci(r), ratio_ci(r)
+    if ci is not None:
+        text = f'{100 * main_metric(r):.1f} {interval_text(ci)}'
+        return text + (f' ({100 * rc[0]:.1f}% {interval_text(rc[1])})' if rc else '')
     v, base = main_metric(r), ann
     if '(rescaled' in method:
         tag = method[method.index('('):]
@@ -92,9 +160,12 @@ def _metric_cell(drows: List[dict], method: str, T: int, ann: Optional[float]) -
 def metric_table(result: dict, detector: str) -> str:
     """``ANN: x`` and the main metric of ``detector``'s SNN methods x T (in %)."""
     drows = [r for r in result['results'] if r['detector'] == detector]
-    ann = next((main_metric(r) for r in drows if r['method'] == 'ANN'), None)
+    ann_row = next((r for r in drows if r['method'] == 'ANN'), None)
+    ann = main_metric(ann_row) if ann_row is not None else None
     T_list = result['T']
-    lines = [f'ANN: {100 * ann:.1f}' if ann is not None else '', '',
+    ci = ap_ci(ann_row)
+    lines = [(f'ANN: {100 * ann:.1f}' + (f' {interval_text(ci)}' if ci else ''))
+             if ann is not None else '', '',
              '| method | ' + ' | '.join(f'T={t}' for t in T_list) + ' |',
              '|---|' + '---|' * len(T_list)]
     for m in snn_methods(drows):
@@ -119,18 +190,24 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
     lines = [f'{h1} Benchmark {result["name"]}', '',
              f'Config: `{display_path(result["config"], root)}`; seed {result["seed"]}. '
              f'Main metric in % (COCO AP@[.5:.95], VOC mAP or top-1); in brackets: % of the ANN.',
-             '', provenance_line(result), '']
+             '', evaluated_text(result), '', provenance_line(result), '']
     for det in dict.fromkeys(r['detector'] for r in rows):
         drows = [r for r in rows if r['detector'] == det]
         methods = snn_methods(drows)
         lines += [f'{h2} {det}', '', metric_table(result, det)]
         lines.append('')
+        cis = any(ap_ci(r) for r in drows)     # interval columns where rows have them
         lines += ['<details><summary>all metrics</summary>', '',
-                  '| method | T | ' + ' | '.join(keys) + ' | eval s | convert s |',
-                  '|---|---|' + '---|' * (len(keys) + 2)]
+                  '| method | T | ' + ' | '.join(keys)
+                  + (' | AP 95% CI | % of ANN | 95% CI' if cis else '') + ' | eval s | convert s |',
+                  '|---|---|' + '---|' * (len(keys) + 2 + 3 * cis)]
         for r in drows:
+            rc = ratio_ci(r)
+            extra = (f' | {interval_text(ap_ci(r))} | {f"{100 * rc[0]:.1f}" if rc else ""} | '
+                     f'{interval_text(rc[1]) if rc else ""}') if cis else ''
             lines.append(f'| {r["method"]} | {"" if r["T"] is None else r["T"]} | '
                          + ' | '.join(f'{100 * r[k]:.1f}' if k in r else '' for k in keys)
+                         + extra
                          + f' | {r.get("seconds", "")} | {r.get("convert_seconds", "")} |')
         lines += ['', '</details>', '']
         png = plot_name(det)
@@ -160,12 +237,24 @@ def results_csv(result: dict) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     errors = any(r.get('error') for r in rows)     # rows of peers that did not convert
+    splits = any(r.get('split') for r in rows)     # rows of the evaluation protocol
+    cis = any(ap_ci(r) for r in rows)
+
+    def f4(v):
+        return '' if v is None else f'{v:.4f}'
     w.writerow(['detector', 'method', 'T'] + keys + ['eval_seconds', 'convert_seconds']
+               + (['split', 'images'] if splits else [])
+               + (['AP_ci_lo', 'AP_ci_hi', 'ratio', 'ratio_ci_lo', 'ratio_ci_hi']
+                  if cis else [])
                + (['error'] if errors else []))
     for r in rows:
+        ci, rc = ap_ci(r) or (None, None), ratio_ci(r) or (None, (None, None))
         w.writerow([r['detector'], r['method'], '' if r['T'] is None else r['T']]
                    + [f'{r[k]:.4f}' if k in r else '' for k in keys]
                    + [r.get('seconds', ''), r.get('convert_seconds', '')]
+                   + ([r.get('split', ''), r.get('images', '')] if splits else [])
+                   + ([f4(ci[0]), f4(ci[1]), f4(rc[0]), f4(rc[1][0]), f4(rc[1][1])]
+                      if cis else [])
                    + ([r.get('error', '')] if errors else []))
     return buf.getvalue()
 
@@ -225,11 +314,16 @@ def merge_results(old: dict, new: dict) -> dict:
 # -- targets -------------------------------------------------------------------------
 
 
-def metric(result: dict, detector: str, method: str, T=None) -> Optional[float]:
+def find_row(result: dict, detector: str, method: str, T=None) -> Optional[dict]:
     for r in result['results']:
         if r['detector'] == detector and r['method'] == method and r['T'] == T:
-            return main_metric(r)
+            return r
     return None
+
+
+def metric(result: dict, detector: str, method: str, T=None) -> Optional[float]:
+    r = find_row(result, detector, method, T)
+    return None if r is None else main_metric(r)
 
 
 def detectors(result: dict) -> List[str]:
@@ -255,7 +349,8 @@ class Row(NamedTuple):
     what: str
     target: str
     measured: str
-    met: str                    # 'yes', 'no', 'partly not run' or 'not run'
+    met: str                    # 'yes', 'no' (point estimates), 'met', 'within noise',
+                                # 'missed' (intervals), 'partly not run' or 'not run'
     benchmark: str
     brief: str = ''
     headline: bool = True       # in the README's summary
@@ -263,9 +358,11 @@ class Row(NamedTuple):
 
 
 class Measured(NamedTuple):
-    """What a target's check found: the full text, the verdict, the few words."""
+    """What a target's check found: the full text, the verdict (``True`` / ``False`` on
+    point estimates, a :mod:`~snn_det.evaluation.verdict` word on intervals, ``None``
+    partly not run), the few words."""
     text: str
-    ok: Optional[bool]
+    ok: object
     brief: str
 
 
@@ -276,8 +373,45 @@ class Target(NamedTuple):
     check: Callable[[dict], Measured]
 
 
-def met_text(ok: Optional[bool]) -> str:
+def met_text(ok) -> str:
+    if isinstance(ok, str):                 # met / within noise / missed
+        return ok
     return {True: 'yes', False: 'no', None: 'partly not run'}[ok]
+
+
+def _is_met(ok) -> bool:
+    return ok is True or ok == MET
+
+
+def _ratio_check(row: Optional[dict], v: float, ann: float, bound: float) -> tuple:
+    """``(text, ok)`` of ``v / ann >= bound``: on the row's paired ratio interval where it
+    has one (``98.5% [97.5, 99.4]``, a verdict word), else on the point (a bool)."""
+    rc = ratio_ci(row)
+    if rc is not None:
+        verdict = target_verdict(rc[0], rc[1], bound)
+        return f'{100 * rc[0]:.1f}% {interval_text(rc[1])}: {verdict}', verdict
+    return fmt_pct(v / ann, bound), v / ann >= bound
+
+
+def _at_least(a: Optional[dict], b: Optional[dict]):
+    """Is row ``b`` at least row ``a``?  With both intervals: ``met`` (b ahead, the
+    intervals apart), ``within noise`` (they overlap: a tie), ``missed`` (b behind, apart);
+    without: ``b >= a - TIE``."""
+    ca, cb = ap_ci(a), ap_ci(b)
+    va, vb = main_metric(a), main_metric(b)
+    if ca is not None and cb is not None:
+        if intervals_overlap(ca, cb):
+            return WITHIN_NOISE
+        return MET if vb >= va else MISSED
+    return vb >= va - TIE
+
+
+def _fmt_row(r: Optional[dict]) -> str:
+    """The main metric in %, with its interval where the row has one."""
+    if r is None:
+        return 'not run'
+    ci = ap_ci(r)
+    return fmt(main_metric(r)) + (f' {interval_text(ci)}' if ci else '')
 
 
 def _span(ratios: Sequence[float], bound: Optional[float] = None) -> str:
@@ -289,9 +423,12 @@ def _span(ratios: Sequence[float], bound: Optional[float] = None) -> str:
 
 
 def _counted(oks: list, what: str) -> str:
-    """``k of n <what>`` over the checks that ran, and how many did not."""
+    """``k of n <what>`` over the checks that ran (and how many were within noise), and
+    how many did not."""
     ran = [o for o in oks if o is not None]
-    text = f'{sum(ran)} of {len(ran)} {what}'
+    text = f'{sum(_is_met(o) for o in ran)} of {len(ran)} {what}'
+    noise = sum(o == WITHIN_NOISE for o in ran)
+    text += f', {noise} within noise' if noise else ''
     missing = len(oks) - len(ran)
     return text + (f' ({missing} not run)' if missing else '')
 
@@ -305,36 +442,46 @@ def _ratio_at(method: str, T: int, bound: float, dets: Optional[Sequence[str]] =
                 parts.append(f'{det} not run')
                 oks.append(None)
                 continue
-            parts.append(f'{det} {fmt(v)} ({fmt_pct(v / ann, bound)})')
-            oks.append(v / ann >= bound)
+            text, ok = _ratio_check(find_row(result, det, method, T), v, ann, bound)
+            parts.append(f'{det} {fmt(v)} ({text})')
+            oks.append(ok)
             ratios.append(v / ann)
         return Measured('; '.join(parts), _all(oks), f'{_span(ratios, bound)} of the ANN')
     return check
 
 
-def _all(oks: list) -> Optional[bool]:
-    if any(o is False for o in oks):
-        return False
+def _all(oks: list):
+    """One verdict of several: any miss, else any not run, else any within noise, else
+    met; in verdict words where any check had intervals, else as a bool."""
+    words = any(isinstance(o, str) for o in oks)
+    if any(o is False or o == MISSED for o in oks):
+        return MISSED if words else False
     if not oks or any(o is None for o in oks):
         return None
-    return True
+    if any(o == WITHIN_NOISE for o in oks):
+        return WITHIN_NOISE
+    return MET if words else True
 
 
 def _ordered(result, det, methods, T):
-    """(values, ok): each method at least the one before it, ties below TIE."""
-    vals = [metric(result, det, m, T) for m in methods]
-    if any(v is None for v in vals):
-        return vals, None
-    return vals, all(b >= a - TIE for a, b in zip(vals, vals[1:]))
+    """(rows, ok): each method at least the one before it (:func:`_at_least`: ties are
+    overlapping intervals, or below TIE without intervals)."""
+    rows = [find_row(result, det, m, T) for m in methods]
+    if any(r is None for r in rows):
+        return rows, None
+    return rows, _all([_at_least(a, b) for a, b in zip(rows, rows[1:])])
 
 
-def _per_T_text(det: str, yes: list, no: list, missing: list) -> str:
-    """'<det>: yes at T=..; no at ..; T=.. not run' of a check made at every T."""
+def _per_T_text(det: str, yes: list, no: list, missing: list, noise: Sequence = ()) -> str:
+    """'<det>: yes at T=..; within noise at ..; no at ..; T=.. not run' of a check made
+    at every T."""
     text = det + ':'
     if yes:
         text += ' yes at T=' + ', '.join(map(str, yes))
+    if noise:
+        text += ('; ' if yes else ' ') + 'within noise at ' + ', '.join(noise)
     if no:
-        text += ('; ' if yes else ' ') + 'no at ' + ', '.join(no)
+        text += ('; ' if yes or noise else ' ') + 'no at ' + ', '.join(no)
     if missing:
         text += '; T=' + ', '.join(map(str, missing)) + ' not run'
     return text
@@ -344,17 +491,19 @@ def _order_at_every_T(methods: Sequence[str], dets: Optional[Sequence[str]] = No
     def check(result):
         parts, oks = [], []
         for det in dets or detectors(result):
-            yes, no, missing = [], [], []
+            yes, no, missing, noise = [], [], [], []
             for T in result['T']:
-                vals, ok = _ordered(result, det, methods, T)
+                rows, ok = _ordered(result, det, methods, T)
                 if ok is None:
                     missing.append(T)
-                elif ok:
+                elif _is_met(ok):
                     yes.append(T)
+                    oks.append(ok)
                 else:
-                    no.append(f'T={T} ' + ' / '.join(fmt(v) for v in vals))
-            parts.append(_per_T_text(det, yes, no, missing))
-            oks += [True] * len(yes) + [False] * len(no)
+                    (noise if ok == WITHIN_NOISE else no).append(
+                        f'T={T} ' + ' / '.join(_fmt_row(r) for r in rows))
+                    oks.append(ok)
+            parts.append(_per_T_text(det, yes, no, missing, noise))
         return Measured('; '.join(parts), _all(oks),
                         'holds at ' + _counted(oks, '(detector, T)'))
     return check
@@ -364,31 +513,38 @@ def _order_at(methods: Sequence[str], T: int):
     def check(result):
         parts, oks = [], []
         for det in detectors(result):
-            vals, ok = _ordered(result, det, methods, T)
-            if all(v is None for v in vals):
+            rows, ok = _ordered(result, det, methods, T)
+            if all(r is None for r in rows):
                 continue
-            parts.append(f'{det} ' + ' / '.join(fmt(v) for v in vals))
+            parts.append(f'{det} ' + ' / '.join(_fmt_row(r) for r in rows))
             oks.append(ok)
         return Measured('; '.join(parts), _all(oks), 'holds for ' + _counted(oks, 'detectors'))
     return check
 
 
+def _at_least_all(mine: dict, others: Sequence[dict]):
+    """``mine`` at least every row of ``others`` (:func:`_at_least`; without intervals
+    ties below TIE)."""
+    return _all([_at_least(o, mine) for o in others]) if others else True
+
+
 def _best_of(method: str, T: int):
-    """``method`` highest of all methods at T (ties below TIE)."""
+    """``method`` highest of all methods at T (ties: overlapping intervals, or below TIE
+    without intervals)."""
     def check(result):
         parts, oks = [], []
         for det in detectors(result):
-            rows = [(main_metric(r), r['method']) for r in result['results']
-                    if r['detector'] == det and r['T'] == T]
-            mine = metric(result, det, method, T)
+            rows = [r for r in result['results'] if r['detector'] == det and r['T'] == T]
+            mine = find_row(result, det, method, T)
             if not rows or mine is None:
                 parts.append(f'{det} not run')
                 oks.append(None)
                 continue
-            best, worst = max(rows), min(rows)
-            parts.append(f'{det}: {method} {fmt(mine)}, best {best[1]} {fmt(best[0])}, '
-                         f'worst {worst[1]} {fmt(worst[0])}')
-            oks.append(mine >= best[0] - TIE)
+            order = lambda r: (main_metric(r), r['method'])  # noqa: E731
+            best, worst = max(rows, key=order), min(rows, key=order)
+            parts.append(f'{det}: {method} {_fmt_row(mine)}, best {best["method"]} '
+                         f'{_fmt_row(best)}, worst {worst["method"]} {_fmt_row(worst)}')
+            oks.append(_at_least_all(mine, [r for r in rows if r is not mine]))
         return Measured('; '.join(parts), _all(oks), 'best for ' + _counted(oks, 'detectors'))
     return check
 
@@ -401,17 +557,19 @@ def _best_ratio_at(T: int, bound: float, dets: Optional[Sequence[str]] = None,
         parts, oks, best = [], [], []
         for det in dets or detectors(result):
             ann = metric(result, det, 'ANN')
-            rows = sorted(((main_metric(r), r['method']) for r in result['results']
+            rows = sorted(((main_metric(r), r['method'], r) for r in result['results']
                            if r['detector'] == det and r['T'] == T
-                           and not (backbone_scope and FULL in r['method'])), reverse=True)
+                           and not (backbone_scope and FULL in r['method'])),
+                          key=lambda x: x[:2], reverse=True)
             if not rows or not ann:
                 parts.append(f'{det} not run')
                 oks.append(None)
                 continue
+            checks = [_ratio_check(r, v, ann, bound) for v, _, r in rows[:3]]
             parts.append(('' if dets is None else f'{det}: ') +
-                         ', '.join(f'{m} {fmt(v)} ({fmt_pct(v / ann, bound)})'
-                                   for v, m in rows[:3]))
-            oks.append(rows[0][0] / ann >= bound)
+                         ', '.join(f'{m} {fmt(v)} ({text})'
+                                   for (v, m, _), (text, _) in zip(rows, checks)))
+            oks.append(checks[0][1])
             best.append(rows[0][0] / ann)
         return Measured('; '.join(parts), _all(oks), f'best {_span(best, bound)} of the ANN')
     return check
@@ -428,8 +586,9 @@ def _ratios_at(method: str, bounds: Dict[int, float]):
                     cells.append(f'T={T} not run')
                     oks.append(None)
                     continue
-                cells.append(f'T={T} {fmt(v)} ({fmt_pct(v / ann, bound)})')
-                oks.append(v / ann >= bound)
+                text, ok = _ratio_check(find_row(result, det, method, T), v, ann, bound)
+                cells.append(f'T={T} {fmt(v)} ({text})')
+                oks.append(ok)
                 ratios[T].append(v / ann)
             parts.append(f'{det} ' + ', '.join(cells))
         return Measured('; '.join(parts), _all(oks),
@@ -438,27 +597,35 @@ def _ratios_at(method: str, bounds: Dict[int, float]):
 
 
 def _highest_at_every_T(method: str):
-    """``method`` at least every other SNN row at each T it was run (no tie margin)."""
+    """``method`` at least every other SNN row at each T it was run (no tie margin
+    without intervals; with intervals, overlapping ones are a tie: within noise)."""
     def check(result):
         parts, oks = [], []
         for det in detectors(result):
-            yes, no, missing = [], [], []
+            yes, no, missing, noise = [], [], [], []
             for T in result['T']:
-                mine = metric(result, det, method, T)
+                mine = find_row(result, det, method, T)
                 if mine is None:
                     missing.append(T)
                     continue
-                better = [(m, v) for r in result['results'] if r['detector'] == det
+                others = [r for r in result['results'] if r['detector'] == det
                           and r['T'] == T and (m := r['method']) != method
                           and '(rescaled' not in m and _same_scope(m, method)
-                          and (v := main_metric(r)) > mine]
-                if better:
-                    no.append(f'T={T} ({method} {fmt(mine)}, ' +
-                              ', '.join(f'{m} {fmt(v)}' for m, v in better) + ')')
+                          and main_metric(r) is not None]
+                if ap_ci(mine) is not None and all(ap_ci(r) is not None for r in others):
+                    ok = _at_least_all(mine, others)
+                    close = [r for r in others if _at_least(r, mine) != MET]
                 else:
+                    close = [r for r in others if main_metric(r) > main_metric(mine)]
+                    ok = not close
+                text = (f'T={T} ({method} {_fmt_row(mine)}, ' +
+                        ', '.join(f'{r["method"]} {_fmt_row(r)}' for r in close) + ')')
+                if _is_met(ok):
                     yes.append(T)
-            parts.append(_per_T_text(det, yes, no, missing))
-            oks += [True] * len(yes) + [False] * len(no)
+                else:
+                    (noise if ok == WITHIN_NOISE else no).append(text)
+                oks.append(ok)
+            parts.append(_per_T_text(det, yes, no, missing, noise))
         return Measured('; '.join(parts), _all(oks),
                         'highest at ' + _counted(oks, '(detector, T)'))
     return check
@@ -478,14 +645,15 @@ def _best_full_ratios(bounds: Dict[int, float], dets: Optional[Sequence[str]] = 
             ann = metric(result, det, 'ANN')
             cells = []
             for T, bound in bounds.items():
-                rows = sorted(((main_metric(r), r['method']) for r in result['results']
+                rows = sorted(((main_metric(r), r['method'], r) for r in result['results']
                                if r['detector'] == det and r['T'] == T
-                               and FULL in r['method']), reverse=True)
+                               and FULL in r['method']), key=lambda x: x[:2], reverse=True)
                 if not rows or not ann:
                     continue
-                v, m = rows[0]
-                cells.append(f'T={T} {m} {fmt(v)} ({fmt_pct(v / ann, bound)})')
-                oks.append(v / ann >= bound)
+                v, m, row = rows[0]
+                text, ok = _ratio_check(row, v, ann, bound)
+                cells.append(f'T={T} {m} {fmt(v)} ({text})')
+                oks.append(ok)
                 ratios[T].append(v / ann)
             if cells:
                 parts.append(f'{det}: ' + ', '.join(cells))
