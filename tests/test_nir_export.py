@@ -87,6 +87,10 @@ def test_sinabs_and_norse_simulate_the_file_against_snn_det(tiny, tmp_path):
     assert res['sinabs']['spikes_snn_det'] > 0
     assert res['sinabs']['identical'], res['sinabs']
     assert max(res['sinabs']['readout_rel_error']) < 1e-10
+    from snn_det.export.check import runtime_readout
+    g = nir.read(path)
+    for ro, ref in zip(runtime_readout(g, image, T, 'sinabs'), ours['readout']):
+        torch.testing.assert_close(ro, ref, rtol=1e-6, atol=1e-7)
     # a hard reset loses the overshoot above theta: the counts differ, and it is measured
     assert not res['norse']['identical']
     assert 0 < res['norse']['differing_share'] < 1

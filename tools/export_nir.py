@@ -41,6 +41,9 @@ def parse_args(argv=None):
                    help='simulate the file in these runtimes (default with no names: all) '
                         'and compare spikes with snn-det')
     p.add_argument('--seed', type=int, default=0, help='which calibration image checks it')
+    p.add_argument('--eval-images', type=int, default=0,
+                   help='with --check, on a classifier: top-1 of each runtime on this many '
+                        'test images, beside the ANN\'s and snn-det\'s')
     p.add_argument('--work-dir', help='where to write (default work_dirs/<name>_nir)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override settings in the config, key=value')
@@ -58,13 +61,15 @@ def main(argv=None):
             raise FileNotFoundError(f"config '{args.config}' does not exist")
         if args.T < 1:
             raise ValueError(f'--T must be a positive number of time steps, got {args.T}')
+        if args.eval_images < 0 or (args.eval_images and check is None):
+            raise ValueError('--eval-images needs --check and a number of images >= 0')
         if not out.endswith('.nir'):
             raise ValueError(f"--out must name a .nir file, got '{out}'")
         load_checkpoint_file(args.checkpoint)
         cfg = Config.fromfile(args.config)
         if args.cfg_options:
             cfg.merge_from_dict(args.cfg_options)
-        for pkg in ['nir'] + (check or []):
+        for pkg in {'nir', 'nirtorch'} | {rt.split('_')[0] for rt in check or []}:
             try:
                 __import__(pkg)
             except ImportError:
@@ -78,7 +83,8 @@ def main(argv=None):
         with guard:
             guard.remove_on_failure(osp.join(work_dir, 'logs'))
             summary = export_converted(cfg, args.checkpoint, args.T, out, work_dir,
-                                       args.input, check or (), args.seed)
+                                       args.input, check or (), args.seed,
+                                       eval_images=args.eval_images)
     except KeyboardInterrupt:
         sys.exit('interrupted: nothing was written')
     except (ValueError, KeyError, TypeError, RuntimeError, OSError, ImportError) as e:
@@ -87,7 +93,7 @@ def main(argv=None):
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         sys.exit(f'error: {msg} (nothing was written)')
     print(f'wrote {summary["file"]}: {summary["nodes"]} NIR nodes, {summary["sites"]} IF sites, '
-          f'T={args.T}, input={args.input} {summary["image_shape"]}; IF nodes reset by '
+          f'T={args.T}, input={args.input} (image {summary["image_shape"]}); IF nodes reset by '
           'subtraction (metadata reset=subtract): a reader following NIR\'s IF equations '
           'resets to v_reset = 0 instead')
     if check:

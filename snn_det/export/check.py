@@ -106,12 +106,17 @@ def runtime_module(graph, runtime: str):
 
 
 @torch.no_grad()
-def run_runtime(graph, x: Tensor, T: int, sites, runtime: str) -> Dict[str, Tensor]:
+def run_runtime(graph, x: Tensor, T: int, sites, runtime: str,
+                module=None) -> Dict[str, Tensor]:
     """Per-site outputs ``[T, 1, C, H, W]`` (spike counts) of ``runtime`` simulating
-    ``graph`` for T steps on the input ``x`` (one image, the same at every step)."""
+    ``graph`` for T steps on the input ``x`` (one image, the same at every step);
+    ``module``: the runtime's module of ``graph`` (:func:`runtime_module`), if built."""
     if x.shape[0] != 1:
         raise ValueError(f'the runtimes are run on one image, got a batch of {x.shape[0]}')
-    model = runtime_module(graph, runtime)
+    model = module if module is not None else runtime_module(graph, runtime)
+    for m in model.modules():       # sinabs keeps its membranes between calls
+        if hasattr(m, 'reset_states'):
+            m.reset_states()
     outs, hooks = _hooked(model, set(sites))
     try:
         if runtime.startswith('sinabs'):    # time folded into the batch, [T, C, H, W]
@@ -155,6 +160,23 @@ def compare(ours: dict, theirs: Dict[str, Tensor], graph, T: int) -> dict:
     return dict(identical=differ == 0, differing_share=differ / max(total, 1),
                 spikes_snn_det=n_ours, spikes_runtime=n_theirs,
                 readout_rel_error=errs, sites=per_site)
+
+
+def output_sources(graph) -> list:
+    """The IF node feeding each ``Output`` of the graph, in the order of the outputs."""
+    outputs = sorted(k for k in graph.nodes if k.startswith('output'))
+    srcs = {dst: src for src, dst in graph.edges if dst in outputs}
+    return [srcs[o] for o in outputs]
+
+
+@torch.no_grad()
+def runtime_readout(graph, x: Tensor, T: int, runtime: str, module=None) -> list:
+    """The backbone readout as the file's metadata defines it, from ``runtime``'s run:
+    mean spikes over T steps x ``v_threshold`` of each output's IF node."""
+    srcs = output_sources(graph)
+    spikes = run_runtime(graph, x, T, srcs, runtime, module)
+    return [spikes[s].to(torch.float32).mean(0)
+            * torch.from_numpy(graph.nodes[s].v_threshold).to(torch.float32) for s in srcs]
 
 
 def check_nir(net: SpikingNet, graph, image: Tensor, T: Optional[int] = None,
