@@ -91,3 +91,28 @@ def test_scope_compares_the_same_parts_and_adds_the_analog_rest():
     full = compare(ann, snn, 'full')
     assert full['ann_scope_energy_mJ'] == pytest.approx(4.6e-9 * 400e6)
     assert full['model_energy_mJ'] == pytest.approx(snn['energy_mJ_per_image'])
+
+
+def test_a_spiking_scope_counts_the_plain_ann_once():
+    """A detector whose neck and head belong to the spiking scope (--scope full) is
+    counted as the plain ANN detector: each part once, the same MACs as with the
+    backbone scope; its spiking classes and scope are back afterwards."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from helpers import ROOT
+    from mmdet.registry import MODELS
+    from snn_det.apis import wrap_backbone_cfg
+    init_default_scope('mmdet')
+    x = [torch.rand(1, 3, 64, 96)]
+    counts, models = {}, {}
+    for scope in ('backbone', 'full'):
+        cfg = Config.fromfile(f'{ROOT}/configs/synth/retinanet_r18n_fpn_12e_synth.py')
+        wrap_backbone_cfg(cfg, 4, {}, None, scope)
+        models[scope] = m = MODELS.build(cfg.model).eval()
+        before = (type(m), type(m.bbox_head), m.backbone.scope, m.backbone.graph)
+        counts[scope] = ann_macs(m, x)
+        assert (type(m), type(m.bbox_head), m.backbone.scope, m.backbone.graph) == before
+    assert type(models['full']).__name__.startswith('Spiking')
+    assert counts['full'] == counts['backbone']
+    assert min(counts['full'][p] for p in ('backbone', 'neck', 'head')) > 0

@@ -13,6 +13,7 @@ call graph: ``MACs = output elements x in_channels / groups x kernel area`` (Con
 ``output elements x in_features`` (Linear), per image.  Batch norm, activations,
 pooling and additions are not counted (BN is folded into the convolutions of the SNN).
 """
+import types
 from contextlib import contextmanager
 from typing import Callable, Dict, Optional, Sequence
 
@@ -87,9 +88,30 @@ def count_macs(model: nn.Module, run: Callable[[], object], images: int) -> Dict
 
 @contextmanager
 def _ann_mode(model: nn.Module):
-    """The model's spiking backbone (if any) runs as its ANN meanwhile."""
+    """The model runs as the plain ANN meanwhile: its spiking backbone (if any) as its ANN
+    backbone, and a spiking neck / head scope undone (the methods a ``SpikingDetector``
+    binds on the instances are set aside, and the backbone reads out its own outputs), so
+    every part runs once, as mmdet's detector runs it."""
     bb = model if hasattr(model, 'set_mode') else getattr(model, 'backbone', None)
-    mode = getattr(bb, 'mode', None)
+    mode, scope = getattr(bb, 'mode', None), getattr(bb, 'scope', None)
+    patched, classes = [], []
+    if scope not in (None, 'backbone') and bb is not model:
+        from ..models import spiking_detector
+        plain = {cls: base for (_, base), cls in
+                 getattr(spiking_detector, '_SUBCLASSES', {}).items()}
+        roi = getattr(model, 'roi_head', None)
+        for obj in (model, *(getattr(model, n, None) for n in PARTS['head']),
+                    getattr(roi, 'bbox_head', None)):
+            if obj is None:
+                continue
+            if type(obj) in plain:          # a Spiking<Class> of attach_scope: its class
+                classes.append((obj, type(obj)))
+                obj.__class__ = plain[type(obj)]
+            for name, v in list(vars(obj).items()):
+                if isinstance(v, types.MethodType):     # a method bound on the instance
+                    patched.append((obj, name, vars(obj).pop(name)))
+        graph = bb.graph
+        bb.scope, bb.graph = 'backbone', getattr(bb, 'backbone_graph', graph)
     if mode is not None:
         bb.set_mode('ann')
     try:
@@ -97,6 +119,12 @@ def _ann_mode(model: nn.Module):
     finally:
         if mode is not None:
             bb.set_mode(mode)
+        if scope not in (None, 'backbone') and bb is not model:
+            bb.scope, bb.graph = scope, graph
+        for obj, name, v in patched:
+            setattr(obj, name, v)
+        for obj, cls in classes:
+            obj.__class__ = cls
 
 
 def _data_samples(model: nn.Module, x: Tensor):
