@@ -3,22 +3,16 @@
     python tools/collect_results.py [--benchmarks NAME ...] [--fresh work_dirs/benchmarks]
         [--replace] [--check]
 
-The committed ``docs/results/<name>/results.json`` files are the source of truth.
-A benchmark rerun with ``tools/benchmark.py`` leaves its results in
-``work_dirs/benchmarks/<name>/``; when one is there, its rows replace the committed
-rows of the same detector, method and T, and every other committed row is kept
-(``--replace`` takes the fresh file as it is).  A benchmark that was not rerun is
-never dropped.  Then, from all ``docs/results/*/results.json``:
+The committed ``docs/results/<name>/results.json`` files are the source of truth.  A
+rerun's ``work_dirs/benchmarks/<name>/results.json`` replaces the committed rows of the
+same detector, method and T and keeps every other row (``--replace``: the fresh file as it
+is); a benchmark not rerun is never dropped.  Then, from all the results files:
 
-* ``docs/results/<name>/results.{json,csv,md}`` (and the metric-vs-T plots of a
-  benchmark that took fresh rows; a fresh per-layer error plot is copied);
-* ``docs/results/README.md``: per benchmark a short table, its plots and a link;
-* README.md and ``docs/*.md``: every block between ``<!-- NAME:start -->`` and
-  ``<!-- NAME:end -->`` markers (``results``, ``main_job``, ``scale``, ``speed``;
-  README.md must have ``results``).
-
-Every file is written atomically and only if its text changes.  ``--check`` writes
-nothing and exits with status 1 if a generated file is out of date.
+``docs/results/<name>/results.{json,csv,md}`` (plots of fresh rows), the index
+``docs/results/README.md``, and every block between ``<!-- NAME:start -->`` /
+``<!-- NAME:end -->`` markers in README.md (which must have ``results``) and docs/*.md
+(:mod:`snn_det.analysis.docs_blocks`).  Files are written atomically, only if changed;
+``--check`` writes nothing and exits 1 if a generated file is out of date.
 """
 import argparse
 import glob
