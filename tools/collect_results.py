@@ -133,8 +133,7 @@ def main(argv=None):
     p.add_argument('--benchmarks', nargs='+', help='take fresh results of these only')
     p.add_argument('--fresh', default=osp.join(ROOT, 'work_dirs', 'benchmarks'),
                    help='where tools/benchmark.py wrote its results')
-    p.add_argument('--replace', action='store_true',
-                   help='a fresh results file replaces the committed one as it is')
+    p.add_argument('--replace', action='store_true', help='take fresh files as they are')
     p.add_argument('--check', action='store_true',
                    help='write nothing; exit 1 if a generated file is out of date')
     args = p.parse_args(argv)
