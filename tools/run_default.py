@@ -16,6 +16,7 @@ format of tools/benchmark.py), which ``tools/collect_results.py`` takes into
 """
 import argparse
 import importlib.util
+import os
 import os.path as osp
 import sys
 import time
@@ -108,6 +109,7 @@ def main(argv=None):
                             command=cmd, T=args.T, seed=0, split=args.split, results=results,
                             conversion_times=times, complete=True,
                             wall_seconds=round(time.perf_counter() - t0, 1),
+                            load_average=round(os.getloadavg()[2], 1),   # over 15 min
                             data_seconds=round(data_seconds, 1),
                             provenance=provenance()), args.results_dir, root=ROOT)
     print(f'saved in {args.results_dir}')

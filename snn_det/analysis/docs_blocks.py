@@ -70,8 +70,11 @@ def main_job_table(result: dict) -> str:
         how = (f'{data:.0f} s of it generating the dataset' if data >= 1
                else 'the dataset already generated')
         split = result.get('split', 'val')      # runs before the test split: val
+        load = result.get('load_average')          # other work on the cores meanwhile
+        busy = f', load average {load:.0f}: other work shared the cores' if load and load > 2.5 \
+            else ''
         out.append(f"{', '.join(dets)} on the {split} split; `{cmd}` took "
-                   f"{result['wall_seconds']:.0f} s on a 2-core CPU ({how}).\n")
+                   f"{result['wall_seconds']:.0f} s on a 2-core CPU ({how}{busy}).\n")
     return '\n'.join(out)
 
 
