@@ -19,12 +19,9 @@ _whole = {
 }
 retinanet = dict(name='RetinaNet R18n', config=_neon + 'retinanet_r18n_fpn_24e_neon-trees.py',
                  checkpoint='checkpoints/retinanet_r18n_fpn_24e_neon-trees.pth')
-faster_rcnn = dict(name='Faster R-CNN R18n',
-                   config=_neon + 'faster-rcnn_r18n_fpn_24e_neon-trees.py',
-                   checkpoint='checkpoints/faster-rcnn_r18n_fpn_24e_neon-trees.pth')
-yolov3 = dict(name='YOLOv3 D53n', config=_neon + 'yolov3_d53n_24e_neon-trees.py',
-              checkpoint='checkpoints/yolov3_d53n_24e_neon-trees.pth.gz')
-_dets = [retinanet, faster_rcnn, yolov3]
+# Faster R-CNN R18n and YOLOv3 D53n (configs/neon/) join the list once their checkpoints
+# are trained and shipped (tools/train.py with their configs)
+_dets = [retinanet]
 # the held-out whole photographs (instances_test_whole.json): split named, not switched
 _whole_dets = [dict(d, name=d['name'] + ' (whole)', cfg_options=_whole, split='test')
                for d in _dets]
@@ -41,7 +38,7 @@ benchmark = dict(
     T=[8, 16, 32, 64],
     calib_images=8,
     calib_batch_size=8,
-    detectors=[_dets[0], _whole_dets[0], _dets[1], _whole_dets[1], _dets[2], _whole_dets[2]],
+    detectors=[d for pair in zip(_dets, _whole_dets) for d in pair],
     methods=[
         dict(name='Baseline', conversion=dict(**_base),
              T={n: [32] for n in _whole_names}),
