@@ -109,7 +109,7 @@ def main(argv=None):
                             command=cmd, T=args.T, seed=0, split=args.split, results=results,
                             conversion_times=times, complete=True,
                             wall_seconds=round(time.perf_counter() - t0, 1),
-                            load_average=round(os.getloadavg()[2], 1),   # over 15 min
+                            load_average=round(os.getloadavg()[0], 1),   # last minute
                             data_seconds=round(data_seconds, 1),
                             provenance=provenance()), args.results_dir, root=ROOT)
     print(f'saved in {args.results_dir}')
