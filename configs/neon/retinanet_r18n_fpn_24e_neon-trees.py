@@ -1,16 +1,13 @@
 # RetinaNet with a narrow ResNet-18 (base_channels=16) + FPN, as configs/synth/
 # retinanet_r18n_fpn_12e_synth.py, trained from scratch on the NEON tree-crown tiles.
 _base_ = [
-    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    '../_base_/models/retinanet_r18n_fpn.py',
     'mmdet::_base_/default_runtime.py',
     './_base_/neon_trees_detection.py',
     './_base_/neon_trees_schedule.py',
 ]
 model = dict(
-    backbone=dict(depth=18, base_channels=16, out_indices=(1, 2, 3), frozen_stages=-1,
-                  norm_eval=False, init_cfg=None),
-    neck=dict(in_channels=[32, 64, 128], out_channels=64, start_level=0, num_outs=5),
-    bbox_head=dict(num_classes=1, in_channels=64, feat_channels=64, stacked_convs=2),
+    bbox_head=dict(num_classes=1),
     # up to ~280 crowns in one whole held-out image
     test_cfg=dict(nms_pre=1000, score_thr=0.05, max_per_img=300))
 # the last epoch is the model (no selection on held-out images)
