@@ -156,3 +156,23 @@ def test_the_tables_show_intervals_and_the_split():
     old = results_markdown(dict(_result([dict(r, split=None) for r in rows], T=[32]),
                                 split=None))
     assert 'val split' in old
+
+
+def test_rows_kept_from_an_earlier_run_keep_the_split_they_were_measured_on(tmp_path):
+    # an earlier results file (no split recorded: val) with two detectors; detector B is
+    # rerun on the test split: A's rows stay 'val', not relabelled by the new protocol
+    from snn_det.apis.benchmark import _finish
+    from snn_det.analysis.results import evaluated_text
+    old = dict(results=[dict(detector=d, method='ANN', T=None, bbox_mAP=0.5)
+                        for d in ('A', 'B')],
+               conversion_times=[])
+    (tmp_path / 'results.json').write_text(json.dumps(old))
+    new = [dict(detector='B', method='ANN', T=None, bbox_mAP=0.4, split='test', images=4)]
+    order = dict(detectors=['A', 'B'], methods=['Baseline'],
+                 protocol=dict(split='test', bootstrap=dict(resamples=10, seed=0)))
+    result = _finish('x', 'configs/benchmarks/baseline_synth.py', [8], 0, new, [],
+                     str(tmp_path), False, order)
+    splits = {r['detector']: r['split'] for r in result['results']}
+    assert splits == {'A': 'val', 'B': 'test'}
+    assert 'A: val split' in evaluated_text(result)
+    assert 'B: test split, 4 images' in evaluated_text(result)

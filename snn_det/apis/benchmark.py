@@ -376,6 +376,8 @@ def _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
     old_path = osp.join(work_dir, 'results.json')
     if osp.isfile(old_path):
         old = json.load(open(old_path))
+        for r in old['results'] + old['conversion_times']:   # kept rows keep their split
+            r.setdefault('split', old.get('split') or 'val')
         rows = _merge(old['results'], rows, keep)
         times = _merge(old['conversion_times'], times, keep)
     rows, times = _sort(rows, order), _sort(times, order)
