@@ -28,9 +28,9 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from .calibration import CalibrationContext
-from .calibration.cache import CalibrationCache
+from .runtime.cache import CalibrationCache
 from .calibration.frontier import Frontier
-from .calibration.memory import check_calibration_fits, choose_chunk_size, format_bytes
+from .runtime.memory import check_calibration_fits, choose_chunk_size, format_bytes
 from .conversion.config import ConversionConfig, observed_first
 from .conversion.ops import AnnOps
 from .conversion.spiking_net import SpikingNet

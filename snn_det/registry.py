@@ -16,6 +16,9 @@
   is ``'backbone'`` (matched along the module's class hierarchy, so subclasses
   convert too) or ``'neck'`` / ``'head'`` (matched by exact type).
 
+* :data:`TARGET_CHECKS`: the checks a benchmark config's ``targets`` name
+  (``check=dict(type='ratio_at', ...)``, :mod:`snn_det.analysis.target_checks`).
+
 Mmdet's own ``MODELS`` registry holds the registered models (``SpikingBackbone``,
 the spiking detectors and classifier).
 
@@ -37,6 +40,7 @@ NEURONS = Registry('spiking neuron', scope='snn_det', locations=['snn_det.neuron
 CALIBRATION_STEPS = Registry('calibration step', scope='snn_det',
                              locations=['snn_det.calibration'])
 GRAPHS = Registry('spiking graph', scope='snn_det', locations=['snn_det.conversion.graphs'])
+TARGET_CHECKS = Registry('target check', scope='snn_det', locations=['snn_det.analysis.target_checks'])
 
 
 def registered(registry: Registry) -> List[str]:

@@ -108,7 +108,8 @@ def _result(rows, T=(8, 16, 32)):
 def test_ratio_targets_are_met_within_noise_or_missed_by_the_interval():
     """SNN/ANN >= 95 %: met when the whole interval is above, missed when it is all
     below, within noise when it straddles 95 % (whichever side the point is on)."""
-    from snn_det.analysis.results import Target, _ratio_at, targets_rows
+    from snn_det.analysis.target_checks import ratio_at
+    from snn_det.analysis.targets import Target, targets_rows
     cases = {(0.985, (0.975, 0.994)): 'met', (0.914, (0.902, 0.929)): 'missed',
              (0.955, (0.940, 0.970)): 'within noise', (0.945, (0.930, 0.960)): 'within noise'}
     for (ratio, rci), verdict in cases.items():
@@ -116,12 +117,12 @@ def test_ratio_targets_are_met_within_noise_or_missed_by_the_interval():
                 _row('M', 32, 0.5 * ratio, (0.47, 0.51), ratio, rci)]
         row, = targets_rows({'b': _result(rows)},
                             [Target('b', 'M at T=32', '>= 95% of the ANN',
-                                    _ratio_at('M', 32, 0.95))])
+                                    ratio_at('M', 32, 0.95))])
         assert row.met == verdict, (ratio, rci)
         assert f'{100 * ratio:.1f}% [{100 * rci[0]:.1f}, {100 * rci[1]:.1f}]' in row.measured
     # the same numbers without intervals (older results on val): judged on the point
     rows = [dict(r, split='val') for r in (_row('ANN', None, 0.5), _row('M', 32, 0.4775))]
-    row, = targets_rows({'b': _result(rows)}, [Target('b', 'w', 't', _ratio_at('M', 32, 0.95))])
+    row, = targets_rows({'b': _result(rows)}, [Target('b', 'w', 't', ratio_at('M', 32, 0.95))])
     assert row.met == 'yes'
 
 
@@ -129,8 +130,9 @@ def test_orders_tie_by_overlapping_intervals_not_by_half_a_point():
     """+B >= +A: with intervals a 2-point deficit whose intervals overlap is within noise
     (a tie), a deficit with disjoint intervals is missed, a lead with disjoint intervals
     met; without intervals the 0.5-point rule stays."""
-    from snn_det.analysis.results import Target, _order_at_every_T, targets_rows
-    target = [Target('b', 'A <= B', 'every T', _order_at_every_T(['A', 'B']))]
+    from snn_det.analysis.target_checks import order_at_every_T
+    from snn_det.analysis.targets import Target, targets_rows
+    target = [Target('b', 'A <= B', 'every T', order_at_every_T(['A', 'B']))]
 
     def verdict(a, a_ci, b, b_ci):
         rows = [_row('ANN', None, 0.6, (0.58, 0.62)), _row('A', 8, a, a_ci),

@@ -129,7 +129,7 @@ def test_frontier_observes_the_site_on_its_way_with_the_numbers_of_a_separate_pa
     T, chunk = 8, 3
     graph = bb.graph
     seen = 0
-    from snn_det.calibration.cache import CalibrationCache
+    from snn_det.runtime.cache import CalibrationCache
     for x in batches:
         # a budget of 0: what a frontier keeps, the observed error included, is in files
         fused, plain = Frontier(x, CalibrationCache(0)), Frontier(x)

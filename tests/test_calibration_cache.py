@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from helpers import tiny_spiking
-from snn_det.calibration import spike_codes
-from snn_det.calibration.cache import CalibrationCache, parse_bytes
+from snn_det.runtime import spike_codes
+from snn_det.runtime.cache import CalibrationCache, parse_bytes
 from snn_det.calibration.frontier import Frontier
-from snn_det.calibration.spike_codes import bitwise_equal, encode
+from snn_det.runtime.spike_codes import bitwise_equal, encode
 from snn_det.pipeline import build_spiking_net, observe
 from snn_det.conversion.config import ConversionConfig
 from snn_det.pipeline import calibrate
@@ -62,7 +62,7 @@ def test_sum_of_trains_is_kept_as_its_terms_and_analog_tensors_as_they_are():
 
 def test_budget_spills_to_files_written_over_once_released_and_gone_when_closed(tmp_path,
                                                                                  monkeypatch):
-    monkeypatch.setattr('snn_det.calibration.cache.FILE_POOL_MIN', 500)
+    monkeypatch.setattr('snn_det.runtime.cache.FILE_POOL_MIN', 500)
     root = tmp_path / 'work'
     cache = CalibrationCache(budget=100, root=str(root))
     small = cache.put(torch.arange(10, dtype=torch.float32))       # 40 B: RAM
@@ -106,7 +106,7 @@ def _convert_state(name, calib, budget, float_frontier=False, monkeypatch=None, 
     cfg = ConversionConfig.from_dict(dict(calib=calib, weight_iters=6, fc_iters=6,
                                           fc_holdout=0.4))
     if float_frontier:     # what calibration kept before: every tensor as float, in RAM
-        monkeypatch.setattr('snn_det.calibration.frontier.encode',
+        monkeypatch.setattr('snn_det.runtime.states.encode',
                             lambda cache, x, *a, **k: spike_codes.store(cache, x))
         monkeypatch.setattr('snn_det.calibration.bptt.encode',
                             lambda cache, x, *a, **k: spike_codes.store(cache, x))
@@ -142,18 +142,18 @@ def test_frontier_chunks_decode_into_the_buffer_let_go_and_change_no_number(name
     """A frontier decodes each spike chunk (a tensor, or each entry of a named state)
     into the previous chunk's buffer once nothing holds it (no fresh pages per chunk),
     and the conversion is bit for bit the one that decodes every chunk into new memory."""
-    from snn_det.calibration import frontier
+    from snn_det.runtime import states
     ref, _ = _convert_state(name, calib, None)
-    decode, reused = frontier._decode, []
+    decode, reused = states.decode_state, []
 
     def counting(stored, device, out=None):
         reused.append(out is not None and (not isinstance(out, dict) or len(out) > 0))
         return decode(stored, device, out)
-    monkeypatch.setattr(frontier, '_decode', counting)
+    monkeypatch.setattr(states, 'decode_state', counting)
     got, _ = _convert_state(name, calib, None)
     assert sum(reused) > 0
-    monkeypatch.setattr(frontier, '_decode', decode)
-    monkeypatch.setattr(frontier, '_free_buffer', lambda t, refs=1: None)
+    monkeypatch.setattr(states, 'decode_state', decode)
+    monkeypatch.setattr(states, '_free_buffer', lambda t, refs=1: None)
     fresh, _ = _convert_state(name, calib, None)
     for k in ref:
         assert bitwise_equal(ref[k], got[k]) and bitwise_equal(ref[k], fresh[k]), k
@@ -189,7 +189,7 @@ def test_calibration_images_in_the_cache_spill_and_give_the_same_conversion(tmp_
     """convert_model keeps the calibration images in the cache too (CachedImages): with
     a zero budget they live in files, RAM holds none of them, and the converted network
     is bit for bit the one from images held in a list."""
-    from snn_det.calibration.frontier import CachedImages
+    from snn_det.runtime.states import CachedImages
     from snn_det.conversion import ConversionConfig
     torch.manual_seed(0)
     xs = [torch.rand(2, 3, 40, 40) for _ in range(3)]
@@ -216,7 +216,7 @@ def test_compiled_spike_codes_equal_the_python_codes(dtype, monkeypatch):
     """The C++ encoder / decoder give the Python path's codes (theta, bit planes) and
     decode to the very bits of the train, for IF and signed trains, any channel dim and
     rows that do not end on a byte; non-trains (a value off {0, +-theta}, NaN) refuse."""
-    from snn_det.calibration import spike_codes as sc
+    from snn_det.runtime import spike_codes as sc
     from snn_det.neurons import fused_available
     if not (fused_available() and hasattr(torch.ops.snn_det, 'spike_encode')):
         pytest.skip('compiled kernels not built')
@@ -265,7 +265,7 @@ def test_gpu_bit_packing_gives_numpys_bytes_and_bits():
     ``packbits`` / ``unpackbits`` with ``bitorder='little'``, byte for byte, also for
     lengths that do not end on a byte; run here on the CPU tensors it takes."""
     import numpy as np
-    from snn_det.calibration import spike_codes as sc
+    from snn_det.runtime import spike_codes as sc
     g = torch.Generator().manual_seed(0)
     for n in (1, 7, 8, 9, 63, 1000, 4099):
         mask = torch.rand(n, generator=g) < 0.3
@@ -378,7 +378,7 @@ def test_calib_channels_last_option_reaches_the_conversion_and_its_description()
 def test_large_tensors_spill_in_pieces_that_any_later_tensor_can_reuse(tmp_path, monkeypatch):
     """A spilled tensor is written in PIECE_BYTES files; released, they take pieces of the
     next tensors, whatever their sizes, and every tensor comes back bit for bit."""
-    monkeypatch.setattr('snn_det.calibration.cache.PIECE_BYTES', 256)
+    monkeypatch.setattr('snn_det.runtime.cache.PIECE_BYTES', 256)
     cache = CalibrationCache(budget=0, root=str(tmp_path / 'spill'))
     a = torch.randn(3, 50)                                    # 600 B: 256 + 256 + 88
     h = cache.put(a)

@@ -1,14 +1,14 @@
 """Convolution products kept between layer-wise calibration's two passes
-(snn_det.calibration.currents): the second pass adds the corrected bias to the first
+(snn_det.runtime.currents): the second pass adds the corrected bias to the first
 pass's product instead of convolving again, and converts to the same network bit for bit."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 from helpers import tiny_spiking
-from snn_det.calibration import currents
-from snn_det.calibration.cache import CalibrationCache
-from snn_det.calibration.spike_codes import bitwise_equal
+from snn_det.runtime import currents
+from snn_det.runtime.cache import CalibrationCache
+from snn_det.runtime.spike_codes import bitwise_equal
 from snn_det.conversion.config import ConversionConfig
 from snn_det.conversion.ops import SnnOps
 from snn_det.pipeline import build_spiking_net, calibrate, observe
@@ -114,7 +114,7 @@ def test_auto_limit_keeps_products_within_half_the_disk_the_cache_may_use(monkey
     on disk (free space + its pooled files + the products it holds), however many
     frontiers ask one by one; released products' files serve the next ones."""
     import collections
-    from snn_det.calibration import cache as cache_mod
+    from snn_det.runtime import cache as cache_mod
     c = CalibrationCache(0, str(tmp_path / 'spill'), current_limit='auto')
     usage = collections.namedtuple('usage', 'total used free')
     monkeypatch.setattr(cache_mod.shutil, 'disk_usage',
@@ -134,7 +134,7 @@ def test_the_memory_check_counts_products_kept_in_ram():
     (T-step floats of the largest site per batch, within the budget; with no budget
     within a quarter of the free memory), unless none are kept."""
     from types import SimpleNamespace
-    from snn_det.calibration.memory import check_calibration_fits
+    from snn_det.runtime.memory import check_calibration_fits
     L, T, n = 1 << 16, 32, 4
     obs = {'s': SimpleNamespace(largest_batch=L)}
     frontiers = n * (L * 4 + L * T * 2 // 8)

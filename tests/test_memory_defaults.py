@@ -1,10 +1,10 @@
 """Calibration without ``--chunk-size``: the tool chooses the time chunk that fits the
-free memory (snn_det/calibration/memory.py, choose_chunk_size) and says so."""
+free memory (snn_det/runtime/memory.py, choose_chunk_size) and says so."""
 import torch
 
 from helpers import tiny_spiking
-from snn_det.calibration import memory
-from snn_det.calibration.spike_codes import bitwise_equal
+from snn_det.runtime import memory
+from snn_det.runtime.spike_codes import bitwise_equal
 from snn_det.conversion import ConversionConfig
 from snn_det.pipeline import convert_backbone, observe
 

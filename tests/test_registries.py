@@ -5,7 +5,7 @@ import torch
 
 from helpers import tiny_spiking
 from snn_det.calibration import calibration_step
-from snn_det.calibration.spike_codes import bitwise_equal
+from snn_det.runtime.spike_codes import bitwise_equal
 from snn_det.conversion import ConversionConfig, UnsupportedModuleError, build_graph, parse_calib
 from snn_det.neurons import IFNeuron
 from snn_det.pipeline import convert_backbone
@@ -91,3 +91,31 @@ def test_graphs_are_found_by_the_type_they_convert(unregister):
         build_graph(torch.nn.Conv2d(3, 8, 3))
     assert {'ResNet', 'Darknet', 'FPN', 'YOLOV3Neck', 'RetinaHead', 'YOLOV3Head'} <= \
         set(GRAPHS.module_dict)
+
+
+def test_a_registered_target_check_is_named_by_a_benchmark_config(unregister, tmp_path):
+    """A toy target check (one function + its registration) is named by a benchmark
+    config's ``targets``; the results' rows are judged by it (and the config's other
+    target by a built-in check on the same rows)."""
+    from snn_det.analysis.targets import Measured, targets_rows
+    from snn_det.registry import TARGET_CHECKS
+
+    @TARGET_CHECKS.register_module(name='ann_at_least')
+    def ann_at_least(bound):
+        def check(result):
+            ann = next(r['AP'] for r in result['results'] if r['method'] == 'ANN')
+            return Measured(f'ANN {100 * ann:.1f}', ann >= bound, '')
+        return check
+    unregister.append((TARGET_CHECKS, 'ann_at_least'))
+    cfg = tmp_path / 'toy_bench.py'
+    cfg.write_text(
+        "benchmark = dict(name='toy')\n"
+        "targets = [dict(what='ANN', target='>= 50', check=dict(type='ann_at_least', bound=0.5)),\n"
+        "           dict(what='B at T=8', target='>= 90% of the ANN',\n"
+        "                check=dict(type='ratio_at', method='B', T=8, bound=0.9))]\n")
+    result = dict(name='toy', config=str(cfg), T=[8], results=[
+        dict(detector='D', method='ANN', T=None, AP=0.6),
+        dict(detector='D', method='B', T=8, AP=0.5)])
+    rows = targets_rows({'toy': result})
+    assert [(r.what, r.measured, r.met) for r in rows] == [
+        ('ANN', 'ANN 60.0', 'yes'), ('B at T=8', 'D 50.0 (83.3%)', 'no')]

@@ -78,8 +78,8 @@ def test_the_profile_split_counts_each_part_once_and_the_rest_as_other():
 
     import torch
 
-    from snn_det.calibration import spike_codes
-    from snn_det.calibration.cache import CalibrationCache
+    from snn_det.runtime import spike_codes
+    from snn_det.runtime.cache import CalibrationCache
     from snn_det.benchmarks.scale_worker import PROFILE_PARTS, _profile_parts
     x = torch.randn(4, 8, 32, 32)
     w = torch.randn(8, 8, 3, 3)
@@ -164,32 +164,28 @@ def test_another_detectors_single_run_does_not_hide_the_memory_targets():
     assert any(r.what == 'simulation peak memory at T=256 against T=32' for r in rows)
 
 
-def test_code_ids_declared_the_same_code_are_one_version():
-    """The config's ``same_code`` (an id, the id it runs the same code as, and why) makes
-    rows of both ids one version in the time and memory checks; without it they are two."""
+def test_rows_of_another_code_version_are_quoted_apart():
+    """Rows of the newest code version (the ``code`` of the newest full-depth run) are
+    judged; rows of other versions are quoted apart, and a memory comparison across
+    versions says so."""
     res, cpu = _results()
     base = [r for r in res['rows'] if r['kind'] != 'convert']
     old = dict(copy.deepcopy(cpu), images=8, chunk_size=None, code='aaaa',
                finished='2026-12-05T10:00:00', thresholds_lcp_over_floor=2.3)
     new = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='bbbb',
                finished='2026-12-06T10:00:00', thresholds_lcp_over_floor=1.9)
-    res = dict(res, rows=base + [old, new], same_code={})
+    res = dict(res, rows=base + [old, new])
     row = _row(res, TIME)
     assert row.measured.startswith('newest version: 1.9x; older versions 2.3x')
     assert row.met == 'yes'
-    res['same_code'] = {'bbbb': dict(same_as='aaaa', why='a docstring')}
-    row = _row(res, TIME)
-    assert row.measured.startswith('newest version: 1.9x to 2.3x in 2 full-depth runs')
-    assert 'older' not in row.measured and row.met == 'no'
     r8 = dict(old, cache_budget='128M', peak_rss_gib=3.35)
     r256 = dict(new, images=8, T=256, cache_budget='128M', peak_rss_gib=3.42)
     what = 'calibration peak memory, 8 images at T=256 (cache budget 128M, all sites)'
     row = _row(dict(res, rows=base + [r8, r256]), what)
+    assert row.measured.endswith('(all sites; within 10%; not the same version)')
+    row = _row(dict(res, rows=base + [r8, dict(r256, code='aaaa')]), what)
     assert row.measured == ('3.4 GiB <= 6 GiB, +2% against 8 images at T=32 (all sites; '
                             'within 10%)') and row.met == 'yes'
-    res['same_code'] = {}
-    row = _row(dict(res, rows=base + [r8, r256]), what)
-    assert row.measured.endswith('(all sites; within 10%; not the same version)')
 
 
 def test_the_floor_timed_during_calibration_is_reported_beside_the_strict_one():

@@ -140,8 +140,8 @@ def test_fine_calibration_stops_on_held_out_images():
     # fc_holdout: the stopping loss is that of images FC never trains on; the kept state
     # is the best one on them, so their loss never ends above where it started
     from snn_det.calibration.bptt import _CachedBatch, _split
-    from snn_det.calibration.cache import CalibrationCache
-    from snn_det.calibration.spike_codes import store
+    from snn_det.runtime.cache import CalibrationCache
+    from snn_det.runtime.spike_codes import store
     bb, net, batches, acts = _qc_backbone()
     mem = CalibrationCache()
     cache = [_CachedBatch(tuple(store(mem, t) for t in (

@@ -33,7 +33,7 @@ from snn_det.apis.convert import unwrap  # noqa: E402
 from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 from snn_det.analysis.firing import measure_firing, plot_firing_rates  # noqa: E402
 from snn_det.analysis.energy import compare_all, energy_report  # noqa: E402
-from snn_det.calibration.cache import parse_bytes, parse_current_limit  # noqa: E402
+from snn_det.runtime.cache import parse_bytes, parse_current_limit  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file, write_text_atomic  # noqa: E402
 from snn_det.utils.outputs import OutputGuard  # noqa: E402
 

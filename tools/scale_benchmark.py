@@ -28,8 +28,7 @@ def main(argv=None):
                    help="where the model and calibration run: 'cpu' (default) or 'cuda'")
     p.add_argument('--out-root', default=None, help='default: docs/results')
     p.add_argument('--render', action='store_true',
-                   help='only rewrite results.md and the plot from the results.json (and '
-                        "its same_code from the config)")
+                   help='only rewrite results.md and the plot from the results.json')
     args = p.parse_args(argv)
     if not args.config or not osp.isfile(args.config):
         sys.exit(f"error: benchmark config '{args.config}' does not exist")

@@ -15,3 +15,9 @@ benchmark = dict(
     methods=[dict(name='MMSE/channel+shift',
                   conversion=dict(threshold='mmse', channel_wise=True, shift='potential'))],
 )
+# targets (snn_det.analysis.target_checks), judged on the test split's intervals
+targets = [
+    dict(what='Baseline (MMSE/channel + shift), every detector, T=128',
+         target='>= 90% of the ANN',
+         check=dict(type='ratio_at', method='MMSE/channel+shift', T=128, bound=0.90)),
+]

@@ -38,3 +38,9 @@ benchmark = dict(
         dict(name='sinabs from_model', peer=dict(type='sinabs')),
     ],
 )
+# targets (snn_det.analysis.target_checks), judged on the intervals
+targets = [
+    dict(what="snn-det's best method (Baseline, +LCP) against every peer",
+         target='ahead of every peer at every T, on every network a peer converts',
+         check=dict(type='at_least_peers', ours=['Baseline', '+LCP'])),
+]

@@ -20,53 +20,6 @@ scale_benchmark = dict(
     ],
     # conversion of every run: MMSE thresholds per channel, ClipRound, LCP (seed 001 Table 4)
     conversion=dict(threshold='mmse', channel_wise=True, shift='potential', calib='lcp'),
-    # code ids (git trees of snn_det/ and setup.py, in each row) whose code runs the same:
-    # rows under either are one version in the README's checks.  Each entry says why.
-    same_code={
-        'd7334118c3': dict(same_as='2091b56fdc',
-                           why='the trees differ by a docstring of snn_det/utils/heap.py '
-                               'only (commit 1728acb)'),
-        'bab44e6dda': dict(same_as='1234a93d28',
-                           why='the trees differ by making a two-stage RoI head\'s features '
-                               'and a channels-last simulation\'s readouts contiguous '
-                               '(commit 00cf3a0): a no-op in the default layout, and not '
-                               'reached by a backbone-scope calibration in either layout'),
-        '2a43df6b69': dict(same_as='1234a93d28',
-                           why='as bab44e6dda, and the spike encoder\'s 8-element '
-                               'classification written once for both of its loops, '
-                               'sum_over_time\'s layout test through step_format (commit '
-                               'after 00cf3a0): the same operations, the same codes (tested)'),
-        '01fcf73b71': dict(same_as='ff179ed2ec',
-                           why='a comment moved in spike_codes.cpp, the memory check\'s '
-                               '--chunk-size hint and the headroom variable\'s error '
-                               '(commit after b578ea9): none runs in a calibration that '
-                               'fits, so the same calibration'),
-        '09dc5612e8': dict(same_as='186f1c4dd1',
-                           why="the kept products' auto limit counts all of them at once "
-                               "against half the disk the cache may use, not each "
-                               "frontier's against half the free disk (commit 'Kept "
-                               "products' auto limit'): in the 8-image run every product "
-                               "fit under both (at most 8.2 GiB kept, half the disk ~17 "
-                               "GiB), so the same calibration"),
-        '7cee18fa30': dict(same_as='186f1c4dd1',
-                           why="as 09dc5612e8, and the memory check made before calibrating "
-                               "counts the products the cache may keep in RAM (commit "
-                               "'Memory check: counts the convolution products'): it only "
-                               "refuses a calibration that would not fit, and every measured "
-                               "run fits under it, so the same calibration"),
-        '550eb5185d': dict(same_as='186f1c4dd1',
-                           why="as 7cee18fa30, and a channels-last kept product comes back "
-                               "as a tensor of its own instead of a permuted view (commit "
-                               "'Kept products: a channels-last product'): the same numbers "
-                               "(tested); in channels-last runs its neuron may now fire in "
-                               "place, a speed change the 09dc5612e8 channels-last row does "
-                               "not show"),
-        '05e42cf893': dict(same_as='186f1c4dd1',
-                           why="as 550eb5185d, and a review's mend (commit 'Mend: the steps "
-                               "that start from'): a named constant, one call instead of "
-                               "two branches, a weight check done once per move instead of "
-                               "again per chunk, docstrings; the same operations"),
-    },
     calib_batch_size=1,
     chunk_size=8,
     cache_budget='2G',

@@ -32,3 +32,8 @@ benchmark = dict(
             checkpoint='checkpoints/cls_resnet18n_qcfs-L8_synth.pth')}),
     ],
 )
+# targets (snn_det.analysis.target_checks)
+targets = [
+    dict(what='classifier, best three methods at T=16', target='best >= 98% of the ANN top-1',
+         check=dict(type='best_ratio_at', T=16, bound=0.98)),
+]

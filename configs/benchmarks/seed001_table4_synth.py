@@ -38,3 +38,24 @@ benchmark = dict(
     # per-layer error (seed 001 Fig. 2 layout), on 8 test images
     error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
 )
+# targets (snn_det.analysis.target_checks), judged on the test split's intervals
+_r18n = ['RetinaNet R18n', 'Faster R-CNN R18n']
+targets = [
+    dict(what='seed 001 Table 4: +ACP >= +LCP >= Baseline (R18n detectors)',
+         target='every T (ties: overlapping intervals)',
+         check=dict(type='order_at_every_T', methods=['Baseline', '+LCP', '+ACP'],
+                    detectors=_r18n)),
+    dict(what='seed 001 Table 4: +LCP >= Baseline (YOLOv3 D53n)',
+         target='every T (ties: overlapping intervals)',
+         check=dict(type='order_at_every_T', methods=['Baseline', '+LCP'],
+                    detectors=['YOLOv3 D53n'])),
+    dict(what='seed 001 Table 4: +ACP at T=32', target='>= 90% of the ANN',
+         check=dict(type='ratio_at', method='+ACP', T=32, bound=0.90, detectors=_r18n)),
+    dict(what='fully spiking RetinaNet (scope full): best method at T=16',
+         target='>= 90% of the ANN',
+         check=dict(type='best_full_ratios', bounds={16: 0.90}, detectors=['RetinaNet R18n'])),
+    dict(what='fully spiking RetinaNet: +LCP >= Baseline (full)',
+         target='every T (ties: overlapping intervals)',
+         check=dict(type='order_at_every_T', methods=['Baseline (full)', '+LCP (full)'],
+                    detectors=['RetinaNet R18n'])),
+]

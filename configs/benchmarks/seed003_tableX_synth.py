@@ -44,3 +44,10 @@ benchmark = dict(
                  checkpoint='checkpoints/retinanet_r18n_fpn_qcfs-L8_synth.pth')}),
     ],
 )
+# targets (snn_det.analysis.target_checks), judged on the test split's intervals
+targets = [
+    dict(what='seed 003 Table X: Stage I + II at T=16 / T=8', target='>= 95% / >= 85% of the ANN',
+         check=dict(type='ratios_at', method='Stage I + II', bounds={16: 0.95, 8: 0.85})),
+    dict(what='seed 003 Table X: Stage I + II the best row', target='every T',
+         check=dict(type='highest_at_every_T', method='Stage I + II')),
+]

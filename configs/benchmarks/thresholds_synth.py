@@ -22,3 +22,9 @@ benchmark = dict(
     detectors=[{{_base_.retinanet}}],
     methods=_methods,
 )
+# targets (snn_det.analysis.target_checks), judged on the test split's intervals
+targets = [
+    dict(what='thresholds (max / percentile / MMSE x layer / channel x shift), T=16',
+         target='MMSE/channel + shift best (ties: overlapping intervals)',
+         check=dict(type='best_of', method='mmse/channel+shift', T=16)),
+]

@@ -18,8 +18,8 @@ import re
 from typing import Callable, Dict, List
 
 from .tables import format_table
-from .results import (Row, evaluated_text, metric_table, plot_name, rows_markdown,
-                      snn_methods, targets_rows)
+from .results import evaluated_text, metric_table, plot_name, snn_methods
+from .targets import Row, rows_markdown, targets_rows
 from .summary import (SCALE, SPEED, scale_rows, scale_runs_markdown, speed_rows,
                       speed_runs_markdown)
 

@@ -221,3 +221,49 @@ def energy_report(firing: Dict[int, dict], energy: Dict[int, dict],
         lines.append(f'T={T}: mean firing rate {rate:.3f} spikes/neuron/step')
         lines.append(format_comparison(T, energy[T], size))
     return '\n'.join(lines)
+
+
+def energy_row(c: dict) -> dict:
+    """What a benchmark row keeps of :func:`compare`: the whole model's energy per image
+    (spiking scope + the ANN parts after it) beside the whole ANN's, their ratio, and the
+    SNN scope's MACs (analog input) and SOPs (spikes)."""
+    return dict(snn_mJ=round(c['model_energy_mJ'], 4),
+                ann_mJ=round(c['ann_energy_mJ_per_image']['full'], 4),
+                ratio=round(c['model_over_ann'], 4),
+                snn_macs_M=round(c['snn_macs_per_image'] / 1e6, 2),
+                snn_sops_M=round(c['snn_sops_per_image'] / 1e6, 2))
+
+
+def plot_metric_vs_energy(points: Dict[str, list], ann: tuple, path: str, ylabel: str = 'AP',
+                          title: str = '') -> None:
+    """A metric against energy per image: one line per method through its T (``points``:
+    ``{method: [(mJ, metric, T), ...]}``), the ANN (``(mJ, metric)``) as a reference."""
+    import os
+    import os.path as osp
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, pts in points.items():
+        pts = sorted(pts)
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker='o', label=name)
+        for e, v, T in pts:
+            ax.annotate(f'T={T}', (e, 100 * v), fontsize=7, xytext=(3, -8),
+                        textcoords='offset points')
+    ax.plot([ann[0]], [100 * ann[1]], marker='*', color='k', markersize=12, linestyle='',
+            label='ANN')
+    ax.axvline(ann[0], color='k', linestyle=':', linewidth=0.8)
+    ax.set_xscale('log')
+    ax.set_xlabel('energy per image (mJ; 4.6 pJ/MAC, 0.9 pJ/SOP)')
+    ax.set_ylabel(f'{ylabel} (%)')
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = path + '.tmp.png'
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -8,30 +8,23 @@ A benchmark's ``results.json`` is the source of truth::
 
 Metrics are fractions (0.528, not 52.8).  :func:`write_result_files` writes
 ``results.{json,csv,md}`` and the metric-vs-T plots from it;
-:func:`results_markdown` renders the tables alone; :func:`targets_rows` checks the
-targets of the seed papers (``TARGETS``) against the rows.  A target is met or not
-on the unrounded numbers, and a shown percentage gets more decimals when rounding
-would put it on the other side of its bound.
+:func:`results_markdown` renders the tables alone; :mod:`.targets` checks the targets
+a benchmark config states against the rows.
 
 Rows of the evaluation protocol (``docs/evaluation.md``) record their ``split`` and
 ``images`` and carry 95 % bootstrap intervals (``AP_ci``; SNN rows ``ratio`` and
 ``ratio_ci``, paired with their ANN).  The tables show them (``51.1 [49.6, 53.1]``) and
-judge targets by them (:func:`~snn_det.evaluation.target_verdict`: met / within noise /
-missed); two rows tie when their intervals overlap
-(:func:`~snn_det.evaluation.intervals_overlap`) instead of within ``TIE``.  Rows
-without intervals (results that record no split were measured on ``val``) keep the
-judgement on point estimates (yes / no, ties below ``TIE``).
+judge targets by them (:mod:`.targets`).
 """
 import math
 import csv
 import io
 import json
 import os.path as osp
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .metrics import main_metric, plot_metric_vs_T
-from ..evaluation import (MET, MISSED, WITHIN_NOISE, interval_text, intervals_overlap,
-                          target_verdict)
+from ..evaluation import interval_text
 from ..utils.checkpoint import write_text_atomic
 
 METRIC_ORDER = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'mAP', 'top1', 'top5')
@@ -210,6 +203,7 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
                          + extra
                          + f' | {r.get("seconds", "")} | {r.get("convert_seconds", "")} |')
         lines += ['', '</details>', '']
+        lines += _energy_lines(drows, det, plot_dir, image_prefix)
         png = plot_name(det)
         has_series = any(r['T'] for r in drows if r['method'] in methods)
         if has_series and (plot_dir is None or osp.isfile(osp.join(plot_dir, png))):
@@ -229,6 +223,34 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
         lines.append(f'| {t["detector"]} | {t["method"]} | {t["T"]} | {t["seconds"]} | '
                      f'{t.get("thresholds", "")} | {steps} |')
     return '\n'.join(lines) + '\n'
+
+
+def energy_plot_name(detector: str) -> str:
+    return f'{_slug(detector)}_metric_vs_energy.png'
+
+
+def _energy_lines(drows: List[dict], det: str, plot_dir: Optional[str],
+                  image_prefix: str) -> List[str]:
+    """Rows measured with ``energy``: the whole model's energy per image beside the
+    ANN's (the same formula and input), and the metric-vs-energy plot."""
+    rows = [r for r in drows if r.get('energy')]
+    if not rows:
+        return []
+    e0 = rows[0]['energy']
+    lines = [f'Energy per image (whole model, on {e0["images"]} calibration images; '
+             f'4.6 pJ/MAC, 0.9 pJ/SOP, memory traffic not counted): ANN {e0["ann_mJ"]:.3f} mJ.',
+             '', '| method | T | main metric | SNN MACs (M) | SNN SOPs (M) | energy (mJ) | '
+             '/ ANN |', '|---|---|---|---|---|---|---|']
+    for r in rows:
+        e = r['energy']
+        lines.append(f'| {r["method"]} | {r["T"]} | {100 * main_metric(r):.1f} | '
+                     f'{e["snn_macs_M"]:.1f} | {e["snn_sops_M"]:.1f} | {e["snn_mJ"]:.3f} | '
+                     f'{e["ratio"]:.2f}x |')
+    lines.append('')
+    png = energy_plot_name(det)
+    if plot_dir is None or osp.isfile(osp.join(plot_dir, png)):
+        lines += [f'![{det}: metric against energy]({image_prefix}{png})', '']
+    return lines
 
 
 def results_csv(result: dict) -> str:
@@ -272,6 +294,17 @@ def write_plots(result: dict, out_dir: str) -> List[str]:
         path = osp.join(out_dir, plot_name(det))
         plot_metric_vs_T(series, path, ann, ylabel=ylabel, title=det)
         written.append(path)
+        energy = [r for r in drows if r.get('energy') and r['T']]
+        if energy and ann is not None:
+            from .energy import plot_metric_vs_energy
+            points = {}
+            for r in energy:
+                points.setdefault(r['method'], []).append(
+                    (r['energy']['snn_mJ'], main_metric(r), r['T']))
+            path = osp.join(out_dir, energy_plot_name(det))
+            plot_metric_vs_energy(points, (energy[0]['energy']['ann_mJ'], ann), path,
+                                  ylabel=ylabel, title=det)
+            written.append(path)
     return written
 
 
@@ -343,391 +376,6 @@ def fmt(v: Optional[float]) -> str:
     return 'not run' if v is None else f'{100 * v:.1f}'
 
 
-class Row(NamedTuple):
-    """One checked target as a table row: ``measured`` in full (the results index),
-    ``brief`` in a few words (the README's summary, where ``headline``)."""
-    what: str
-    target: str
-    measured: str
-    met: str                    # 'yes', 'no' (point estimates), 'met', 'within noise',
-                                # 'missed' (intervals), 'partly not run' or 'not run'
-    benchmark: str
-    brief: str = ''
-    headline: bool = True       # in the README's summary
-    current: bool = True        # measured with the newest code version (docs pages show these)
-
-
-class Measured(NamedTuple):
-    """What a target's check found: the full text, the verdict (``True`` / ``False`` on
-    point estimates, a :mod:`~snn_det.evaluation.verdict` word on intervals, ``None``
-    partly not run), the few words."""
-    text: str
-    ok: object
-    brief: str
-
-
-class Target(NamedTuple):
-    benchmark: str
-    what: str
-    target: str
-    check: Callable[[dict], Measured]
-
-
-def met_text(ok) -> str:
-    if isinstance(ok, str):                 # met / within noise / missed
-        return ok
-    return {True: 'yes', False: 'no', None: 'partly not run'}[ok]
-
-
-def _is_met(ok) -> bool:
-    return ok is True or ok == MET
-
-
-def _ratio_check(row: Optional[dict], v: float, ann: float, bound: float) -> tuple:
-    """``(text, ok)`` of ``v / ann >= bound``: on the row's paired ratio interval where it
-    has one (``98.5% [97.5, 99.4]``, a verdict word), else on the point (a bool)."""
-    rc = ratio_ci(row)
-    if rc is not None:
-        verdict = target_verdict(rc[0], rc[1], bound)
-        return f'{100 * rc[0]:.1f}% {interval_text(rc[1])}: {verdict}', verdict
-    return fmt_pct(v / ann, bound), v / ann >= bound
-
-
-def _at_least(a: Optional[dict], b: Optional[dict]):
-    """Is row ``b`` at least row ``a``?  With both intervals: ``met`` (b ahead, the
-    intervals apart), ``within noise`` (they overlap: a tie), ``missed`` (b behind, apart);
-    without: ``b >= a - TIE``."""
-    ca, cb = ap_ci(a), ap_ci(b)
-    va, vb = main_metric(a), main_metric(b)
-    if ca is not None and cb is not None:
-        if intervals_overlap(ca, cb):
-            return WITHIN_NOISE
-        return MET if vb >= va else MISSED
-    return vb >= va - TIE
-
-
-def _fmt_row(r: Optional[dict]) -> str:
-    """The main metric in %, with its interval where the row has one."""
-    if r is None:
-        return 'not run'
-    ci = ap_ci(r)
-    return fmt(main_metric(r)) + (f' {interval_text(ci)}' if ci else '')
-
-
-def _span(ratios: Sequence[float], bound: Optional[float] = None) -> str:
-    """``a% to b%`` of the ratios (``a%`` when they agree)."""
-    if not ratios:
-        return 'not run'
-    lo, hi = fmt_pct(min(ratios), bound), fmt_pct(max(ratios), bound)
-    return lo if lo == hi else f'{lo} to {hi}'
-
-
-def _counted(oks: list, what: str) -> str:
-    """``k of n <what>`` over the checks that ran (and how many were within noise), and
-    how many did not."""
-    ran = [o for o in oks if o is not None]
-    text = f'{sum(_is_met(o) for o in ran)} of {len(ran)} {what}'
-    noise = sum(o == WITHIN_NOISE for o in ran)
-    text += f', {noise} within noise' if noise else ''
-    missing = len(oks) - len(ran)
-    return text + (f' ({missing} not run)' if missing else '')
-
-
-def _ratio_at(method: str, T: int, bound: float, dets: Optional[Sequence[str]] = None):
-    def check(result):
-        parts, oks, ratios = [], [], []
-        for det in dets or detectors(result):
-            v, ann = metric(result, det, method, T), metric(result, det, 'ANN')
-            if v is None or not ann:
-                parts.append(f'{det} not run')
-                oks.append(None)
-                continue
-            text, ok = _ratio_check(find_row(result, det, method, T), v, ann, bound)
-            parts.append(f'{det} {fmt(v)} ({text})')
-            oks.append(ok)
-            ratios.append(v / ann)
-        return Measured('; '.join(parts), _all(oks), f'{_span(ratios, bound)} of the ANN')
-    return check
-
-
-def _all(oks: list):
-    """One verdict of several: any miss, else any not run, else any within noise, else
-    met; in verdict words where any check had intervals, else as a bool."""
-    words = any(isinstance(o, str) for o in oks)
-    if any(o is False or o == MISSED for o in oks):
-        return MISSED if words else False
-    if not oks or any(o is None for o in oks):
-        return None
-    if any(o == WITHIN_NOISE for o in oks):
-        return WITHIN_NOISE
-    return MET if words else True
-
-
-def _ordered(result, det, methods, T):
-    """(rows, ok): each method at least the one before it (:func:`_at_least`: ties are
-    overlapping intervals, or below TIE without intervals)."""
-    rows = [find_row(result, det, m, T) for m in methods]
-    if any(r is None for r in rows):
-        return rows, None
-    return rows, _all([_at_least(a, b) for a, b in zip(rows, rows[1:])])
-
-
-def _per_T_text(det: str, yes: list, no: list, missing: list, noise: Sequence = ()) -> str:
-    """'<det>: yes at T=..; within noise at ..; no at ..; T=.. not run' of a check made
-    at every T."""
-    text = det + ':'
-    if yes:
-        text += ' yes at T=' + ', '.join(map(str, yes))
-    if noise:
-        text += ('; ' if yes else ' ') + 'within noise at ' + ', '.join(noise)
-    if no:
-        text += ('; ' if yes or noise else ' ') + 'no at ' + ', '.join(no)
-    if missing:
-        text += '; T=' + ', '.join(map(str, missing)) + ' not run'
-    return text
-
-
-def _order_at_every_T(methods: Sequence[str], dets: Optional[Sequence[str]] = None):
-    def check(result):
-        parts, oks = [], []
-        for det in dets or detectors(result):
-            yes, no, missing, noise = [], [], [], []
-            for T in result['T']:
-                rows, ok = _ordered(result, det, methods, T)
-                if ok is None:
-                    missing.append(T)
-                elif _is_met(ok):
-                    yes.append(T)
-                    oks.append(ok)
-                else:
-                    (noise if ok == WITHIN_NOISE else no).append(
-                        f'T={T} ' + ' / '.join(_fmt_row(r) for r in rows))
-                    oks.append(ok)
-            parts.append(_per_T_text(det, yes, no, missing, noise))
-        return Measured('; '.join(parts), _all(oks),
-                        'holds at ' + _counted(oks, '(detector, T)'))
-    return check
-
-
-def _order_at(methods: Sequence[str], T: int):
-    def check(result):
-        parts, oks = [], []
-        for det in detectors(result):
-            rows, ok = _ordered(result, det, methods, T)
-            if all(r is None for r in rows):
-                continue
-            parts.append(f'{det} ' + ' / '.join(_fmt_row(r) for r in rows))
-            oks.append(ok)
-        return Measured('; '.join(parts), _all(oks), 'holds for ' + _counted(oks, 'detectors'))
-    return check
-
-
-def _at_least_all(mine: dict, others: Sequence[dict]):
-    """``mine`` at least every row of ``others`` (:func:`_at_least`; without intervals
-    ties below TIE)."""
-    return _all([_at_least(o, mine) for o in others]) if others else True
-
-
-def _best_of(method: str, T: int):
-    """``method`` highest of all methods at T (ties: overlapping intervals, or below TIE
-    without intervals)."""
-    def check(result):
-        parts, oks = [], []
-        for det in detectors(result):
-            rows = [r for r in result['results'] if r['detector'] == det and r['T'] == T]
-            mine = find_row(result, det, method, T)
-            if not rows or mine is None:
-                parts.append(f'{det} not run')
-                oks.append(None)
-                continue
-            order = lambda r: (main_metric(r), r['method'])  # noqa: E731
-            best, worst = max(rows, key=order), min(rows, key=order)
-            parts.append(f'{det}: {method} {_fmt_row(mine)}, best {best["method"]} '
-                         f'{_fmt_row(best)}, worst {worst["method"]} {_fmt_row(worst)}')
-            oks.append(_at_least_all(mine, [r for r in rows if r is not mine]))
-        return Measured('; '.join(parts), _all(oks), 'best for ' + _counted(oks, 'detectors'))
-    return check
-
-
-def _best_ratio_at(T: int, bound: float, dets: Optional[Sequence[str]] = None,
-                   backbone_scope: bool = False):
-    """The best rows at ``T`` against the ANN (of ``dets``; without the fully spiking
-    "(full)" rows if ``backbone_scope``)."""
-    def check(result):
-        parts, oks, best = [], [], []
-        for det in dets or detectors(result):
-            ann = metric(result, det, 'ANN')
-            rows = sorted(((main_metric(r), r['method'], r) for r in result['results']
-                           if r['detector'] == det and r['T'] == T
-                           and not (backbone_scope and FULL in r['method'])),
-                          key=lambda x: x[:2], reverse=True)
-            if not rows or not ann:
-                parts.append(f'{det} not run')
-                oks.append(None)
-                continue
-            checks = [_ratio_check(r, v, ann, bound) for v, _, r in rows[:3]]
-            parts.append(('' if dets is None else f'{det}: ') +
-                         ', '.join(f'{m} {fmt(v)} ({text})'
-                                   for (v, m, _), (text, _) in zip(rows, checks)))
-            oks.append(checks[0][1])
-            best.append(rows[0][0] / ann)
-        return Measured('; '.join(parts), _all(oks), f'best {_span(best, bound)} of the ANN')
-    return check
-
-
-def _ratios_at(method: str, bounds: Dict[int, float]):
-    def check(result):
-        parts, oks, ratios = [], [], {T: [] for T in bounds}
-        for det in detectors(result):
-            ann, cells = metric(result, det, 'ANN'), []
-            for T, bound in bounds.items():
-                v = metric(result, det, method, T)
-                if v is None or not ann:
-                    cells.append(f'T={T} not run')
-                    oks.append(None)
-                    continue
-                text, ok = _ratio_check(find_row(result, det, method, T), v, ann, bound)
-                cells.append(f'T={T} {fmt(v)} ({text})')
-                oks.append(ok)
-                ratios[T].append(v / ann)
-            parts.append(f'{det} ' + ', '.join(cells))
-        return Measured('; '.join(parts), _all(oks),
-                        ', '.join(f'T={T}: {_span(ratios[T], b)}' for T, b in bounds.items()))
-    return check
-
-
-def _highest_at_every_T(method: str):
-    """``method`` at least every other SNN row at each T it was run (no tie margin
-    without intervals; with intervals, overlapping ones are a tie: within noise)."""
-    def check(result):
-        parts, oks = [], []
-        for det in detectors(result):
-            yes, no, missing, noise = [], [], [], []
-            for T in result['T']:
-                mine = find_row(result, det, method, T)
-                if mine is None:
-                    missing.append(T)
-                    continue
-                others = [r for r in result['results'] if r['detector'] == det
-                          and r['T'] == T and (m := r['method']) != method
-                          and '(rescaled' not in m and _same_scope(m, method)
-                          and main_metric(r) is not None]
-                if ap_ci(mine) is not None and all(ap_ci(r) is not None for r in others):
-                    ok = _at_least_all(mine, others)
-                    close = [r for r in others if _at_least(r, mine) != MET]
-                else:
-                    close = [r for r in others if main_metric(r) > main_metric(mine)]
-                    ok = not close
-                text = (f'T={T} ({method} {_fmt_row(mine)}, ' +
-                        ', '.join(f'{r["method"]} {_fmt_row(r)}' for r in close) + ')')
-                if _is_met(ok):
-                    yes.append(T)
-                else:
-                    (noise if ok == WITHIN_NOISE else no).append(text)
-                oks.append(ok)
-            parts.append(_per_T_text(det, yes, no, missing, noise))
-        return Measured('; '.join(parts), _all(oks),
-                        'highest at ' + _counted(oks, '(detector, T)'))
-    return check
-
-
-def _same_scope(a: str, b: str) -> bool:
-    """Rows of fully spiking detectors ("(full)") are compared among themselves."""
-    return (FULL in a) == (FULL in b)
-
-
-def _best_full_ratios(bounds: Dict[int, float], dets: Optional[Sequence[str]] = None):
-    """The best fully spiking row ("(full)" methods) at each T against the ANN (of
-    ``dets``, the detectors the benchmark converts fully)."""
-    def check(result):
-        parts, oks, ratios = [], [], {T: [] for T in bounds}
-        for det in dets or detectors(result):
-            ann = metric(result, det, 'ANN')
-            cells = []
-            for T, bound in bounds.items():
-                rows = sorted(((main_metric(r), r['method'], r) for r in result['results']
-                               if r['detector'] == det and r['T'] == T
-                               and FULL in r['method']), key=lambda x: x[:2], reverse=True)
-                if not rows or not ann:
-                    continue
-                v, m, row = rows[0]
-                text, ok = _ratio_check(row, v, ann, bound)
-                cells.append(f'T={T} {m} {fmt(v)} ({text})')
-                oks.append(ok)
-                ratios[T].append(v / ann)
-            if cells:
-                parts.append(f'{det}: ' + ', '.join(cells))
-            else:
-                parts.append(f'{det} not run')
-                oks.append(None)
-        return Measured('; '.join(parts), _all(oks),
-                        ', '.join(f'T={T}: {_span(ratios[T], b)}' for T, b in bounds.items()))
-    return check
-
-
 FULL = '(full'     # '(full)', '(full, signed ReLU)': methods of scope full
 #: simulation_speed's fully spiking rows per ReLU neuron: (key in ``full_scope``, label)
 FULL_SCOPE_ROWS = {'if': ('rows', ''), 'signed': ('signed_relu_rows', ', signed ReLU')}
-TABLE4 = ('Baseline', '+LCP', '+ACP')
-TARGETS = [
-    Target('baseline_synth', 'Baseline (MMSE/channel + shift), every detector, T=128',
-           '>= 90% of the ANN', _ratio_at('MMSE/channel+shift', 128, 0.90)),
-    Target('seed001_table4_synth', 'seed 001 Table 4: +ACP >= +LCP >= Baseline',
-           'every T (ties < 0.5)', _order_at_every_T(TABLE4)),
-    Target('seed001_table4_synth', 'seed 001 Table 4: +ACP at T=32', '>= 90% of the ANN',
-           _ratio_at('+ACP', 32, 0.90)),
-    Target('seed001_table4_synth', 'seed 001 Table 4 at another input size (256 instead of '
-           '320), T=32: Baseline / +LCP / +ACP', 'calibration keeps its gain (ties < 0.5)',
-           _order_at([m + ' (rescaled 256)' for m in TABLE4], 32)),
-    Target('thresholds_synth', 'thresholds (max / percentile / MMSE x layer / channel x '
-           'shift), T=32', 'MMSE/channel + shift best (ties < 0.5)',
-           _best_of('mmse/channel+shift', 32)),
-    Target('seed001_table3_synth_cls', 'classifier, best three methods at T=16',
-           'best >= 98% of the ANN top-1', _best_ratio_at(16, 0.98)),
-    Target('seed003_tableX_synth', 'seed 003 Table X: Stage I + II at T=16 / T=8',
-           '>= 95% / >= 85% of the ANN', _ratios_at('Stage I + II', {16: 0.95, 8: 0.85})),
-    Target('seed003_tableX_synth', 'seed 003 Table X: Stage I + II the best row',
-           'every T', _highest_at_every_T('Stage I + II')),
-    Target('seed003_tableX_synth', 'fully spiking detectors (scope full): best '
-           'method at T=16 / T=8 / T=64', '>= 90% / >= 80% / >= 98% of the ANN',
-           _best_full_ratios({16: 0.90, 8: 0.80, 64: 0.98},
-                             ['YOLOv3 D53n', 'RetinaNet R18n'])),
-    Target('seed001_table4_synth', 'fully spiking RetinaNet: +ACP >= +LCP >= '
-           'Baseline (full)', 'every T (ties < 0.5)',
-           _order_at_every_T([m + ' (full)' for m in TABLE4], ['RetinaNet R18n'])),
-    Target('seed003_tableX_synth', 'ResNet-50 depth (RetinaNet R50n, 49 sites): '
-           'best method at T=64, backbone scope', '>= 99% of the ANN',
-           _best_ratio_at(64, 0.99, ['RetinaNet R50n'], backbone_scope=True)),
-]
-
-
-def targets_rows(results: Dict[str, dict], targets: Sequence[Target] = TARGETS) -> List[Row]:
-    """One :class:`Row` per target (``met``: 'yes' / 'no' / 'partly not run' / 'not run')."""
-    out = []
-    for t in targets:
-        if t.benchmark not in results:
-            out.append(Row(t.what, t.target, 'not run', 'not run', t.benchmark, 'not run'))
-            continue
-        m = t.check(results[t.benchmark])
-        out.append(Row(t.what, t.target, m.text, met_text(m.ok), t.benchmark, m.brief))
-    return out
-
-
-def rows_markdown(rows: Sequence[Row], link: Optional[Callable[[str], str]] = None,
-                  brief: bool = False) -> str:
-    """The rows as a table: what, target, measured (``brief``: in a few words), met, and
-    with ``link`` a column linking each row's benchmark."""
-    head = '| what | target | measured | met |' + (' from |' if link else '')
-    lines = [head, '|---' * (5 if link else 4) + '|']
-    for r in rows:
-        cells = [r.what, r.target, r.brief if brief and r.brief else r.measured, r.met]
-        if link:
-            cells.append(f'[{r.benchmark}]({link(r.benchmark)})')
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
-
-
-def targets_markdown(results: Dict[str, dict], link: Callable[[str], str] = None,
-                     targets: Sequence[Target] = TARGETS) -> str:
-    """The targets of the seed papers as a table (measured in full)."""
-    return rows_markdown(targets_rows(results, targets), link or (lambda name: name))

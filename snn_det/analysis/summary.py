@@ -12,7 +12,8 @@ numbers.
 from collections import Counter
 from typing import List, Optional, Sequence
 
-from .results import FULL_SCOPE_ROWS, Row, rows_markdown
+from .results import FULL_SCOPE_ROWS
+from .targets import Row, rows_markdown
 
 SCALE, SPEED = 'scale_r50_coco', 'simulation_speed'
 
@@ -50,8 +51,6 @@ class _Scale:
         # calibration rows, not whichever sorts first
         counts = Counter(r['detector'] for r in sorted(self.conv, key=lambda r: r['detector']))
         self.det = counts.most_common(1)[0][0] if counts else ''
-        # code ids declared to run the same code (the benchmark config's ``same_code``)
-        self.aliases = {k: v['same_as'] for k, v in (res.get('same_code') or {}).items()}
         self.full = [r for r in self.conv if r['calibrated_sites'] == r['sites']
                      and not r.get('heap_reuse') and not r.get('chunk_size')
                      and not r.get('channels_last')]
@@ -61,8 +60,7 @@ class _Scale:
         self.current = [r for r in self.full if self.of_newest(r)]
 
     def code(self, r: dict) -> Optional[str]:
-        c = r.get('code')
-        return self.aliases.get(c, c)
+        return r.get('code')
 
     def of_newest(self, r: dict) -> bool:
         """Whether row ``r`` ran the code version of the newest full-depth run."""
@@ -239,8 +237,7 @@ def _lower_bound(s: _Scale) -> str:
 
 def _time_rows(s: _Scale) -> List[Row]:
     """Thresholds + LCP within 2x the floor, judged on the runs of the newest code
-    version (the ``code`` of its rows, ids the config's ``same_code`` declares the same
-    counted as one; older versions quoted apart), against both floors; channels last
+    version (the ``code`` of its rows; older versions quoted apart), against both floors; channels last
     apart."""
     out = []
     if s.full:

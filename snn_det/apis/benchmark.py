@@ -56,7 +56,7 @@ import json
 import os
 import os.path as osp
 import time
-from typing import List
+from typing import List, Optional
 
 import torch
 from mmengine.config import Config
@@ -101,8 +101,13 @@ def _point_at_split(cfg, det: dict, bench: dict) -> str:
     return split
 
 
+#: conversion options that shape the spiking graph itself (its sites), so a model built
+#: for one value cannot be converted with another
+GRAPH_OPTIONS = ('spiking_fpn',)
+
+
 def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=None,
-                  scope: str = 'backbone') -> tuple:
+                  scope: str = 'backbone', graph_options: Optional[dict] = None) -> tuple:
     cfg = Config.fromfile(det['config'])
     prepare_launcher(cfg, bench.get('launcher', 'none'))
     if det.get('cfg_options'):              # e.g. another data_root for this detector
@@ -110,7 +115,7 @@ def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=No
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     split = _point_at_split(cfg, det, bench)
-    wrap_backbone_cfg(cfg, T0, {}, bench.get('chunk_size'), scope)
+    wrap_backbone_cfg(cfg, T0, dict(graph_options or {}), bench.get('chunk_size'), scope)
     cfg.work_dir = osp.join(work_dir, 'logs', det['name'].replace(' ', '_'))
     cfg.load_from = det['checkpoint']
     cfg.resume = False
@@ -264,15 +269,19 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                 continue
             conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
             scope = method.get('scope', bench.get('scope', 'backbone'))
+            graph_opts = {k: v for k, v in method.get('conversion', {}).items()
+                          if k in GRAPH_OPTIONS and v}
             for src, src_T in _sources_by_T(method, det, m_T):
                 m_runner, m_bb, m_batches = runner, bb, batches
-                if src is not None or scope != 'backbone':
-                    # another trained model of this detector, or another spiking scope
+                if src is not None or scope != 'backbone' or graph_opts:
+                    # another trained model of this detector, another spiking scope or
+                    # another spiking graph (e.g. neurons on FPN's currents)
                     model_src = src if src is not None else det
-                    key = (model_src['config'], model_src['checkpoint'], scope)
+                    key = (model_src['config'], model_src['checkpoint'], scope,
+                           tuple(sorted(graph_opts.items())))
                     if key not in source_runners:
                         _, src_runner = _build_runner(model_src, bench, work_dir, T_list[0],
-                                                      scope=scope)
+                                                      scope=scope, graph_options=graph_opts)
                         unwrap(src_runner.model).eval()
                         if src is not None and key[:2] not in ann_rows:
                             m_ann, secs, src_ev = _test(src_runner, 'ann')
@@ -301,6 +310,9 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                         detector=det['name'], method=method['name'], T=T,
                         seconds=round(secs, 1), convert_seconds=round(conv_time, 1), **m),
                         ev, ann_ev, bench))
+                    if bench.get('energy'):      # per image, on calibration images
+                        rows[-1]['energy'] = _energy(m_runner, m_bb, m_batches, T, scope,
+                                                     bench)
                     print(f'[{name}] {det["name"]} | {method["name"]} | T={T}: '
                           f'{main_metric(m):.4f} (ANN {main_metric(ann):.4f})', flush=True)
                     # every row is on disk as soon as it is measured: a run killed later
@@ -310,6 +322,18 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
         _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
         del runner
     return _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order)
+
+
+def _energy(runner, bb, batches, T: int, scope: str, bench: dict) -> dict:
+    """The row's energy per image against the ANN's (:mod:`~snn_det.analysis.energy`), on
+    the first ``energy.images`` calibration images (the train split: firing rates do not
+    depend on the labels), both counted on the same input."""
+    from ..analysis.energy import ann_macs, compare, energy_row
+    from ..analysis.firing import measure_firing
+    x = batches[0][:bench['energy'].get('images', 2)]
+    firing = measure_firing(bb.snn[f'T{T}'], [x], T, bench.get('chunk_size'))
+    row = energy_row(compare(ann_macs(unwrap(runner.model), [x]), firing, scope))
+    return dict(row, images=int(x.shape[0]))
 
 
 def _loop_recorders(loop, bench: dict) -> dict:

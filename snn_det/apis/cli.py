@@ -24,6 +24,10 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
                    help="neuron at ReLU sites: 'if' (default; seeds 001-003) or 'signed' "
                         "(seed 003's signed neuron with negative slope 0: negative spikes "
                         "only take back earlier positive ones; beyond the seeds)")
+    g.add_argument('--spiking-fpn', dest='spiking_fpn', action='store_true', default=None,
+                   help='with --scope full: signed neurons on FPN\'s laterals and outputs, so '
+                        'that every convolution after the first layer takes spikes '
+                        '(single-stage detectors; docs/deployment.md)')
     g.add_argument('--calib', default=None,
                    help=f'calibration: {"|".join(CALIB_PRESETS)} or steps bias,potential,'
                         'weights,cc,fc')
@@ -80,7 +84,8 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
 def conversion_overrides(args) -> dict:
     """Options given on the command line (None = keep the config's / the default)."""
     out = {}
-    for key in ('threshold', 'percentile', 'channel_wise', 'shift', 'relu_neuron', 'calib',
+    for key in ('threshold', 'percentile', 'channel_wise', 'shift', 'relu_neuron',
+                'spiking_fpn', 'calib',
                 'potential_granularity', 'weight_iters',
                 'fc_iters', 'fc_loss', 'fc_lr', 'fc_holdout', 'channels_last'):
         v = getattr(args, key, None)

@@ -9,8 +9,8 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
-from ..calibration.cache import CalibrationCache
-from ..calibration.frontier import CachedImages
+from ..runtime.cache import CalibrationCache
+from ..runtime.states import CachedImages
 from ..conversion.config import ConversionConfig
 from ..pipeline import convert_backbone
 from ..utils.checkpoint import save_checkpoint_atomic, to_plain, write_text_atomic
@@ -112,7 +112,7 @@ def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: Convers
     ``cache_budget`` bytes (``'4G'`` etc.; ``None``: no limit) and spills the rest to
     a temporary directory under ``cache_dir``, removed when this returns or fails.
     ``current_limit`` bounds the convolution products kept between a site's two passes
-    (:mod:`~snn_det.calibration.currents`; ``'auto'``, bytes, or ``0`` for none).
+    (:mod:`~snn_det.runtime.currents`; ``'auto'``, bytes, or ``0`` for none).
     Returns timings and the cache's peak use; the first two calibration batches are
     under ``'batches'``."""
     model = unwrap(model)

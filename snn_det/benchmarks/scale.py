@@ -66,7 +66,7 @@ def run_scale_benchmark(config: str, detectors: Optional[Sequence[str]] = None,
     os.makedirs(out_dir, exist_ok=True)
     res_path = osp.join(out_dir, 'results.json')
     res = json.load(open(res_path)) if osp.isfile(res_path) else dict(rows=[])
-    res['same_code'] = bench.get('same_code', {})
+    res.pop('same_code', None)
     if render:
         res['note'] = NOTE
         write_text_atomic(json.dumps(res, indent=1) + '\n', res_path)

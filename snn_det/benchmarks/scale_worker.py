@@ -61,8 +61,8 @@ def _worker(spec_path: str, out_path: str) -> None:
     from mmengine.runner import Runner
 
     from snn_det.apis.calib_data import build_calib_batches, calib_dataloader_cfg
-    from snn_det.calibration.cache import CalibrationCache
-    from snn_det.calibration.frontier import CachedImages
+    from snn_det.runtime.cache import CalibrationCache
+    from snn_det.runtime.states import CachedImages
     from snn_det.conversion import ConversionConfig
     from snn_det.pipeline import ann_forward_time, convert_backbone
     register_all_modules()

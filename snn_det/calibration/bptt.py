@@ -14,18 +14,18 @@ each cached batch's images is never trained on and the stopping loss (and the
 choice of the kept state) is theirs; with 0 it is the loss on all calibration
 images, which only guards against divergence.
 Memory is O(T x this layer), never the whole network's: the per-batch caches
-live in a :class:`~snn_det.calibration.cache.CalibrationCache` (spike inputs
+live in a :class:`~snn_det.runtime.cache.CalibrationCache` (spike inputs
 in bits, RAM up to its budget, files beyond) and one batch is loaded at a time.
 """
 
 import torch
 import torch.nn.functional as F
 
-from .cache import CalibrationCache
+from ..runtime.cache import CalibrationCache
 from .collect import ann_site, snn_site
 from .context import calibration_step
 from .reduce import average_gradients_, sum_over_ranks
-from .spike_codes import encode, store
+from ..runtime.spike_codes import encode, store
 
 
 def _loss(rate, target, kind: str):

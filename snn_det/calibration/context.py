@@ -24,7 +24,7 @@ class CalibrationContext:
     batch, moved to this site's segment; ``site``: the site's name; ``chunk_size``:
     time steps simulated at once; ``acts``: QC / QCFS site activations of a Stage-I
     model (the targets), or ``None``; ``cache``: the
-    :class:`~snn_det.calibration.cache.CalibrationCache` for what a step keeps per
+    :class:`~snn_det.runtime.cache.CalibrationCache` for what a step keeps per
     batch; ``cfg``: the :class:`~snn_det.conversion.config.ConversionConfig`."""
     graph: Any
     net: Any

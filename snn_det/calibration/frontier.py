@@ -12,133 +12,27 @@ LCP and ACP/CC take the site's outputs next; the frontier observes them on its w
 (:meth:`Frontier.advance` with ``observe``): each new time chunk, still in memory, runs
 on to the site, so every boundary is decoded once per calibration step, not twice.  On
 that way the site's convolution product may be kept
-(:mod:`~snn_det.calibration.currents`), and the next move through the same segment adds
+(:mod:`~snn_det.runtime.currents`), and the next move through the same segment adds
 the corrected bias to it instead of convolving again.
 
 Memory: the SNN's boundary is ``T x B x C x H x W`` spikes, kept exactly in
-bits (:mod:`~snn_det.calibration.spike_codes`, 1 bit per neuron-step for an IF
+bits (:mod:`~snn_det.runtime.spike_codes`, 1 bit per neuron-step for an IF
 site, 2 for a signed one); the ANN's is ``B x C x H x W`` floats.  Both live in
-a :class:`~snn_det.calibration.cache.CalibrationCache`, in RAM up to its budget
+a :class:`~snn_det.runtime.cache.CalibrationCache`, in RAM up to its budget
 and in files beyond it, and are decoded one time chunk at a time.
 """
-import sys
 from typing import List, Optional, Sequence
 
 from torch import Tensor
 
-from ..conversion.ops import AnnOps, SnnOps, StopForward, _unshared
-from .cache import CalibrationCache
-from .currents import ChunkCurrents, KeptCurrents
-from .spike_codes import Encoded, encode, store
+from ..conversion.ops import AnnOps, SnnOps, StopForward
+from ..runtime.cache import CalibrationCache
+from ..runtime.currents import ChunkCurrents, KeptCurrents
+from ..runtime.spike_codes import Encoded, store
+from ..runtime.states import CachedImages, DecodedChunks, decode_state, state_nbytes, store_state
+from .recorders import SiteRecorder, ann_site
 
-
-def _decode(stored, device, out=None):
-    """A stored segment input: one tensor, or a named state (dict) of them; decoded into
-    ``out`` (a tensor, or a dict of them by name) where it can be."""
-    if isinstance(stored, dict):
-        out = out if isinstance(out, dict) else {}
-        return {k: e.decode(device, out.get(k)) for k, e in stored.items()}
-    return stored.decode(device, out if isinstance(out, Tensor) else None)
-
-
-def _free_buffer(t, refs: int = 1) -> Optional[Tensor]:
-    """``t`` if nothing but the caller's ``refs`` names (its own, and the arguments that
-    passed it on) holds it or any view of its memory, so it may be written over (the test
-    by which neurons fire over their currents, :func:`~snn_det.conversion.ops._unshared`),
-    else ``None``."""
-    if not isinstance(t, Tensor):
-        return None
-    held = sys.getrefcount(t) - refs - 1    # other holders + this argument (as _unshared counts)
-    return t if _unshared(t, held) else None
-
-
-def _free_buffers(prev):
-    """What of a decoded segment input (a tensor, or a named state that only the caller
-    holds) nothing else holds any more: a tensor, a dict of them by name, or ``None``.
-    ``prev`` is the caller's only name for it (the state is emptied)."""
-    if not isinstance(prev, dict):
-        return _free_buffer(prev, refs=2)
-    if sys.getrefcount(prev) > 3:      # the state itself is still held elsewhere
-        return None
-    bufs = {}
-    for k in list(prev):
-        t = prev.pop(k)                # a tensor under two names is free at its last
-        b = _free_buffer(t)
-        del t
-        if b is not None:
-            bufs[k] = b
-        del b
-    return bufs
-
-
-def _nbytes(stored) -> int:
-    if isinstance(stored, dict):
-        return sum(e.nbytes for e in {id(e): e for e in stored.values()}.values())
-    return stored.nbytes
-
-
-def _as_items(stored, value) -> list:
-    """``[(tensor, its stored code), ...]`` of a stored segment input and its decoding."""
-    if stored is None or value is None:
-        return []
-    if isinstance(stored, dict):
-        return [(value[k], e) for k, e in stored.items() if isinstance(value, dict) and k in value]
-    return [(value, stored)]
-
-
-def _store_state(cache, value, prev=None, prev_value=None, last=None, spikes=True):
-    """Store a segment input exactly: a tensor, or a named state whose entries are stored
-    one by one.  An entry that is the very tensor decoded from ``prev`` (passed through
-    the segment untouched) keeps its stored code, and one tensor under two names is
-    stored once.  A residual stream (``x + s``) is stored as ``s`` plus the code of
-    ``x`` (``prev``'s running tensor ``'x'`` when the segment input was a named state).
-    ``spikes=False`` stores as it is (the ANN's analog tensors)."""
-    known = {id(v): e for v, e in _as_items(prev, prev_value)}
-
-    def one(v, p, pv):
-        if id(v) in known:
-            return known[id(v)]
-        if not spikes:
-            e = store(cache, v)
-        else:
-            if isinstance(p, dict):          # the block input of a named state
-                p, pv = p.get('x'), pv.get('x') if isinstance(pv, dict) else None
-            e = encode(cache, v, last, p, pv)
-        known[id(v)] = e
-        return e
-
-    if not isinstance(value, dict):
-        return one(value, prev, prev_value)
-    prev_d = prev if isinstance(prev, dict) else {}
-    pv_d = prev_value if isinstance(prev_value, dict) else {}
-    if not isinstance(prev, dict) and prev is not None:
-        prev_d, pv_d = {'x': prev}, {'x': prev_value}
-    return {k: one(v, prev_d.get(k), pv_d.get(k)) for k, v in value.items()}
-
-
-class _DecodedChunks(Sequence):
-    """The per-chunk spike inputs of a segment, decoded when a chunk is used."""
-
-    def __init__(self, chunks: List[Encoded], device):
-        self.chunks, self.device = chunks, device
-        self.last = (None, None)          # (index, tensor) of the chunk decoded last
-
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def __getitem__(self, c: int) -> Tensor:
-        if self.last[0] == c:
-            return self.last[1]
-        prev, self.last = self.last[1], (None, None)
-        # the chunk decoded last, once its users have let it go, takes the next chunk:
-        # decoding a K-step boundary into fresh memory costs ~6x the decode itself in
-        # page faults (RetinaNet R50's stride-4 boundary at 800x1333: 0.55 GB per chunk)
-        buf = _free_buffers(prev)
-        del prev
-        t = _decode(self.chunks[c], self.device, buf)
-        del buf
-        self.last = (c, t)
-        return t
+__all__ = ['CachedImages', 'Frontier']
 
 
 class _LastSiteOut:
@@ -152,34 +46,6 @@ class _LastSiteOut:
     def __call__(self, kind, name, x, steps):
         if kind == 'site_out':
             self.out = x
-
-
-class CachedImages(Sequence):
-    """Calibration image batches kept in a :class:`CalibrationCache` (RAM up to its
-    budget, files beyond), loaded when used, so that holding N images costs at most the
-    budget.  At 800x1333 a preprocessed image is 12.9 MB of floats: 128 of them, 1.6 GB,
-    would otherwise be the one term of calibration memory that grows with N."""
-
-    def __init__(self, cache: CalibrationCache, batches=()):
-        self.cache = cache
-        self.items = []
-        for b in batches:
-            self.append(b)
-
-    def append(self, batch: Tensor) -> None:
-        self.items.append((self.cache.put(batch), batch.device))
-
-    def stored(self, i: int):
-        return self.items[i][0]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        handle, device = self.items[i]
-        return handle.load(device)
 
 
 class Frontier:
@@ -223,18 +89,18 @@ class Frontier:
         """The (QC-)ANN's input of ``segment``: a tensor, or a named state of them."""
         if self._ann is None:
             return self.image
-        return _decode(self._ann, self.device)
+        return decode_state(self._ann, self.device)
 
     @property
     def snn(self) -> Optional[Sequence[Tensor]]:
         """Per-chunk spike inputs of ``segment`` (time folded), decoded chunk by chunk."""
-        return None if self._snn is None else _DecodedChunks(self._snn, self.device)
+        return None if self._snn is None else DecodedChunks(self._snn, self.device)
 
     @property
     def nbytes(self) -> int:
         """Bytes this frontier holds in its cache (RAM or disk)."""
-        n = _nbytes(self._ann) if self._ann is not None else 0
-        return n + sum(_nbytes(e) for e in (self._snn or []))
+        n = state_nbytes(self._ann) if self._ann is not None else 0
+        return n + sum(state_nbytes(e) for e in (self._snn or []))
 
     def take_observed(self, site: str) -> Optional[Tensor]:
         """The error ``e = x - s_bar`` at ``site`` (the ANN's output minus the SNN's
@@ -287,11 +153,10 @@ class Frontier:
         if arriving:
             rois = graph.barrier_rois({n: ann[n] for n in graph.barrier_readout})
             ann = dict(ann, rois=rois)
-        self._ann = _store_state(self.cache, ann, self._ann, ann_in, spikes=False)
-        from .collect import _SiteRecorder, ann_site     # (collect imports this module)
+        self._ann = store_state(self.cache, ann, self._ann, ann_in, spikes=False)
         ann_out = ann_site(graph, ann, observe, acts, segment)['site_out'] if observe else None
         del ann, ann_in
-        rec = _SiteRecorder(observe, None, keys=('site_out',)) if observe else None
+        rec = SiteRecorder(observe, None, keys=('site_out',)) if observe else None
         prev, inputs = self._snn, self.snn
         last = _LastSiteOut()
         chunks = []
@@ -318,7 +183,7 @@ class Frontier:
             prev_value = inputs[c] if inputs is not None else None
             if arriving:
                 out = dict(out, rois=rois)
-            chunks.append(_store_state(self.cache, out, prev[c] if prev else None,
+            chunks.append(store_state(self.cache, out, prev[c] if prev else None,
                                        prev_value, last.out))
             last.out = prev_value = None
             if rec is not None:        # on to the observed site (its neurons keep state)

@@ -11,7 +11,7 @@ and is held fixed: the shortcut of a residual block (the neuron after the add
 is calibrated with the shortcut's contribution included).  The weights are only
 kept if the full-batch loss went down.
 
-The per-batch caches live in a :class:`~snn_det.calibration.cache.CalibrationCache`
+The per-batch caches live in a :class:`~snn_det.runtime.cache.CalibrationCache`
 (RAM up to its budget, files beyond) and are loaded when a batch is used.
 """
 import math
@@ -22,11 +22,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..neurons.quantizers import if_rate
-from .cache import CalibrationCache
+from ..runtime.cache import CalibrationCache
 from .collect import ann_site, snn_site
 from .context import calibration_step
 from .reduce import average_gradients_, sum_over_ranks
-from .spike_codes import store
+from ..runtime.spike_codes import store
 
 
 def _loss(out: Tensor, target: Tensor) -> Tensor:

@@ -64,6 +64,9 @@ class ConversionConfig:
     grid: int = 100                     # N of Algo. 1
     shift: str = 'potential'            # ClipRound shift: v(0)=theta/2, bias+theta/2T, none
     relu_neuron: str = 'if'             # ReLU sites: IF neuron, or signed (ReLU limit of Eq. 22)
+    # scope full: signed neurons on FPN's laterals and outputs, so that no convolution
+    # after the first layer takes analog input (conversion/graphs/necks.py)
+    spiking_fpn: bool = False
     calib: List[str] = field(default_factory=list)
     potential_granularity: str = 'channel'   # initial potential: layer | channel | element
     # weight calibration (seed 001 Sec. 5.1)
@@ -124,5 +127,6 @@ class ConversionConfig:
         calib = '+'.join(self.calib) or 'none'
         neuron = '' if self.relu_neuron == 'if' else f', relu_neuron={self.relu_neuron}'
         layout = ' (channels-last)' if self.channels_last and self.calib else ''
-        return (f'threshold={self.threshold}/{gran}, shift={self.shift}{neuron}, '
+        fpn = ', spiking FPN' if self.spiking_fpn else ''
+        return (f'threshold={self.threshold}/{gran}, shift={self.shift}{neuron}{fpn}, '
                 f'calib={calib}{layout}')

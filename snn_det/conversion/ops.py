@@ -112,7 +112,7 @@ class BiasAfterConv2d(nn.Conv2d):
     """A spiking network's (BN-folded) convolution: the product ``W * x``, then the bias
     added to it, not fused into the convolution.  A product kept by calibration's first
     pass plus a corrected bias is then bit for bit what the network computes
-    (:mod:`~snn_det.calibration.currents`; a CPU convolution that adds its bias inside
+    (:mod:`~snn_det.runtime.currents`; a CPU convolution that adds its bias inside
     may round differently).  ``currents`` (with the convolution's ``path``) gives a kept
     product instead of computing it, or keeps the one computed."""
 
@@ -163,7 +163,7 @@ class SnnOps:
         self.recorder = recorder
         self.encoded = encoded      # True when starting past the encoding segment
         self.analog_cache = analog_cache
-        # calibration's kept convolution products (snn_det.calibration.currents)
+        # calibration's kept convolution products (snn_det.runtime.currents)
         self.currents = currents
 
     def conv(self, path: str, x: Tensor) -> Tensor:

@@ -176,7 +176,7 @@ class SpikingNet(nn.Module):
         ``inputs`` (from segment ``start`` > 0) is any sequence of per-chunk tensors, e.g.
         a calibration frontier's spike trains decoded on access.  ``spans`` (chunk
         lengths summing to T) overrides the chunking.  ``currents(c)`` gives chunk ``c``'s
-        kept convolution products (:class:`~snn_det.calibration.currents.ChunkCurrents`;
+        kept convolution products (:class:`~snn_det.runtime.currents.ChunkCurrents`;
         not across a barrier).
 
         A graph with a ``barrier`` segment (a two-stage detector,

@@ -55,6 +55,8 @@ from ..conversion.graphs import build_graph
 from ..conversion.graphs.detector import check_scope
 from ..conversion.ops import AnnOps
 from ..conversion.spiking_net import SIGNED_RELU_KEY, SpikingNet, site_key
+from ..runtime.cache import CalibrationCache
+from ..runtime.spike_codes import encode
 
 
 class HeadOutputs(tuple):
@@ -76,9 +78,7 @@ class TwoStageOutputs(tuple):
 def spike_stash():
     """Keep a two-stage simulation's first-phase states (the backbone's spike trains,
     T x the backbone's outputs) exactly in bits (1 per neuron-step) until the second
-    phase: ~30x less memory than floats (:mod:`~snn_det.calibration.spike_codes`)."""
-    from ..calibration.cache import CalibrationCache
-    from ..calibration.spike_codes import encode
+    phase: ~30x less memory than floats (:mod:`~snn_det.runtime.spike_codes`)."""
     cache = CalibrationCache()
 
     def stash(state):
@@ -106,6 +106,9 @@ class SpikingBackbone(BaseModule):
         self.scope = check_scope(scope)
         self.attached = self.scope == 'backbone'   # neck / head given by attach()
         self.conversion = ConversionConfig.from_dict(conversion or {})
+        if self.conversion.spiking_fpn and self.scope == 'backbone':
+            raise ValueError("spiking_fpn needs scope 'full' (or 'neck'): with scope "
+                             "'backbone' FPN runs as an ANN on the backbone's rates")
         self.T = self._check_T(T)
         self.chunk_size = chunk_size
         self.channels_last = bool(channels_last)
@@ -142,10 +145,16 @@ class SpikingBackbone(BaseModule):
             raise ValueError("scope='backbone' has nothing to attach")
         if neck is None:
             raise UnsupportedModuleError('neck', 'None', f"scope='{self.scope}' needs a neck")
+        spiking_fpn = self.conversion.spiking_fpn
         if self.scope == 'full' and roi_head is not None:
+            if spiking_fpn:
+                raise UnsupportedModuleError(
+                    'neck', neck, 'spiking_fpn is for single-stage detectors: a two-stage '
+                    "detector runs FPN again for its RoI head, whose neurons' state would "
+                    'step twice')
             parts = [build_part_graph((neck, rpn_head, roi_head), 'roi_head')]
         else:
-            parts = [build_part_graph(neck, 'neck')]
+            parts = [build_part_graph(neck, 'neck', spiking=spiking_fpn)]
         if self.scope == 'full' and roi_head is None:
             parts.append(build_part_graph(head, 'bbox_head'))
         self.graph = DetectorGraph(self.backbone_graph, parts, self.scope)

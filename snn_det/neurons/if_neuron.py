@@ -392,6 +392,9 @@ class SignedIFNeuron(IFNeuron):
     rather than ``S - n theta`` matters: after a negative spike a plain
     membrane would jump by ``theta/slope`` and overshoot the positive threshold.
 
+    ``negative_slope = 1`` is the identity (a linear site: ``spiking_fpn``'s neurons on
+    FPN's signed currents), symmetric thresholds ``+-theta``.
+
     ``negative_slope = 0`` is the ReLU limit (``ConversionConfig.relu_neuron =
     'signed'``; beyond the seeds, which put IF neurons at ReLU sites): ``f(S) =
     max(S, 0) / theta``, so a negative spike only takes back an earlier positive
@@ -407,8 +410,8 @@ class SignedIFNeuron(IFNeuron):
     def __init__(self, num_channels: int, channel_wise: bool = False,
                  negative_slope: float = 0.1, rounding: bool = True):
         super().__init__(num_channels, channel_wise)
-        if not 0 <= negative_slope < 1:
-            raise ValueError(f'negative_slope must be in [0, 1), got {negative_slope}')
+        if not 0 <= negative_slope <= 1:
+            raise ValueError(f'negative_slope must be in [0, 1], got {negative_slope}')
         self.negative_slope = negative_slope
         self.rounding = rounding
         self.n: Optional[Tensor] = None

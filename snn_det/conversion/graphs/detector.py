@@ -16,6 +16,7 @@ Segments without a neuron (FPN, the prediction convolutions) are merged into
 the next segment (the last: into the one before), so a frontier never stores
 the analog currents they produce.
 """
+import inspect
 from typing import List, Optional, Sequence, Tuple
 
 from torch import nn
@@ -32,10 +33,12 @@ def check_scope(scope) -> str:
     return scope
 
 
-def build_part_graph(module, prefix: str):
+def build_part_graph(module, prefix: str, spiking: bool = False):
     """The part graph of a supported neck or head (a registered ``'part'`` graph,
     :data:`snn_det.registry.GRAPHS`); :class:`UnsupportedModuleError` else.
-    ``module`` may be a two-stage detector's ``(neck, rpn_head, roi_head)``."""
+    ``module`` may be a two-stage detector's ``(neck, rpn_head, roi_head)``.
+    ``spiking``: neurons on a linear neck's currents (``FPN``; a neck with neurons of
+    its own, e.g. ``YOLOV3Neck``, already passes spikes on)."""
     from . import find_graph, registered_graphs
     if isinstance(module, tuple):        # (neck, rpn_head, roi_head) of a two-stage detector
         from .two_stage import TwoStageHeadsGraph
@@ -44,6 +47,8 @@ def build_part_graph(module, prefix: str):
     if cls is None:
         known = ', '.join(registered_graphs('part'))
         raise UnsupportedModuleError(prefix, module, f'spiking necks/heads: {known}')
+    if spiking and 'spiking' in inspect.signature(cls).parameters:
+        return cls(module, prefix, spiking=True)
     return cls(module, prefix)
 
 

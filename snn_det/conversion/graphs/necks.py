@@ -5,6 +5,19 @@ upsampling and additions, 3x3 output convolutions, extra levels by a strided
 convolution (``add_extra_convs``) or a 1x1 max-pool.  On spike trains it passes
 per-step currents to the head's first neurons; it has no neuron of its own
 (``relu_before_extra_convs`` would put one between two outputs and is refused).
+Its 3x3 output convolutions and the head's first convolutions then multiply analog
+currents at every step (MACs, not synaptic operations).
+
+``spiking=True`` (``ConversionConfig.spiking_fpn``) puts spikes into every synapse of
+FPN and of the head: a signed neuron (seed 003 Eq. 22 with negative slope 1, i.e. the
+identity ``LeakyReLU(x, 1) = x`` in the ANN; FPN's currents are signed) on each lateral
+after its top-down addition (``neck.lateral_convs.<i>.spike``: the input of its output
+convolution and of the next level's addition) and on each output
+(``neck.fpn_convs.<i>.spike``: the input of the head and of the next extra level).  They
+are sites like any other: thresholds, calibration, Stage I.  Chosen over fusing each
+linear chain into the convolution that consumes it, which is not exact here: the head's
+convolutions are shared by all levels and the top-down path mixes levels through
+upsampling, so no one convolution could absorb it.
 
 ``YOLOV3Neck``: three ``DetectionBlock`` (five ConvModule, Leaky-ReLU: signed
 neurons, seed 003 Eq. 22), a 1x1 ConvModule, nearest upsampling (a spike train
@@ -24,7 +37,7 @@ class FPNGraph(PartGraph):
 
     kind = 'neck'
 
-    def __init__(self, fpn, prefix: str = 'neck'):
+    def __init__(self, fpn, prefix: str = 'neck', spiking: bool = False):
         from mmdet.models.necks import FPN
         super().__init__(fpn, prefix)
         _check_type(fpn, FPN, prefix)
@@ -40,6 +53,34 @@ class FPNGraph(PartGraph):
                         for i, m in enumerate(fpn.lateral_convs)]
         self.fpn = [self.add_conv_module(f'fpn_convs.{i}', m)
                     for i, m in enumerate(fpn.fpn_convs)]
+        self.spiking = bool(spiking)
+        self.lateral_sites, self.out_sites = {}, {}
+        if self.spiking:
+            self._add_spiking_sites()
+
+    def _add_spiking_sites(self) -> None:
+        """Identity sites (signed neurons, slope 1) in execution order: the laterals from
+        the coarsest down (each after its top-down addition), then the outputs."""
+        m = self.module
+        for _, act in self.lateral + self.fpn:
+            if act is not None:
+                raise UnsupportedModuleError(f'{self.prefix}.fpn_convs', m, 'spiking_fpn: '
+                                             'FPN convolutions with an activation')
+        used = len(self.lateral)
+        for i in range(used - 1, -1, -1):
+            self.lateral_sites[i] = self.add_site(
+                self.path(f'lateral_convs.{i}.spike'), m.out_channels, self.lateral[i][0],
+                negative_slope=1.0, residual=i < used - 1)
+        for i in range(m.num_outs):
+            if i < used or m.add_extra_convs:
+                owner = self.fpn[i][0]
+            else:                      # a max-pooled extra level: its input is a spike train
+                continue
+            self.out_sites[i] = self.add_site(self.path(f'fpn_convs.{i}.spike'),
+                                              m.out_channels, owner, negative_slope=1.0)
+
+    def _spike(self, ops, sites: dict, i: int, x):
+        return ops.act(sites[i], x) if i in sites else x
 
     def run_segment(self, i: int, state: dict, ops) -> dict:
         m = self.module
@@ -47,13 +88,17 @@ class FPNGraph(PartGraph):
         laterals = [self.conv_module(ops, *self.lateral[i], inputs[i + m.start_level])
                     for i in range(len(self.lateral))]
         used = len(laterals)
+        sl, so = self.lateral_sites, self.out_sites
         for i in range(used - 1, 0, -1):
+            laterals[i] = self._spike(ops, sl, i, laterals[i])
             if 'scale_factor' in m.upsample_cfg:
                 laterals[i - 1] = laterals[i - 1] + F.interpolate(laterals[i], **m.upsample_cfg)
             else:
                 laterals[i - 1] = laterals[i - 1] + F.interpolate(
                     laterals[i], size=laterals[i - 1].shape[2:], **m.upsample_cfg)
-        outs = [self.conv_module(ops, *self.fpn[i], laterals[i]) for i in range(used)]
+        laterals[0] = self._spike(ops, sl, 0, laterals[0])
+        outs = [self._spike(ops, so, i, self.conv_module(ops, *self.fpn[i], laterals[i]))
+                for i in range(used)]
         if m.num_outs > len(outs):
             if not m.add_extra_convs:
                 for _ in range(m.num_outs - used):
@@ -65,9 +110,11 @@ class FPNGraph(PartGraph):
                     source = laterals[-1]
                 else:
                     source = outs[-1]
-                outs.append(self.conv_module(ops, *self.fpn[used], source))
+                outs.append(self._spike(ops, so, used,
+                                        self.conv_module(ops, *self.fpn[used], source)))
                 for i in range(used + 1, m.num_outs):
-                    outs.append(self.conv_module(ops, *self.fpn[i], outs[-1]))
+                    outs.append(self._spike(ops, so, i,
+                                            self.conv_module(ops, *self.fpn[i], outs[-1])))
         new = {k: v for k, v in state.items() if k not in self.inputs}
         new.update({n: o for n, o in zip(self.outputs, outs)})
         return new

@@ -84,12 +84,13 @@ class PartGraph:
         return unit, site
 
     def add_site(self, name: str, channels: int, owner: str, stage: str = '',
-                 negative_slope: Optional[float] = None) -> str:
-        """An activation call site ``name`` after unit ``owner``, in the current segment."""
+                 negative_slope: Optional[float] = None, residual: bool = False) -> str:
+        """An activation call site ``name`` after unit ``owner``, in the current segment
+        (``residual``: other currents are added to the owner's output before it)."""
         if not self.segments:
             self.start_segment()
         self.sites.append(Site(name, channels, owner, negative_slope=negative_slope,
-                               stage=stage or self.prefix))
+                               residual=residual, stage=stage or self.prefix))
         self.segments[-1].append(name)
         return name
 

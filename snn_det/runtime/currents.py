@@ -15,7 +15,7 @@ computing it costs more than writing and reading it back: at least
 :data:`REUSE_MIN_MACS` multiply-adds per output element (a 3x3 convolution on 64
 channels makes 576, a 1x1 one on 256 channels 256; a 1x1 one on 64 channels is
 recomputed), and only while a frontier's products fit the calibration cache's
-``current_limit`` (:meth:`~snn_det.calibration.cache.CalibrationCache.room_for_currents`):
+``current_limit`` (:meth:`~snn_det.runtime.cache.CalibrationCache.room_for_currents`):
 in RAM within the cache's budget, in files beyond it, released chunk by chunk as the
 second pass reads them.  A product whose convolution weight changed in between (weight
 or fine calibration) is not used.

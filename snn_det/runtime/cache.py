@@ -16,9 +16,9 @@ so they live in a :class:`CalibrationCache`:
   longer referenced, and :meth:`close` -- called when the conversion ends or
   fails, also through ``with`` -- removes the directory and everything in it.
 
-Spike trains are stored exactly in bits (:mod:`snn_det.calibration.spike_codes`)
+Spike trains are stored exactly in bits (:mod:`snn_det.runtime.spike_codes`)
 before they reach the cache, so the budget goes 32x further for them.  Convolution
-products kept between calibration's two passes (:mod:`snn_det.calibration.currents`)
+products kept between calibration's two passes (:mod:`snn_det.runtime.currents`)
 are floats; they are kept only while :meth:`CalibrationCache.room_for_currents` says
 they fit its ``current_limit``.
 """

@@ -81,7 +81,7 @@ def check_calibration_fits(observers, T: int, chunk_size: Optional[int], calib,
     """Raise :class:`InsufficientMemoryError` naming the fix if calibration at ``T``
     cannot fit in the free memory; return the estimate otherwise.  ``keeps_products``:
     the cache may keep a site's T-step convolution products between LCP / ACP / CC's
-    two passes (:mod:`~snn_det.calibration.currents`), in RAM within its budget (with no
+    two passes (:mod:`~snn_det.runtime.currents`), in RAM within its budget (with no
     budget, within a quarter of the free RAM)."""
     largest = max((o.largest_batch for o in observers.values()), default=0)
     free = available_bytes(device) if available is None else available

@@ -1,0 +1,32 @@
+# Spikes into every synapse (issue 45): the fully spiking RetinaNet R18n (backbone, FPN and
+# head, scope full) with and without neurons on FPN's currents (--spiking-fpn: signed
+# neurons on its laterals and outputs, so that no convolution after the first layer takes
+# analog input), +LCP, at T = 8 and 16, evaluated on the held-out test split (all 400
+# images) with the whole model's energy per image beside the ANN's (4.6 pJ/MAC, 0.9 pJ/SOP,
+# counted on 2 calibration images; docs/deployment.md).
+#   python tools/benchmark.py configs/benchmarks/spiking_fpn.py
+# CPU budget (a 2-core CPU): T = 32 is left out (~12 CPU-minutes per fully spiking
+# evaluation of 400 images here); add it to T to rerun it.
+_base_ = ['./_synth_detectors.py']
+_lcp = dict(threshold='mmse', channel_wise=True, shift='potential', calib='lcp')
+benchmark = dict(
+    name='spiking_fpn',
+    seed=0,
+    T=[8, 16],
+    calib_images=16,
+    calib_batch_size=8,
+    energy=dict(images=2),
+    detectors=[{{_base_.retinanet}}],
+    methods=[
+        dict(name='+LCP (full)', scope='full', conversion=_lcp),
+        dict(name='+LCP (full, spiking FPN)', scope='full', conversion=dict(_lcp, spiking_fpn=True)),
+    ],
+)
+# targets (issue 45; snn_det.analysis.target_checks)
+targets = [
+    dict(what='spikes into every synapse: RetinaNet R18n, energy at T=16',
+         target='<= 0.5x the ANN',
+         check=dict(type='energy_ratio_at', method='+LCP (full, spiking FPN)', T=16, bound=0.5)),
+    dict(what='spikes into every synapse: RetinaNet R18n, AP at T=16', target='>= 90% of the ANN',
+         check=dict(type='ratio_at', method='+LCP (full, spiking FPN)', T=16, bound=0.90)),
+]
