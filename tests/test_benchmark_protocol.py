@@ -44,7 +44,7 @@ def test_a_benchmark_reports_the_test_split_with_intervals(data, tmp_path):
     val and limits val to 1 image); the ANN and SNN rows carry AP intervals around
     their AP and the SNN row its ratio to the ANN with a paired interval; the files
     and the tables say which split and how many images."""
-    from snn_det.apis.benchmark import run_benchmark
+    from snn_det.benchmarks.accuracy import run_benchmark
     from snn_det.evaluation import bootstrap_intervals  # noqa: F401  (the keys' source)
     _, data_root = data
     out = tmp_path / 'out'
@@ -75,7 +75,7 @@ def test_a_benchmark_reports_the_test_split_with_intervals(data, tmp_path):
 
 
 def test_a_missing_split_or_unknown_name_is_one_clear_error(data, tmp_path):
-    from snn_det.apis.benchmark import run_benchmark
+    from snn_det.benchmarks.accuracy import run_benchmark
     root, data_root = data
     with pytest.raises(ValueError, match="split 'train' is not one of"):
         run_benchmark(_bench(tmp_path, data_root, split='train'), str(tmp_path / 'o'))
@@ -163,7 +163,7 @@ def test_the_tables_show_intervals_and_the_split():
 def test_rows_kept_from_an_earlier_run_keep_the_split_they_were_measured_on(tmp_path):
     # an earlier results file (no split recorded: val) with two detectors; detector B is
     # rerun on the test split: A's rows stay 'val', not relabelled by the new protocol
-    from snn_det.apis.benchmark import _finish
+    from snn_det.benchmarks.results_file import finish as _finish
     from snn_det.analysis.results import evaluated_text
     old = dict(results=[dict(detector=d, method='ANN', T=None, bbox_mAP=0.5)
                         for d in ('A', 'B')],
@@ -178,3 +178,27 @@ def test_rows_kept_from_an_earlier_run_keep_the_split_they_were_measured_on(tmp_
     assert splits == {'A': 'val', 'B': 'test'}
     assert 'A: val split' in evaluated_text(result)
     assert 'B: test split, 4 images' in evaluated_text(result)
+
+
+def test_energy_rows_put_the_whole_models_energy_beside_the_anns(data, tmp_path):
+    """With ``energy``, each SNN row carries the whole model's energy per image and the
+    ANN's, counted on the same calibration images (seed 003 Sec. VI-E: 4.6 pJ/MAC, 0.9
+    pJ/SOP); the results show them in a table and a metric-vs-energy plot.  A spiking
+    backbone's model energy is its own plus the ANN's neck and head."""
+    from snn_det.benchmarks.accuracy import run_benchmark
+    _, data_root = data
+    out = tmp_path / 'out'
+    res = run_benchmark(_bench(tmp_path, data_root, energy=dict(images=1), bootstrap=0),
+                        str(out))
+    ann, snn = res['results']
+    e = snn['energy']
+    assert 'energy' not in ann and e['images'] == 1
+    assert e['ann_mJ'] > 0 and e['snn_sops_M'] > 0 and e['snn_macs_M'] > 0
+    assert e['ratio'] == pytest.approx(e['snn_mJ'] / e['ann_mJ'], rel=1e-2)
+    # the SNN part: MACs of the first layer + SOPs; the rest of the model as the ANN's
+    snn_part = 4.6e-9 * e['snn_macs_M'] * 1e6 + 0.9e-9 * e['snn_sops_M'] * 1e6
+    assert e['snn_mJ'] > snn_part
+    folder = out / 'proto_bench'
+    md = (folder / 'results.md').read_text()
+    assert f"| Baseline | 8 | {100 * snn['AP']:.1f} |" in md and 'Energy per image' in md
+    assert (folder / 'RetinaNet_metric_vs_energy.png').is_file()

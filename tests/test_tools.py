@@ -177,7 +177,7 @@ def test_benchmark_writes_tables_and_reruns_single_methods(tiny, tmp_path):
     """A benchmark config -> results.{json,csv,md} + plots with every method x T; a method
     may have one source model per T; rerunning one method or one T replaces only its rows
     (and error boxes); unknown method names and T are refused."""
-    from snn_det.apis.benchmark import run_benchmark
+    from snn_det.benchmarks.accuracy import run_benchmark
     root, ckpt, opts = tiny
     overrides = dict(kv.split('=', 1) for kv in opts[1:])
     overrides = {k: (int(v) if v.isdigit() else v == 'True' if v in ('True', 'False') else v)
@@ -228,7 +228,7 @@ def test_benchmark_writes_tables_and_reruns_single_methods(tiny, tmp_path):
     assert [r for r in only2['results'] if r['T'] == 4] == \
         [r for r in again['results'] if r['T'] == 4]
     # a run killed after its first measurement (memory, time) has already written that row
-    import snn_det.apis.benchmark as bm
+    import snn_det.benchmarks.accuracy as bm
     real_test, calls = bm._test, []
 
     def dies_on_second_snn(runner, kind, T=None):

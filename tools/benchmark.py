@@ -13,7 +13,7 @@ import sys
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
 
 import snn_det  # noqa: F401,E402
-from snn_det.apis.benchmark import run_benchmark  # noqa: E402
+from snn_det.benchmarks.accuracy import run_benchmark  # noqa: E402
 from snn_det.apis.dist import finish_launcher  # noqa: E402
 from snn_det.datasets import build_synthetic_data  # noqa: E402
 

@@ -18,7 +18,7 @@ import re
 from typing import Callable, Dict, List
 
 from .tables import format_table
-from .results import evaluated_text, metric_table, plot_name, snn_methods
+from .results import energy_lines, evaluated_text, metric_table, plot_name, snn_methods
 from .targets import Row, rows_markdown, targets_rows
 from .summary import (SCALE, SPEED, scale_rows, scale_runs_markdown, speed_rows,
                       speed_runs_markdown)
@@ -134,10 +134,30 @@ def blocks(results: Dict[str, dict], resources: Dict[str, dict]) -> Dict[str, Ca
     def resource(name):
         return lambda: (resource_summary(name, resources[name], True) if name in resources
                         else f'{name}: not run')
-    return {'results': lambda: readme_results(results, resources),
+    made = {name: (lambda r=r: energy_block(r)) for name, r in results.items()
+            if any(row.get('energy') for row in r['results'])}
+    return {**made, 'results': lambda: readme_results(results, resources),
             'main_job': lambda: (main_job_table(results['main_job']) if 'main_job' in results
                                  else 'main_job: not run'),
             'scale': resource(SCALE), 'speed': resource(SPEED)}
+
+
+def energy_block(result: dict) -> str:
+    """A benchmark measured with ``energy`` (rows with the whole model's energy beside the
+    ANN's), for a page under docs/: its targets, then per detector the energy table and
+    the metric-vs-energy plot."""
+    name = result['name']
+    rows = targets_rows({name: result})
+    out = [evaluated_text(result), '']
+    if rows:
+        out += [rows_markdown(rows)]
+    folder = osp.join('results', name)
+    for det in dict.fromkeys(r['detector'] for r in result['results']):
+        drows = [r for r in result['results'] if r['detector'] == det]
+        out += [f'{det}:', ''] + energy_lines(drows, det, None, folder + '/')
+    out.append(f'All tables: [{name}]({folder}/results.md); rerun with '
+               f'`python tools/benchmark.py configs/benchmarks/{name}.py`.')
+    return '\n'.join(out)
 
 
 def resource_summary(name: str, res: dict, current_only: bool = False) -> str:

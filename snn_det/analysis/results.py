@@ -15,6 +15,9 @@ Rows of the evaluation protocol (``docs/evaluation.md``) record their ``split`` 
 ``images`` and carry 95 % bootstrap intervals (``AP_ci``; SNN rows ``ratio`` and
 ``ratio_ci``, paired with their ANN).  The tables show them (``51.1 [49.6, 53.1]``) and
 judge targets by them (:mod:`.targets`).
+
+Longer than most modules (~380 lines): the markdown, CSV and plots of one results file
+are written from the same row helpers.
 """
 import math
 import csv
@@ -203,7 +206,7 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
                          + extra
                          + f' | {r.get("seconds", "")} | {r.get("convert_seconds", "")} |')
         lines += ['', '</details>', '']
-        lines += _energy_lines(drows, det, plot_dir, image_prefix)
+        lines += energy_lines(drows, det, plot_dir, image_prefix)
         png = plot_name(det)
         has_series = any(r['T'] for r in drows if r['method'] in methods)
         if has_series and (plot_dir is None or osp.isfile(osp.join(plot_dir, png))):
@@ -229,7 +232,7 @@ def energy_plot_name(detector: str) -> str:
     return f'{_slug(detector)}_metric_vs_energy.png'
 
 
-def _energy_lines(drows: List[dict], det: str, plot_dir: Optional[str],
+def energy_lines(drows: List[dict], det: str, plot_dir: Optional[str],
                   image_prefix: str) -> List[str]:
     """Rows measured with ``energy``: the whole model's energy per image beside the
     ANN's (the same formula and input), and the metric-vs-energy plot."""

@@ -8,6 +8,9 @@ into two kinds of table: the runs of the current code (:func:`scale_runs_markdow
 (:func:`scale_rows`, :func:`speed_rows`: what, target, measured, met), which the results
 index lists in full and the README in brief.  A target is met or not on the unrounded
 numbers.
+
+Longer than most modules (~390 lines): the scale and speed benchmarks' tables and targets
+read the same rows (versions, floors, peaks); one file keeps their judgements consistent.
 """
 from collections import Counter
 from typing import List, Optional, Sequence

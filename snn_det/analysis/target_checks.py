@@ -7,6 +7,9 @@ and it returns a function of a results dict that gives a
 bootstrap intervals a ratio is judged by :func:`~snn_det.evaluation.target_verdict` and
 two rows tie when their intervals overlap; without them, on the point estimates (ties
 below ``TIE``).
+
+Longer than most modules (~390 lines): the checks share their verdict and formatting
+helpers, so every target reads the same way in the tables.
 """
 from typing import Dict, Optional, Sequence
 

@@ -1,7 +1,6 @@
 """The scale benchmark's results as a table (``results.md``) and a plot of memory site
 by site (:mod:`.scale`)."""
 import os
-import os.path as osp
 
 from .scale_worker import PROFILE_PARTS
 

@@ -37,6 +37,10 @@ wheel, an unreadable image or XML) raises :class:`NeonTreesError` with a one-lin
 naming the file and the fix; the tree is built in a hidden sibling directory and moved
 into place at the end, so nothing half-written is left at ``out_dir``.
 Only numpy and Pillow are needed.
+
+Longer than most modules (~400 lines): fetching and checking the wheel, tiling and
+clipping boxes, and writing the splits are one transaction (nothing half-written under
+``data/``), kept in one file so the clean-up covers every step.
 """
 from __future__ import annotations
 

@@ -42,6 +42,10 @@ Annotation conventions:
   ``metainfo=dict(classes=SYNTH_CLASSES)`` to keep the label order.
 
 Only numpy and Pillow are needed.
+
+Longer than most modules (~550 lines) because the detection and classification
+generators share their shape drawing, backgrounds and seeding; split, the byte-identity
+of a seed's output would depend on two files staying in step.
 """
 from __future__ import annotations
 

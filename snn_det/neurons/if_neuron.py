@@ -22,6 +22,10 @@ On the CPU, simulation runs the K steps of a chunk in one fused C++ kernel
 the same operations in the same order, so the spikes are bit-identical to the
 Python loop, which stays the fallback (CUDA, other dtypes, no compiled
 extension, ``SNN_DET_FUSED=0``) and serves BPTT.
+
+Longer than most modules (~460 lines): the IF and signed neurons share their step loops,
+the fused kernels' dispatch and the autograd functions of BPTT; each reference loop sits
+beside the kernel that must match it bit for bit.
 """
 import os
 from typing import Optional

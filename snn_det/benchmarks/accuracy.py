@@ -51,6 +51,10 @@ the rescaled ANN), all on the same seeded resamples
 ``results.csv`` and ``<detector>_metric_vs_T.png`` (plus the per-layer error plot
 and its data, ``<detector>_layer_error_T<T>.json``).  A rerun restricted to some
 detectors, methods or T keeps the rows (and error boxes) of everything else.
+
+Longer than most modules (~420 lines): the run loop, its sources, scopes and peers,
+and the extras that reuse the converted nets (per-layer error, rescaled inputs) share
+the runners and the seeded calibration batches of one detector.
 """
 import json
 import os
@@ -62,17 +66,16 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from ..analysis.results import write_result_files
 from ..conversion.config import ConversionConfig
 from ..evaluation import (CocoEvaluationRecorder, SPLITS, add_intervals, attach_recorder,
                           use_split)
 from ..pipeline import convert_backbone
+from ..apis.calib_data import build_calib_batches
+from ..apis.dist import prepare_launcher
+from ..apis.convert import check_T_list, unwrap, wrap_backbone_cfg
+from ..apis.evaluate import main_metric, restrict_metrics_to_dataset, simplify_metrics
 from ..utils.checkpoint import write_text_atomic
-from ..utils.provenance import provenance, repo_relative
-from .calib_data import build_calib_batches
-from .dist import prepare_launcher
-from .convert import check_T_list, unwrap, wrap_backbone_cfg
-from .evaluate import main_metric, restrict_metrics_to_dataset, simplify_metrics
+from .results_file import finish
 
 #: resamples of the bootstrap intervals unless the benchmark sets ``bootstrap``
 DEFAULT_BOOTSTRAP = 1000
@@ -264,7 +267,7 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                                              loop, bench)))
                 rows += _peer_rows(new, recs, runner, ann_ev, bench)
                 times += tim
-                _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
+                finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
                         partial=True)
                 continue
             conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
@@ -317,11 +320,11 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                           f'{main_metric(m):.4f} (ANN {main_metric(ann):.4f})', flush=True)
                     # every row is on disk as soon as it is measured: a run killed later
                     # (memory, time) keeps it
-                    _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
+                    finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
                             partial=True)
         _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
         del runner
-    return _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order)
+    return finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order)
 
 
 def _energy(runner, bb, batches, T: int, scope: str, bench: dict) -> dict:
@@ -357,60 +360,6 @@ def _peer_rows(rows: list, recs: dict, runner, ann_ev, bench: dict) -> list:
             r = _with_intervals(r, taken[r['T']][0], ann_ev, bench)
         out.append(r)
     return out
-
-
-def _merge(old: list, new: list, keep: bool) -> list:
-    """Rows of this run replace the same (detector, method, T) of an earlier run; a
-    detector rerun in full drops its earlier rows, a partial rerun (``keep``: some
-    methods or some T) keeps them, unless they were evaluated on another split (rows
-    that record none: ``val``), which cannot share a table with the new ones."""
-    new_keys = {(r['detector'], r['method'], r['T']) for r in new}
-    split = {r['detector']: r.get('split', 'val') for r in new}
-    return [r for r in old if (r['detector'], r['method'], r['T']) not in new_keys
-            and (keep or r['detector'] not in split)
-            and split.get(r['detector'], r.get('split', 'val')) == r.get('split', 'val')] + new
-
-
-def _sort(rows: list, order: dict) -> list:
-    """Config order: detectors, then ANN, then methods (a source's ANN before its first
-    method), then T."""
-    dets, methods = order['detectors'], order['methods']
-
-    def rank(r):
-        d = dets.index(r['detector']) if r['detector'] in dets else len(dets)
-        m = r['method']
-        base = m.split(' (')[0]
-        if m == 'ANN':
-            k = -1.0
-        elif m in methods:
-            k = float(methods.index(m))
-        elif base in methods:                  # e.g. '+LCP (rescaled 256)'
-            k = len(methods) + methods.index(base) + 0.5
-        elif m.startswith('ANN'):              # 'ANN (rescaled 256)'
-            k = float(len(methods))
-        else:                                  # '<source config> (its ANN)'
-            k = -0.5
-        return d, k, -1 if r['T'] is None else r['T']
-    return sorted(rows, key=rank)
-
-
-def _finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
-            partial=False) -> dict:
-    """Write results, merged with the rows of an earlier run that this one did not redo."""
-    old_path = osp.join(work_dir, 'results.json')
-    if osp.isfile(old_path):
-        old = json.load(open(old_path))
-        for r in old['results'] + old['conversion_times']:   # kept rows keep their split
-            r.setdefault('split', old.get('split') or 'val')
-        rows = _merge(old['results'], rows, keep)
-        times = _merge(old['conversion_times'], times, keep)
-    rows, times = _sort(rows, order), _sort(times, order)
-    result = dict(name=name, config=repo_relative(config_path), T=T_list, seed=seed,
-                  **order.get('protocol', {}),
-                  results=rows, conversion_times=times, complete=not partial,
-                  provenance=provenance())
-    _write(result, work_dir)
-    return result
 
 
 def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed):
@@ -469,10 +418,3 @@ def _extras(bench, det, runner, bb, batches, nets, rows, work_dir, T_list, seed)
             rows.append(_with_intervals(dict(detector=det['name'], method=f'{mname} ({tag})',
                                              T=T, seconds=round(secs, 1), **m), ev, rs_ann_ev,
                                         bench))
-
-
-def _write(result: dict, work_dir: str) -> None:
-    from mmengine.dist import get_rank
-    if get_rank() != 0:         # every rank measured the same rows; rank 0 writes them
-        return
-    write_result_files(result, work_dir)
