@@ -1,5 +1,5 @@
 # Spikes into every synapse (issue 45): the fully spiking RetinaNet R18n (backbone, FPN and
-# head, scope full) with and without neurons on FPN's currents (--spiking-fpn: signed
+# head, scope full) with neurons on FPN's currents (--spiking-fpn: signed
 # neurons on its laterals and outputs, so that no convolution after the first layer takes
 # analog input), +LCP, at T = 16 (the T of the targets), evaluated on the held-out test split (all 400
 # images) with the whole model's energy per image beside the ANN's (4.6 pJ/MAC, 0.9 pJ/SOP,
@@ -17,8 +17,9 @@ benchmark = dict(
     calib_batch_size=8,
     energy=dict(images=2),
     detectors=[{{_base_.retinanet}}],
+    # the same conversion without --spiking-fpn is '+LCP (full)' of seed001_table4_synth
+    # (its energy: docs/results/deployment/energy.json)
     methods=[
-        dict(name='+LCP (full)', scope='full', conversion=_lcp),
         dict(name='+LCP (full, spiking FPN)', scope='full', conversion=dict(_lcp, spiking_fpn=True)),
     ],
 )

@@ -388,6 +388,8 @@ def energy_ratio_at(method: str, T: int, bound: float):
                          f'({e["ratio"]:.2f}x)')
             oks.append(e['ratio'] <= bound)
             ratios.append(e['ratio'])
-        brief = (f'{min(ratios):.2f}x to {max(ratios):.2f}x the ANN' if ratios else 'not run')
+        lo, hi = (f'{min(ratios):.2f}x', f'{max(ratios):.2f}x') if ratios else ('', '')
+        brief = 'not run' if not ratios else \
+            (f'{lo} the ANN' if lo == hi else f'{lo} to {hi} the ANN')
         return Measured('; '.join(parts), _all(oks), brief)
     return check

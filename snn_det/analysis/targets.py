@@ -19,6 +19,7 @@ the unrounded point estimates (yes / no, ties below ``TIE``), and a shown percen
 gets more decimals when rounding would put it on the other side of its bound.
 """
 import os.path as osp
+import re
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from ..registry import TARGET_CHECKS, get_registered
@@ -73,11 +74,14 @@ def _check(spec: dict) -> Callable[[dict], Measured]:
 def targets_of(result: dict, root: str = ROOT) -> List[Target]:
     """The targets the benchmark config of ``result`` states (``targets = [...]``)."""
     path = result.get('config')
-    if not path or not path.endswith('.py') or 'configs/' not in path:
-        return []           # e.g. the main job, whose 'config' is tools/run_default.py
+    if not path or not path.endswith('.py'):
+        return []
     path = path if osp.isabs(path) else osp.join(root, path)
     if not osp.isfile(path):
         return []
+    with open(path) as f:       # a config that states targets (not e.g. tools/run_default.py)
+        if not re.search(r'^targets\s*=', f.read(), re.M):
+            return []
     from mmengine.config import Config
     specs = Config.fromfile(path).to_dict().get('targets', [])
     return [Target(result['name'], t['what'], t['target'], _check(t['check'])) for t in specs]
