@@ -31,23 +31,24 @@ def test_a_partial_rerun_keeps_every_other_row_and_benchmark(tmp_path):
     collect = _collect_module().collect
     root = _copy_tree(tmp_path)
     docs = root / 'docs' / 'results'
-    name = 'baseline_synth'
+    name = 'seed001_table4_synth'
     old = json.load(open(docs / name / 'results.json'))
     others = {p.parent.name: p.read_text() for p in docs.glob('*/results.json')
               if p.parent.name != name}
-    row = next(r for r in old['results'] if r['T'] == 128 and r['detector'] == 'RetinaNet R18n')
-    fresh_rows = [dict(row, AP=0.123), dict(row, T=256, AP=0.5)]
-    fresh = dict(old, T=[128, 256], results=fresh_rows, conversion_times=[])
+    row = next(r for r in old['results'] if r['T'] == 32 and r['detector'] == 'RetinaNet R18n'
+               and r['method'] == '+ACP')
+    fresh_rows = [dict(row, AP=0.123), dict(row, T=64, AP=0.5)]
+    fresh = dict(old, T=[32, 64], results=fresh_rows, conversion_times=[])
     (root / 'fresh' / name).mkdir(parents=True)
     (root / 'fresh' / name / 'results.json').write_text(json.dumps(fresh))
     collect(str(root), fresh_root=str(root / 'fresh'))
     new = json.load(open(docs / name / 'results.json'))
     assert len(new['results']) == len(old['results']) + 1
     keyed = {(r['detector'], r['method'], r['T']): r for r in new['results']}
-    assert keyed['RetinaNet R18n', row['method'], 128]['AP'] == 0.123
-    assert keyed['RetinaNet R18n', row['method'], 256]['AP'] == 0.5
+    assert keyed['RetinaNet R18n', row['method'], 32]['AP'] == 0.123
+    assert keyed['RetinaNet R18n', row['method'], 64]['AP'] == 0.5
     for r in old['results']:
-        if (r['detector'], r['T']) != ('RetinaNet R18n', 128):
+        if (r['detector'], r['method'], r['T']) != ('RetinaNet R18n', '+ACP', 32):
             assert keyed[r['detector'], r['method'], r['T']] == r
     for other, text in others.items():
         assert (docs / other / 'results.json').read_text() == text, other
