@@ -3,17 +3,8 @@
     python tools/speed_benchmark.py configs/benchmarks/simulation_speed.py
         [--detectors NAME ...] [--threads 1 2] [--out-root docs/results]
 
-For every detector of the config and every thread count: the ANN backbone's forward
-time on one batch of generated val images; the SNN's simulation time at each T
-(fused C++ neuron steps), its ratio to T x (ANN backbone forward) and the peak RSS
-of the simulation; the Python step loop at one T; and the same converted network
-(layer-wise thresholds) with SpikingJelly 2.0's multi-step ``IFNode`` (soft reset,
-``v_reset=None``) in place of each IF neuron, its readouts checked bit-identical to
-ours, and the throughput ratio.  Signed neurons (Darknet's Leaky-ReLU sites) have
-no SpikingJelly counterpart: those rows say so.  Times are medians of ``repeats``
-runs after one warm-up; each ratio (SNN / T x ANN, SpikingJelly / ours) is the median
-of paired runs, the reference timed right before each run it is compared with, since
-this VM's speed drifts by tens of percent over minutes.  Results: ``<out-root>/<name>/results.{json,md}``.
+What is measured and how: :mod:`snn_det.benchmarks.speed`.  Results:
+``<out-root>/<name>/results.{json,md}``.
 """
 import argparse
 import os.path as osp

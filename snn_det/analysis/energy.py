@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .firing import E_AC_PJ, E_MAC_PJ
+from .metrics import save_metric_plot
 
 #: the parts a detector / classifier is made of, in the order the scopes cover them
 PARTS = {'backbone': ('backbone',), 'neck': ('neck',),
@@ -238,9 +239,6 @@ def plot_metric_vs_energy(points: Dict[str, list], ann: tuple, path: str, ylabel
                           title: str = '') -> None:
     """A metric against energy per image: one line per method through its T (``points``:
     ``{method: [(mJ, metric, T), ...]}``), the ANN (``(mJ, metric)``) as a reference."""
-    import os
-    import os.path as osp
-
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -256,14 +254,4 @@ def plot_metric_vs_energy(points: Dict[str, list], ann: tuple, path: str, ylabel
     ax.axvline(ann[0], color='k', linestyle=':', linewidth=0.8)
     ax.set_xscale('log')
     ax.set_xlabel('energy per image (mJ; 4.6 pJ/MAC, 0.9 pJ/SOP)')
-    ax.set_ylabel(f'{ylabel} (%)')
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp.png'
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_metric_plot(fig, ax, path, ylabel, title)

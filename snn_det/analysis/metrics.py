@@ -53,6 +53,12 @@ def plot_metric_vs_T(series: Dict[str, List[tuple]], path: str, ann: Optional[fl
         ax.axhline(100 * ann, color='k', linestyle='--', label='ANN')
     ax.set_xscale('log', base=2)
     ax.set_xlabel('time steps T')
+    save_metric_plot(fig, ax, path, ylabel, title)
+
+
+def save_metric_plot(fig, ax, path: str, ylabel: str, title: str = '') -> None:
+    """Label, lay out and write a metric plot (``<ylabel> (%)``) atomically, then close it."""
+    import matplotlib.pyplot as plt
     ax.set_ylabel(f'{ylabel} (%)')
     if title:
         ax.set_title(title)
