@@ -30,12 +30,15 @@ from torch import Tensor
 from .calibration import CalibrationContext
 from .runtime.cache import CalibrationCache
 from .calibration.frontier import Frontier
-from .runtime.memory import check_calibration_fits, choose_chunk_size, format_bytes
+from .runtime.memory import (check_calibration_fits, choose_chunk_size, describe_plan,
+                             format_bytes, held_bytes, over_budget_error, plan_calibration)
+from .utils.memory import InsufficientMemoryError, available_bytes
 from .conversion.config import ConversionConfig, observed_first
 from .conversion.ops import AnnOps
 from .conversion.spiking_net import SpikingNet
 from .conversion.thresholds import ActivationObserver, choose_threshold
 from .registry import CALIBRATION_STEPS
+from .runtime.currents import keeps_products_of
 from .utils.memory import release_free_memory
 
 
@@ -180,15 +183,58 @@ def _calibrate_site(graph, net, frontiers, site: str, cfg, T, chunk_size, acts, 
         report[step] += time.perf_counter() - t0
 
 
+def product_sites(graph, net) -> List[str]:
+    """Sites whose owning convolution's products calibration may keep between its two
+    passes (:mod:`~snn_det.runtime.currents`)."""
+    out = []
+    for site in graph.sites:
+        owner = site.owner
+        if owner is not None and net.key(owner) in net.convs \
+                and keeps_products_of(net.conv(owner)):
+            out.append(site.name)
+    return out
+
+
+def _plan(T, largest, held, cfg, memory_budget, chunk_size, cache, choose_cache_budget,
+          progress, batches) -> dict:
+    """The memory plan of calibration at ``T`` within ``memory_budget``, checked and
+    printed (:func:`~snn_det.runtime.memory.plan_calibration`)."""
+    cache_now = cache.ram_bytes if cache is not None else 0
+    fixed_cache = None
+    if cache is not None and not choose_cache_budget:
+        fixed_cache = cache.budget if cache.budget is not None else held + cache_now
+    plan = plan_calibration(largest, held, T, cfg.calib, memory_budget, None, chunk_size,
+                            fixed_cache, cache_now)
+    if not plan['fits'] and not chunk_size:
+        raise InsufficientMemoryError(over_budget_error(plan, T, int(batches[0].shape[0])))
+    free = available_bytes()
+    if free is not None and plan['parts']['total'] - plan['parts']['process'] > free:
+        raise InsufficientMemoryError(
+            f'calibration at T={T} needs about {format_bytes(plan["parts"]["total"])} but '
+            f'{format_bytes(free)} is free beyond what this process holds: use a smaller '
+            '--memory-budget, --chunk-size or --calib-cache-budget')
+    if progress:
+        print_log(describe_plan(plan, T, chunk_size is None,
+                                choose_cache_budget and cache is not None), logger='current')
+    return plan
+
+
 def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
                      cfg: Optional[ConversionConfig] = None, chunk_size: Optional[int] = None,
                      progress: bool = True, cache: Optional[CalibrationCache] = None,
                      max_sites: Optional[int] = None,
-                     after_site: Optional[Callable[[str], None]] = None) -> dict:
+                     after_site: Optional[Callable[[str], None]] = None,
+                     memory_budget: Optional[int] = None,
+                     choose_cache_budget: bool = False) -> dict:
     """Convert a SpikingBackbone for every T in ``T_list``; returns timings and stats.
 
     ``cache`` holds calibration's per-batch tensors (RAM up to its budget, files
     beyond); the caller owns it and closes it (default: unbounded, in RAM).
+    ``memory_budget`` (bytes, the whole process): the time chunk (unless ``chunk_size``)
+    and, with ``choose_cache_budget``, the cache's RAM are chosen so that calibration fits
+    it (:func:`~snn_det.runtime.memory.plan_calibration`), the expected peak is printed
+    before calibrating, and a calibration that cannot fit is refused naming the fix.
+    Without it, the chunk is chosen from the free memory.
     ``max_sites`` calibrates only the first sites and ``after_site`` is called after each
     (profiling; see :func:`calibrate`)."""
     cfg = cfg or backbone.conversion
@@ -205,9 +251,17 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
     device = next(iter(backbone.parameters())).device
     T_list = list(dict.fromkeys(backbone._check_T(T) for T in T_list))
     chunks = {T: chunk_size for T in T_list}
-    if cfg.calib:            # a time chunk that fits, or a refusal naming the fix
+    keeps = cache is None or cache.current_limit != 0
+    held = {}
+    if cfg.calib and memory_budget is not None:   # planned once the observers are gone
+        largest = max((o.largest_batch for o in observers.values()), default=0)
+        on_host = device.type != 'cuda'
+        for T in T_list:
+            if not on_host and chunk_size is None:   # the chunk lives on the device
+                chunks[T] = choose_chunk_size(observers, T, cfg.calib, len(batches),
+                                              memory_budget, device, keeps_products=keeps)
+    elif cfg.calib:          # a time chunk that fits, or a refusal naming the fix
         budget = cache.budget if cache is not None else None
-        keeps = cache is None or cache.current_limit != 0
         for T in T_list:
             if chunk_size is None:
                 chunks[T] = choose_chunk_size(observers, T, cfg.calib, len(batches), budget,
@@ -226,10 +280,21 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
         t1 = time.perf_counter()
         nets[T] = build_spiking_net(graph, observers, T, cfg, acts)
         t_thr[T] = time.perf_counter() - t1
+        if cfg.calib and memory_budget is not None:    # what the cache would hold
+            held[T] = held_bytes(observers, T, cfg.calib, len(batches), memory_budget, None,
+                                 keeps, product_sites(graph, nets[T]))
     del observers
     release_free_memory()
+    plans = {}
+    if held:
+        for T in T_list:
+            plans[T] = _plan(T, largest if on_host else 0, held[T], cfg, memory_budget,
+                             chunks[T], cache, choose_cache_budget, progress, batches)
+            chunks[T] = plans[T]['chunk_size'] if on_host else chunks[T]
     for T in T_list:
         net, t1 = nets.pop(T), time.perf_counter()
+        if T in plans and choose_cache_budget and cache is not None:
+            cache.budget = plans[T]['cache_budget']
         if progress and cfg.calib:
             print_log(f'calibrating T={T} ({"+".join(cfg.calib)}) over {len(graph.sites)} '
                       f'sites', logger='current')
@@ -239,6 +304,10 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
         backbone.add_spiking_net(net)
         per_T[T] = dict(thresholds=t_thr[T], **steps,
                         total=t_thr[T] + time.perf_counter() - t1)
+        if T in plans:       # what was expected of memory, beside what it took
+            per_T[T]['memory_plan'] = dict(plans[T]['parts'], budget=plans[T]['budget'],
+                                           chunk_size=chunks[T] or T,
+                                           cache_budget=plans[T]['cache_budget'])
     backbone.train(was_training)
     timings['per_T'] = per_T
     timings['total'] = time.perf_counter() - t0

@@ -93,6 +93,20 @@ def test_an_empty_calibration_set_is_refused(data, capsys):
     assert not work.exists()
 
 
+def test_a_memory_budget_too_small_or_unreadable_is_refused(data, capsys):
+    """--memory-budget below what the process already holds plus one time step: one line
+    naming the budget that fits, before calibrating; an unreadable size names the option."""
+    tmp, _, opts = data
+    work = tmp / 'out'
+    msg = _convert(_base(work, opts, '--memory-budget', '64M'), capsys)
+    assert msg.startswith('error: calibration at T=4 needs at least'), msg
+    assert 'the memory budget is 64.0 MiB: use --memory-budget' in msg, msg
+    assert not work.exists()
+    msg = _convert(_base(work, opts, '--memory-budget', 'lots'), capsys)
+    assert msg.startswith("error: --memory-budget: cannot read 'lots' as a size"), msg
+    assert not work.exists()
+
+
 def test_an_interrupted_conversion_leaves_nothing(data, capsys, monkeypatch):
     """KeyboardInterrupt during calibration: no checkpoint, config or log folder is left;
     a work dir that existed before keeps what it held."""

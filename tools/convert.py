@@ -2,8 +2,8 @@
 
     python tools/convert.py CONFIG CHECKPOINT --T 32 [--threshold mmse|max|percentile]
         [--channel-wise|--layer-wise] [--shift potential|bias|none] [--calib lcp|acp|...]
-        [--calib-images 128] [--calib-cache-budget 4G] [--calib-current-limit auto]
-        [--calib-channels-last]
+        [--calib-images 128] [--memory-budget auto|8G] [--calib-cache-budget SIZE]
+        [--calib-current-limit auto] [--calib-channels-last]
         [--work-dir DIR] [--cfg-options k=v ...]
         [--launcher none|pytorch]
 
@@ -28,12 +28,12 @@ from mmengine.runner import Runner  # noqa: E402
 import snn_det  # noqa: E402
 from snn_det.apis import (check_T_list, convert_model, save_converted, summarize,  # noqa: E402
                           wrap_backbone_cfg)
-from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
+from snn_det.apis.cli import add_conversion_args, build_conversion, memory_limits  # noqa: E402
 from snn_det.apis.convert import unwrap  # noqa: E402
 from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 from snn_det.analysis.firing import measure_firing, plot_firing_rates  # noqa: E402
 from snn_det.analysis.energy import compare_all, energy_report  # noqa: E402
-from snn_det.runtime.cache import parse_bytes, parse_current_limit  # noqa: E402
+from snn_det.runtime.cache import parse_current_limit  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file, write_text_atomic  # noqa: E402
 from snn_det.utils.outputs import OutputGuard  # noqa: E402
 
@@ -69,7 +69,7 @@ def main(argv=None):
         prepare_launcher(cfg, args.launcher)
         base_conv = dict(cfg.model.get('backbone', {}).get('conversion') or {})
         conversion = build_conversion(base_conv, args)
-        cache_budget = parse_bytes(args.calib_cache_budget)
+        memory_budget, cache_budget = memory_limits(args)
         try:
             current_limit = parse_current_limit(args.calib_current_limit)
         except ValueError as e:
@@ -83,7 +83,8 @@ def main(argv=None):
     guard = OutputGuard(work_dir)
     try:
         with guard:
-            result = _convert(args, cfg, T_list, conversion, (cache_budget, current_limit),
+            result = _convert(args, cfg, T_list, conversion,
+                              (cache_budget, current_limit, memory_budget),
                               name, work_dir, guard)
     except KeyboardInterrupt:
         sys.exit('interrupted: nothing was written')
@@ -98,7 +99,7 @@ def main(argv=None):
 
 
 def _convert(args, cfg, T_list, conversion, cache_limits, name, work_dir, guard):
-    cache_budget, current_limit = cache_limits
+    cache_budget, current_limit, memory_budget = cache_limits
     wrap_backbone_cfg(cfg, T_list[0], conversion.to_dict(), args.chunk_size, args.scope)
     cfg.work_dir = osp.join(work_dir, 'logs')
     cfg.load_from = args.checkpoint
@@ -118,7 +119,7 @@ def _convert(args, cfg, T_list, conversion, cache_limits, name, work_dir, guard)
     timings = convert_model(runner.model, cfg, T_list, conversion, args.calib_images,
                             args.calib_batch_size, args.chunk_size, cache_budget=cache_budget,
                             cache_dir=args.calib_cache_dir or work_dir,
-                            current_limit=current_limit)
+                            current_limit=current_limit, memory_budget=memory_budget)
     batches = timings.pop('batches')
     backbone = unwrap(runner.model).backbone
     firing = {}

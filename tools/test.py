@@ -22,7 +22,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import snn_det  # noqa: F401,E402
 from snn_det.apis import check_T_list, convert_model, is_spiking_cfg, wrap_backbone_cfg  # noqa
-from snn_det.apis.cli import add_conversion_args, build_conversion  # noqa: E402
+from snn_det.apis.cli import add_conversion_args, build_conversion, memory_limits  # noqa: E402
 from snn_det.apis.convert import config_scope, ensure_custom_imports, unwrap  # noqa: E402
 from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
 from snn_det.apis.evaluate import (evaluate_per_T, format_table, main_metric,  # noqa: E402
@@ -87,6 +87,7 @@ def main(argv=None):
                              '(tools/convert.py --scope, or test the ANN config)')
         conversion = None if converted else build_conversion(bb.get('conversion') or {}
                                                              if is_spiking_cfg(bb) else {}, args)
+        memory_budget, cache_budget = memory_limits(args)
         prepare_launcher(cfg, args.launcher)
     except Exception as e:
         sys.exit(f'error: {e}')
@@ -115,7 +116,9 @@ def main(argv=None):
     if not converted:
         print(f'converting on the fly for T={T_list} with {conversion.describe()}', flush=True)
         convert_model(runner.model, cfg, T_list, conversion, args.calib_images,
-                      args.calib_batch_size, args.chunk_size)
+                      args.calib_batch_size, args.chunk_size, cache_budget=cache_budget,
+                      cache_dir=args.calib_cache_dir or cfg.work_dir,
+                      memory_budget=memory_budget)
     rows = evaluate_per_T(runner, T_list, include_ann=not args.no_ann,
                           share_simulation=not args.separate_T, bootstrap=args.bootstrap,
                           bootstrap_seed=args.bootstrap_seed)

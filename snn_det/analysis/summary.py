@@ -9,7 +9,7 @@ into two kinds of table: the runs of the current code (:func:`scale_runs_markdow
 index lists in full and the README in brief.  A target is met or not on the unrounded
 numbers.
 
-Longer than most modules (~390 lines): the scale and speed benchmarks' tables and targets
+Longer than most modules (~420 lines): the scale and speed benchmarks' tables and targets
 read the same rows (versions, floors, peaks); one file keeps their judgements consistent.
 """
 from collections import Counter
@@ -55,8 +55,8 @@ class _Scale:
         counts = Counter(r['detector'] for r in sorted(self.conv, key=lambda r: r['detector']))
         self.det = counts.most_common(1)[0][0] if counts else ''
         self.full = [r for r in self.conv if r['calibrated_sites'] == r['sites']
-                     and not r.get('heap_reuse') and not r.get('chunk_size')
-                     and not r.get('channels_last')]
+                     and not r.get('heap_reuse') and not r.get('channels_last')
+                     and (r.get('defaults') or not r.get('chunk_size'))]
         self.full_cl = [r for r in self.conv if r['calibrated_sites'] == r['sites']
                         and r.get('channels_last') and not r.get('heap_reuse')]
         self.newest = max(self.full, key=lambda r: r.get('finished', ''), default=None)
@@ -77,7 +77,7 @@ class _Scale:
                      and (images is None or r['images'] == images)
                      and r.get('cache_budget') == budget and not r.get('heap_reuse')
                      and not r.get('chunk_size') and not r.get('channels_last')
-                     and (sites is None or r.get('calibrated_sites') == sites)), None)
+                     and not r.get('defaults') and (sites is None or r.get('calibrated_sites') == sites)), None)
 
     def depth(self, n: int) -> str:
         """Rows calibrating a prefix of the sites say so: they miss later sites' peaks."""
@@ -95,11 +95,15 @@ def _run_name(r: dict, det: str, default_budget=None) -> str:
     """A calibration run in words: detector (when not the targets' one), images, T and
     every setting that differs from the default."""
     budget = r.get('cache_budget') or default_budget
+    defaults = r.get('defaults')
     settings = [f"first {r['calibrated_sites']} of {r['sites']} sites"
                 if r['calibrated_sites'] < r['sites'] else '',
-                f'cache budget {budget}' if budget else '',
+                f"batch {r['calib_batch_size']}" if r.get('calib_batch_size', 1) > 1 else '',
+                (f"default options (chose chunks of {r['chunk_size']} steps, cache RAM "
+                 f"{budget})" if defaults else f'cache budget {budget}' if budget else ''),
                 'heap reuse' if r.get('heap_reuse') else '',
-                f"chunks of {r['chunk_size']} steps" if r.get('chunk_size') else '',
+                f"chunks of {r['chunk_size']} steps" if r.get('chunk_size') and not defaults
+                else '',
                 'one thread' if r.get('threads') == 1 else '',
                 'calibrating channels last' if r.get('channels_last') else '']
     return (('' if r['detector'] == det else f"{r['detector']} ")
@@ -278,10 +282,33 @@ def _time_rows(s: _Scale) -> List[Row]:
     return out
 
 
+def _default_rows(s: _Scale) -> List[Row]:
+    """Runs with default options (``--memory-budget auto``, the chunk and the cache's RAM
+    chosen by the tool): the whole process's peak <= 6 GiB and within 10% of the peak it
+    printed before calibrating."""
+    out = []
+    for r in sorted((r for r in s.conv if r.get('defaults') and r.get('memory_plan')),
+                    key=lambda r: (r['T'], r['images'])):
+        exp = r['memory_plan']['total'] / 2**30
+        p, d = r['peak_rss_gib'], r['peak_rss_gib'] / exp - 1
+        ok = p <= 6 and abs(d) <= 0.1
+        where = (f"{r['images']} images (batch {r.get('calib_batch_size', 1)}) at T={r['T']}, "
+                 f"{s.depth(r['calibrated_sites'])}")
+        text = (f"{_gib(p)} {'<=' if p <= 6 else '>'} 6 GiB; {100 * d:+.0f}% against the "
+                f"printed {_gib(exp)} ({'within' if abs(d) <= 0.1 else 'outside'} 10%; budget "
+                f"{_gib(r['memory_plan']['budget'] / 2**30)}, chunk "
+                f"{r['memory_plan']['chunk_size']} steps chosen)")
+        out.append(Row(f'default options: peak memory, {where}',
+                       '<= 6 GiB, within 10% of the printed estimate', text,
+                       'yes' if ok else 'no', SCALE, f'{_gib(p)}, {100 * d:+.0f}% vs printed',
+                       headline=r['calibrated_sites'] == r['sites'], current=True))
+    return out
+
+
 def scale_rows(res: dict) -> List[Row]:
     """The targets of seed 001's scale (issue 12) as rows: memory, time, simulation."""
     s = _Scale(res)
-    out = _memory_rows(s) + _time_rows(s)
+    out = _default_rows(s) + _memory_rows(s) + _time_rows(s)
     s32, s256 = (s.row('simulate', None, T) for T in (32, 256))
     if s32 and s256:
         d = s256['peak_rss_gib'] / s32['peak_rss_gib'] - 1

@@ -50,12 +50,20 @@ def add_conversion_args(parser: argparse.ArgumentParser, default_T=(32,)) -> Non
     g.add_argument('--calib-batch-size', type=int, default=8)
     g.add_argument('--chunk-size', type=int, default=None,
                    help='time steps simulated at once (bounds memory; default all T)')
-    g.add_argument('--calib-cache-budget', default='4G', metavar='SIZE',
+    g.add_argument('--memory-budget', default='auto', metavar='SIZE',
+                   help='memory for the whole run (model, data, calibration\'s time chunk '
+                        'and cache): the time chunk and the cache\'s RAM are chosen to fit '
+                        'it unless --chunk-size / --calib-cache-budget set them, and the '
+                        'expected peak is printed before calibrating. auto (default): a '
+                        'quarter of the machine\'s memory, at most 3/4 of what is free; a '
+                        'size such as 8G; or none (the chunk fits the free memory, the cache '
+                        'takes 4G)')
+    g.add_argument('--calib-cache-budget', default=None, metavar='SIZE',
                    help='RAM for what calibration keeps per calibration batch (each batch\'s '
                         'ANN and SNN tensors at the layer reached, spike trains stored exactly '
                         'in bits; weight / fine calibration caches), e.g. 4G, 512M, 0, inf. '
                         'Beyond it they go to files under --calib-cache-dir, removed when the '
-                        'conversion ends or fails (default: 4G)')
+                        'conversion ends or fails (default: what --memory-budget leaves)')
     g.add_argument('--calib-current-limit', default='auto', metavar='SIZE',
                    help='convolution products kept between the two passes of layer-wise '
                         'calibration, so the second adds the corrected bias instead of '
@@ -99,3 +107,32 @@ def build_conversion(base: dict, args) -> ConversionConfig:
     d = dict(base or {})
     d.update(conversion_overrides(args))
     return ConversionConfig.from_dict(d)
+
+
+def memory_limits(args):
+    """``(memory_budget, cache_budget)`` in bytes from ``--memory-budget`` and
+    ``--calib-cache-budget`` (``None``: unset); a bad size raises a one-line ValueError."""
+    from ..runtime.cache import parse_bytes
+    from ..runtime.memory import default_memory_budget
+    raw = str(getattr(args, 'memory_budget', 'auto') or 'auto').strip().lower()
+    if raw == 'auto':
+        budget = default_memory_budget()
+    elif raw in ('none', 'inf'):
+        budget = None
+    else:
+        try:
+            budget = parse_bytes(raw)
+        except ValueError as e:
+            raise ValueError(f'--memory-budget: {e}, or auto / none') from None
+        if not budget:
+            raise ValueError(f'--memory-budget must be above 0, got {raw!r}')
+    raw_cache = getattr(args, 'calib_cache_budget', None)
+    if raw_cache is None:        # chosen within the budget, or 4G with none
+        return budget, (None if budget is not None else parse_bytes('4G'))
+    try:
+        cache = parse_bytes(raw_cache)
+    except ValueError as e:
+        raise ValueError(f'--calib-cache-budget: {e}') from None
+    if cache is None and budget is not None:     # 'inf' given: no limit, not 'choose'
+        cache = 1 << 62
+    return budget, cache

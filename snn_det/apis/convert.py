@@ -105,8 +105,14 @@ def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: Convers
                   calib_images: int = 128, calib_batch_size: int = 8,
                   chunk_size: Optional[int] = None, progress: bool = True,
                   batches: Optional[list] = None, cache_budget=None,
-                  cache_dir: Optional[str] = None, current_limit='auto') -> dict:
+                  cache_dir: Optional[str] = None, current_limit='auto',
+                  memory_budget: Optional[int] = None) -> dict:
     """Collect calibration images through ``cfg`` and convert ``model.backbone``.
+
+    ``memory_budget`` (bytes for the whole process, e.g. from
+    :func:`~snn_det.runtime.memory.default_memory_budget`): the time chunk (when
+    ``chunk_size`` is unset) and, when ``cache_budget`` is unset, the cache's RAM are
+    chosen to fit it and the expected peak is printed before calibrating.
 
     Calibration keeps its per-batch tensors (spike trains in bits) in RAM up to
     ``cache_budget`` bytes (``'4G'`` etc.; ``None``: no limit) and spills the rest to
@@ -117,6 +123,9 @@ def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: Convers
     under ``'batches'``."""
     model = unwrap(model)
     model.eval()
+    choose_cache = memory_budget is not None and cache_budget is None
+    if choose_cache:     # the images go in first: an eighth of the budget until planned
+        cache_budget = memory_budget // 8
     with CalibrationCache(cache_budget, cache_dir, current_limit) as cache:
         t0 = time.perf_counter()
         if batches is None:     # the images too are kept in the cache, within its budget
@@ -124,7 +133,8 @@ def convert_model(model, cfg: Config, T_list: Sequence[int], conversion: Convers
                                           conversion.seed, into=CachedImages(cache))
         t_data = time.perf_counter() - t0
         timings = convert_backbone(model.backbone, batches, T_list, conversion, chunk_size,
-                                   progress, cache)
+                                   progress, cache, memory_budget=memory_budget,
+                                   choose_cache_budget=choose_cache)
         timings['cache'] = cache.stats()
         timings['calib_images'] = sum(batches[i].shape[0] for i in range(len(batches)))
         first = [batches[i] for i in range(min(2, len(batches)))]

@@ -89,7 +89,8 @@ def run_scale_benchmark(config: str, detectors: Optional[Sequence[str]] = None,
         for i, run in enumerate(bench['runs']):
             if runs is not None and i not in runs:
                 continue
-            run_sites = max_sites if run['kind'] == 'convert' else None
+            run_sites = (max_sites or run.get('max_sites')) if run['kind'] == 'convert' \
+                else None
             print(f"[scale] {det['name']}: {run['kind']} images={run['images']} T={run['T']}"
                   + (f' (first {run_sites} sites)' if run_sites else ''), flush=True)
             with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +107,9 @@ def run_scale_benchmark(config: str, detectors: Optional[Sequence[str]] = None,
                 row = dict(detector=det['name'], kind=run['kind'], images=run['images'],
                            T=run['T'], max_sites=run_sites, wall_s=time.perf_counter() - t0,
                            cache_budget=run.get('cache_budget'),
-                           device=device,
+                           defaults=bool(run.get('defaults')), device=device,
+                           calib_batch_size=run.get('calib_batch_size',
+                                                    bench['calib_batch_size']),
                            chunk_size=run.get('chunk_size'),
                            channels_last=bool(run.get('channels_last')),
                            peak_rss_gib=usage.ru_maxrss / (1 << 20),

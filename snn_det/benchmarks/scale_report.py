@@ -12,17 +12,8 @@ NOTE = ('Random-weight R50 detectors and generated images at 800x1333: this meas
         'images x T x one ANN backbone forward, measured in the same process: "floor" with '
         'the faster of the forwards timed before and after calibration, "floor in run" with '
         'the median of the forwards timed between its sites (the machine\'s speed while it '
-        'calibrated; runs before 2026-12-06 did not time them). From code ff179ed2ec on, '
-        'the floor\'s ANN forwards run with the memory reuse calibration runs with (freed '
-        'large blocks serve the next request of their size); older rows timed them without '
-        'it, each forward\'s large tensors fresh pages for the kernel to zero, which made '
-        'their floor slower. From code 186f1c4dd1 on, calibration keeps convolution products '
-        'between LCP\'s two passes (in RAM within the cache budget, files beyond, up to '
-        'half the disk the cache may use): the cache\'s disk column includes them, and '
-        'its RAM column fills the budget with them. Rows measured with code up to 05e42cf893 '
-        'ran calibration and the floor\'s forwards with a process-wide block-reusing '
-        'allocator (and simulations with glibc heap reuse), which snn-det no longer '
-        'installs: a row\'s code column says which code measured it.')
+        'calibrated). Calibration keeps convolution products between LCP\'s two passes (in '
+        'RAM within the cache budget, files beyond): the cache columns include them.')
 
 
 
@@ -31,7 +22,8 @@ def _row_key(r: dict) -> tuple:
     (threads included: one and two threads are both kept)."""
     return (r['detector'], r['kind'], r['images'], r['T'], r.get('max_sites'),
             r.get('cache_budget'), bool(r.get('heap_reuse')), r.get('device', 'cpu'),
-            r.get('chunk_size'), r.get('threads'), bool(r.get('channels_last')))
+            r.get('chunk_size'), r.get('threads'), bool(r.get('channels_last')),
+            bool(r.get('defaults')), r.get('calib_batch_size', 1))
 
 
 def _on_cpu(r: dict) -> bool:
@@ -63,6 +55,44 @@ def _time_cells(r: dict) -> str:
             f"{_fmt(r.get('thresholds_lcp_over_floor_in_run'))}")
 
 
+def _defaults_section(res: dict) -> list:
+    """Runs with default options: the memory budget, what the library chose within it, the
+    peak it printed before calibrating and the peak the kernel counted."""
+    rows = [r for r in res['rows'] if r.get('defaults') and r['kind'] == 'convert'
+            and 'error' not in r and 'memory_plan' in r]
+    if not rows:
+        return []
+    lines = ['', '## Default options (`--memory-budget auto`, no `--chunk-size`, no '
+             '`--calib-cache-budget`)', '',
+             'The memory budget is a quarter of the machine\'s RAM (at most 3/4 of what is '
+             'free); the time chunk and the cache\'s RAM are chosen within it, and the '
+             'expected peak is printed before calibrating.  Measured: the whole process\'s '
+             'peak resident memory (kernel high-water mark), observation and thresholds '
+             'included.  CPU user / kernel: the calibration\'s CPU time in user space and in '
+             'the kernel (mostly zeroing the fresh pages of new tensors).', '',
+             '| detector | images | batch | T | sites calibrated | budget (GiB) | chunk chosen '
+             '| cache RAM chosen | cache RAM / disk used (GiB) | expected peak (GiB) | '
+             'peak RSS (GiB) | peak / expected | calibration (s) | floor (s) | / floor | '
+             'CPU user / kernel (s) | code (run) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        p, c = r['memory_plan'], r.get('cache', {})
+        exp = p['total'] / 2**30
+        frac = r['calibrated_sites'] / r['sites']
+        calib = r['calib_forward_s'] + sum(r['calib_steps_s'].values()) + r['thresholds_s']
+        lines.append(
+            f"| {r['detector']} | {r['images']} | {r.get('calib_batch_size', 1)} | {r['T']} | "
+            f"{r['calibrated_sites']}/{r['sites']} | {_fmt(p['budget'] / 2**30)} | "
+            f"{p['chunk_size']} | {r.get('cache_budget')} | "
+            f"{_fmt(c.get('peak_ram_bytes', 0) / 2**30)} / "
+            f"{_fmt(c.get('peak_disk_bytes', 0) / 2**30)} | {_fmt(exp)} | "
+            f"{_fmt(r['peak_rss_gib'])} | {_fmt(r['peak_rss_gib'] / exp)} | {_fmt(calib, 0)} | "
+            f"{_fmt(r['floor_s'] * frac, 0)} | {_fmt(r['thresholds_lcp_over_floor'])} | "
+            f"{_fmt(r.get('cpu_user_s'), 0)} / {_fmt(r.get('cpu_system_s'), 0)} | "
+            f"{r.get('code', '-')} ({r.get('date', '-')}) |")
+    return lines
+
+
 def _markdown(res: dict) -> str:
     lines = [f"# {res['name']}: memory and time at real scale (not accuracy)", '',
              res['note'] + ' "code" is the version of snn_det a run measured (its git tree; '
@@ -76,7 +106,8 @@ def _markdown(res: dict) -> str:
              '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
              '---|']
     for r in res['rows']:
-        if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r) or r.get('channels_last'):
+        if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r) or r.get('channels_last') \
+                or r.get('defaults'):
             continue
         tr = r.get('site_trace') or []
         at = max(range(len(tr)), key=lambda i: tr[i]['peak_rss_gib']) if tr else None
@@ -88,6 +119,7 @@ def _markdown(res: dict) -> str:
             f"{r['sites']} | {_fmt(r['peak_rss_gib'])} | {_fmt(r['phase_peak_rss_gib'])} | "
             f"{at} | {_cache_cells(r, res)} | {_fmt(r['data_s'], 0)} | {_time_cells(r)} | "
             f"{r.get('code', '-')} ({r.get('date', '-')}) |")
+    lines += _defaults_section(res)
     cl = [r for r in res['rows'] if r['kind'] == 'convert' and 'error' not in r
           and _on_cpu(r) and r.get('channels_last')]
     if cl:

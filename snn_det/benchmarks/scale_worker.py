@@ -10,6 +10,7 @@ by part, peak memory of each phase, the compute floor) as JSON.
 """
 import cProfile
 import json
+import os
 import os.path as osp
 import statistics
 import sys
@@ -62,6 +63,7 @@ def _worker(spec_path: str, out_path: str) -> None:
 
     from snn_det.apis.calib_data import build_calib_batches, calib_dataloader_cfg
     from snn_det.runtime.cache import CalibrationCache
+    from snn_det.runtime.memory import default_memory_budget, format_bytes
     from snn_det.runtime.states import CachedImages
     from snn_det.conversion import ConversionConfig
     from snn_det.pipeline import ann_forward_time, convert_backbone
@@ -86,7 +88,8 @@ def _worker(spec_path: str, out_path: str) -> None:
     def collect(into=None):
         t0 = time.perf_counter()
         batches = build_calib_batches(cfg, model, int(run['images']),
-                                      bench['calib_batch_size'], seed, into=into)
+                                      run.get('calib_batch_size', bench['calib_batch_size']),
+                                      seed, into=into)
         out.update(data_s=time.perf_counter() - t0, input_shape=list(batches[0].shape),
                    sites=len(bb.graph.sites), rss_before_gib=rss_gib())
         return batches
@@ -94,13 +97,21 @@ def _worker(spec_path: str, out_path: str) -> None:
     if run['kind'] == 'convert':
         conv = ConversionConfig.from_dict(dict(bench['conversion'],
                                                channels_last=bool(run.get('channels_last'))))
-        max_sites = spec.get('max_sites')
+        max_sites = spec.get('max_sites') or run.get('max_sites')
         # as tools/convert.py (convert_model) does: the images go into the cache too, within
         # its budget; the cache's private directory under work_dirs/ goes when it closes
         current_limit = run.get('current_limit', bench.get('current_limit', 'auto'))
         out['current_limit'] = current_limit
-        with CalibrationCache(run.get('cache_budget', bench['cache_budget']),
-                              osp.join(ROOT, 'work_dirs'), current_limit) as cache:
+        # default options (run['defaults']): as tools/convert.py with no --chunk-size, no
+        # --calib-cache-budget and --memory-budget auto: the library chooses both
+        defaults = bool(run.get('defaults'))
+        memory_budget = default_memory_budget() if defaults else None
+        if defaults:
+            chunk = None
+        cache_budget = (memory_budget // 8 if defaults
+                        else run.get('cache_budget', bench['cache_budget']))
+        out['memory_budget'] = memory_budget
+        with CalibrationCache(cache_budget, osp.join(ROOT, 'work_dirs'), current_limit) as cache:
             batches = collect(CachedImages(cache))
             trace, in_run, in_run_cl, sampling = [], [], [], []
 
@@ -141,11 +152,15 @@ def _worker(spec_path: str, out_path: str) -> None:
             _reset_peak()
             prof = cProfile.Profile()      # where the time goes (own time of each call)
             prof.enable()
+            cpu0 = os.times()
             try:
                 tim = convert_backbone(bb, batches, [T], conv, chunk, True, cache, max_sites,
-                                       after_site)
+                                       after_site, memory_budget=memory_budget,
+                                       choose_cache_budget=defaults)
             finally:
                 prof.disable()
+            cpu1 = os.times()     # CPU time in the kernel: page faults of fresh tensors
+            out.update(cpu_user_s=cpu1.user - cpu0.user, cpu_system_s=cpu1.system - cpu0.system)
             out['profile_s'] = _profile_parts(prof)
             ann_after = ann_forward_time(bb.graph, batches[0], acts)
             out['ann_forward_before_after_s'] = [ann_before, ann_after]
@@ -159,6 +174,10 @@ def _worker(spec_path: str, out_path: str) -> None:
             out['cache'] = cache.stats()
             n = sum(batches.stored(i).shape[0] for i in range(len(batches)))
         per_T = tim['per_T'][T]
+        if 'memory_plan' in per_T:
+            out['memory_plan'] = per_T['memory_plan']
+            out.update(defaults=True, chunk_size=per_T['memory_plan']['chunk_size'],
+                       cache_budget=format_bytes(per_T['memory_plan']['cache_budget']))
         out.update(observe_s=tim['observe'], ann_forward_per_image_s=tim['ann_forward_per_image'],
                    thresholds_s=per_T['thresholds'], calib_forward_s=per_T.get('forward', 0.0),
                    calib_steps_s={k: per_T[k] for k in conv.calib},

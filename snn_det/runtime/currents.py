@@ -37,6 +37,11 @@ def macs_per_output(conv: nn.Conv2d) -> int:
     return conv.in_channels // conv.groups * prod(conv.kernel_size)
 
 
+def keeps_products_of(conv: nn.Conv2d) -> bool:
+    """Whether calibration keeps ``conv``'s products between a site's two passes."""
+    return macs_per_output(conv) >= REUSE_MIN_MACS
+
+
 def _weight_token(conv: nn.Conv2d):
     w = conv.weight
     return w.data_ptr(), w._version
@@ -58,7 +63,7 @@ class KeptCurrents:
         self.token = _weight_token(conv)
         self.chunks: List[Optional[Stored]] = []
         self.layouts: List[bool] = []
-        self.refused = macs_per_output(conv) < REUSE_MIN_MACS
+        self.refused = not keeps_products_of(conv)
 
     def keep(self, c: int, z: Tensor) -> None:
         """Store chunk ``c``'s product ``z`` (copied: the caller adds its bias in place)."""

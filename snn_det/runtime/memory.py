@@ -9,14 +9,20 @@ can be estimated before anything heavy runs, and a calibration that cannot fit
 is refused with the option that fixes it instead of being killed by the kernel.
 """
 import math
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 from ..conversion.config import observed_first
 from ..conversion.errors import InsufficientMemoryError
 from ..utils.memory import CHUNK_COPIES, available_bytes, format_bytes  # noqa: F401
+from ..utils.resources import rss_gib
 
 #: T-step float tensors per batch that fine calibration (BPTT) keeps for one site
 BPTT_COPIES = 8
+
+#: ``--memory-budget auto``: this share of the machine's memory (``MemTotal``) ...
+BUDGET_SHARE_OF_TOTAL = 0.25
+#: ... and at most this share of what is free when the run starts
+BUDGET_SHARE_OF_FREE = 0.75
 
 
 def estimate_calibration_bytes(largest_batch: int, T: int, chunk_size: Optional[int],
@@ -35,18 +41,23 @@ def estimate_calibration_bytes(largest_batch: int, T: int, chunk_size: Optional[
     return parts
 
 
-def _held_bytes(observers, T: int, calib, num_batches: int, cache_budget: Optional[int],
-                free: Optional[int], keeps_products: bool) -> int:
+def held_bytes(observers, T: int, calib, num_batches: int, cache_budget: Optional[int],
+               free: Optional[int], keeps_products: bool,
+               product_sites: Optional[Sequence[str]] = None) -> int:
     """Bytes the calibration cache would hold with no budget: per batch the ANN boundary
     (floats) and the SNN's (T steps in at most 2 bits), ACP's weight targets, and the
-    T-step convolution products kept between LCP / ACP / CC's two passes."""
+    T-step convolution products kept between LCP / ACP / CC's two passes (one site's at a
+    time: the largest of ``product_sites``, the sites whose products may be kept,
+    :func:`~snn_det.runtime.currents.keeps_products_of`; unknown: the largest site)."""
     largest = max((o.largest_batch for o in observers.values()), default=0)
     per_batch = largest * 4 + math.ceil(largest * T * 2 / 8)
     if 'weights' in calib:
         per_batch += 3 * largest * 4
     total = per_batch * num_batches
     if keeps_products and calib and observed_first(calib[0]):
-        products = largest * T * 4 * num_batches
+        kept = largest if product_sites is None else max(
+            (observers[s].largest_batch for s in product_sites if s in observers), default=0)
+        products = kept * T * 4 * num_batches
         if cache_budget is None and free is not None:
             products = min(products, free // 4)
         total += products
@@ -66,7 +77,7 @@ def choose_chunk_size(observers, T: int, calib, num_batches: int,
     free = available_bytes(device) if available is None else available
     if free is None or largest == 0:
         return None
-    held = _held_bytes(observers, T, calib, num_batches, cache_budget, free, keeps_products)
+    held = held_bytes(observers, T, calib, num_batches, cache_budget, free, keeps_products)
     room = free * share
     for K in sorted((k for k in range(1, T + 1) if T % k == 0), reverse=True):
         if estimate_calibration_bytes(largest, T, K, calib, cache_budget, held)['total'] <= room:
@@ -85,7 +96,7 @@ def check_calibration_fits(observers, T: int, chunk_size: Optional[int], calib,
     budget, within a quarter of the free RAM)."""
     largest = max((o.largest_batch for o in observers.values()), default=0)
     free = available_bytes(device) if available is None else available
-    total = _held_bytes(observers, T, calib, num_batches, cache_budget, free, keeps_products)
+    total = held_bytes(observers, T, calib, num_batches, cache_budget, free, keeps_products)
     est = estimate_calibration_bytes(largest, T, chunk_size, calib, cache_budget, total)
     if free is None or est['total'] <= free:
         return est
@@ -105,3 +116,98 @@ def check_calibration_fits(observers, T: int, chunk_size: Optional[int], calib,
     raise InsufficientMemoryError(
         f'calibration at T={T} needs about {format_bytes(est["total"])} ({parts}) but '
         f'{format_bytes(free)} is free: use {" or ".join(hints)}')
+
+
+def total_bytes() -> Optional[int]:
+    """The host's ``MemTotal``."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemTotal:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def default_memory_budget() -> Optional[int]:
+    """``--memory-budget auto``: a quarter of the host's memory, at most three quarters of
+    what is free now (6 GiB on a 24 GiB machine that is otherwise idle); ``None`` where
+    the host does not say (then nothing is bounded but the free memory)."""
+    total, free = total_bytes(), available_bytes()
+    shares = [int(v * f) for v, f in ((total, BUDGET_SHARE_OF_TOTAL),
+                                       (free, BUDGET_SHARE_OF_FREE)) if v]
+    return min(shares) if shares else None
+
+
+def _divisors_desc(T: int):
+    return sorted((k for k in range(1, T + 1) if T % k == 0), reverse=True)
+
+
+def plan_calibration(largest_batch: int, held: int, T: int, calib, budget: int,
+                     process: Optional[int] = None, chunk_size: Optional[int] = None,
+                     cache_budget: Optional[int] = None, cache_now: int = 0) -> Dict:
+    """Share one memory ``budget`` (bytes, the whole process) between the parts of a
+    calibration: what the process already holds (``process``: its resident set now, model,
+    data and libraries), one time chunk of the largest site (``CHUNK_COPIES x K x``
+    ``largest_batch`` floats), fine calibration's T-step state and the calibration cache's
+    RAM (its files take the rest, :class:`~snn_det.runtime.cache.CalibrationCache`).
+
+    ``chunk_size`` / ``cache_budget`` the user set are kept; what is unset is chosen: the
+    time chunk K is the longest divisor of T whose working set fits in what is left after
+    the cache's needs (``held``: what the cache would hold with no budget), or in half of
+    what is left when the cache cannot get all it needs; the cache gets the rest (plus
+    ``cache_now``, what it holds already and ``process`` counts).  Returns
+    ``dict(chunk_size=K or None for all T, cache_budget=..., parts=..., fits=...)``, the
+    parts' sum being the expected peak.  ``fits`` is False when even K = 1 with an empty
+    cache is over the budget (the caller refuses, naming the fix)."""
+    process = int(rss_gib() * (1 << 30)) if process is None else int(process)
+    room = budget - process
+    bptt = BPTT_COPIES * T * largest_batch * 4 if 'fc' in calib else 0
+
+    def chunk_bytes(K):
+        return CHUNK_COPIES * K * largest_batch * 4
+
+    if chunk_size:
+        K = max(1, min(int(chunk_size), T))
+    else:
+        cache_want = held if cache_budget is None else min(held, cache_budget)
+        fits_all = [k for k in _divisors_desc(T) if chunk_bytes(k) + bptt + cache_want <= room]
+        fits_half = [k for k in _divisors_desc(T) if chunk_bytes(k) + bptt <= room / 2]
+        K = (fits_all or fits_half or [1])[0]
+    left = room - chunk_bytes(K) - bptt
+    if cache_budget is None:
+        cache_budget = max(0, left) + cache_now
+    cache_ram = min(cache_budget, held + cache_now)
+    parts = dict(process=process, chunk=chunk_bytes(K), cache=max(0, cache_ram - cache_now))
+    if bptt:
+        parts['bptt'] = bptt
+    parts['total'] = sum(parts.values())
+    return dict(chunk_size=None if K == T else K, cache_budget=int(cache_budget), parts=parts,
+                fits=left >= 0, budget=budget)
+
+
+def describe_plan(plan: Dict, T: int, chose_chunk: bool, chose_cache: bool) -> str:
+    """One line: the expected peak, its parts and what was chosen to fit the budget."""
+    p = plan['parts']
+    parts = ', '.join(f'{k} {format_bytes(v)}' for k, v in p.items() if k != 'total')
+    chosen = [w for w, c in (('time chunk', chose_chunk), ('cache RAM', chose_cache)) if c]
+    how = f'; {" and ".join(chosen)} chosen to fit' if chosen else ''
+    K = plan['chunk_size'] or T
+    return (f'calibration at T={T}: expected peak {format_bytes(p["total"])} ({parts}) of a '
+            f'{format_bytes(plan["budget"])} memory budget; time chunk {K} of {T} steps, cache '
+            f'RAM up to {format_bytes(plan["cache_budget"])}, files beyond{how}')
+
+
+def over_budget_error(plan: Dict, T: int, batch_images: Optional[int] = None) -> str:
+    """The one-line refusal of a calibration whose smallest plan is over the budget."""
+    p = plan['parts']
+    parts = ', '.join(f'{k} {format_bytes(v)}' for k, v in p.items() if k != 'total')
+    need = p['total'] - p.get('cache', 0)
+    fix = [f'--memory-budget {max(1, -(-need // (1 << 30)) + 1)}G']
+    if 'bptt' in p:
+        fix.append('fewer images per batch (--calib-batch-size) for fine calibration')
+    elif batch_images is None or batch_images > 1:
+        fix.append('--calib-batch-size 1')
+    return (f'calibration at T={T} needs at least {format_bytes(need)} ({parts}) but the '
+            f'memory budget is {format_bytes(plan["budget"])}: use {" or ".join(fix)}')
