@@ -16,6 +16,11 @@
   is ``'backbone'`` (matched along the module's class hierarchy, so subclasses
   convert too) or ``'neck'`` / ``'head'`` (matched by exact type).
 
+* :data:`NIR_GRAPHS` / :data:`NIR_NODES`: NIR export (:mod:`snn_det.export.nir`): a graph's
+  exporter, registered under the graph's :data:`GRAPHS` name (``'ResNet'``), writes its
+  nodes and edges; a neuron's node builder, registered under the neuron's class name
+  (``'IFNeuron'``), makes the NIR node of one site.  What has no entry is refused.
+
 * :data:`TARGET_CHECKS`: the checks a benchmark config's ``targets`` name
   (``check=dict(type='ratio_at', ...)``, :mod:`snn_det.analysis.target_checks`).
 
@@ -40,6 +45,9 @@ NEURONS = Registry('spiking neuron', scope='snn_det', locations=['snn_det.neuron
 CALIBRATION_STEPS = Registry('calibration step', scope='snn_det',
                              locations=['snn_det.calibration'])
 GRAPHS = Registry('spiking graph', scope='snn_det', locations=['snn_det.conversion.graphs'])
+NIR_GRAPHS = Registry('NIR export of a graph', scope='snn_det',
+                      locations=['snn_det.export.nir'])
+NIR_NODES = Registry('NIR node of a neuron', scope='snn_det', locations=['snn_det.export.nir'])
 TARGET_CHECKS = Registry('target check', scope='snn_det', locations=['snn_det.analysis.target_checks'])
 
 

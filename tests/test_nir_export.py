@@ -124,3 +124,45 @@ def test_tool_refuses_an_unconverted_config_in_one_line(tmp_path, capsys):
     msg = str(e.value)
     assert msg.startswith('error: this config is not a converted one') and '\n' not in msg
     assert not (tmp_path / 'w').exists()
+
+
+def test_a_registered_node_builder_exports_a_new_neuron_kind(tmp_path):
+    """The exporter maps neurons to NIR nodes through snn_det.registry.NIR_NODES: a signed
+    neuron is refused until a builder is registered for its class, then exported by it
+    (a toy builder here: a CubaLIF node, to see that it is the one used)."""
+    from snn_det.registry import NIR_NODES
+    net, _ = _tiny(relu_neuron='signed')
+    with pytest.raises(NIRExportError, match=r'site relu: signed neuron'):
+        export_nir(net, str(tmp_path / 'a.nir'), (3, 16, 16))
+    seen = []
+
+    def toy(nir_, neuron, theta, shape):
+        seen.append(type(neuron).__name__)
+        c, h, w = shape
+        one = np.ones((c, h, w), np.float32)
+        return nir_.CubaLIF(tau_syn=one, tau_mem=one, r=one, v_leak=0 * one,
+                            v_threshold=np.broadcast_to(theta.numpy().reshape(c, 1, 1),
+                                                        (c, h, w)).copy(), w_in=one)
+    NIR_NODES.register_module(name='SignedIFNeuron', module=toy)
+    try:
+        g = export_nir(net, str(tmp_path / 'b.nir'), (3, 16, 16))
+    finally:
+        NIR_NODES.module_dict.pop('SignedIFNeuron')
+    assert set(seen) == {'SignedIFNeuron'} and len(seen) == len(net.graph.sites)
+    assert all(isinstance(g.nodes[site_key(s.name)], nir.CubaLIF) for s in net.graph.sites)
+    assert isinstance(nir.read(str(tmp_path / 'b.nir')).nodes['relu'], nir.CubaLIF)
+
+
+def test_a_graph_without_a_registered_exporter_is_refused_in_one_line():
+    from snn_det.export.nir import check_exportable
+    net, _ = _tiny()
+
+    class Other(type(net.graph)):       # not a registered graph class
+        pass
+    graph, net.graph.__class__ = net.graph.__class__, Other
+    try:
+        with pytest.raises(NIRExportError, match=r"^Other: no NIR export for this graph "
+                                                 r"\(NIR export covers \['ResNet'\]"):
+            check_exportable(net)
+    finally:
+        net.graph.__class__ = graph

@@ -122,6 +122,48 @@ def test_spikingjelly_ltb_converges_to_its_balanced_thresholds():
                for a, b in zip(outs[256], outs[512]))
 
 
+def test_spikingjelly_ltb_as_its_example_runs_it():
+    """``updates`` cycles the calibration batches: LTB's thresholds grow once per batch from
+    zero, so more updates balance them higher (closer to the ANN here); ``delay_start``
+    reads out as SpikingJelly's example does, each T averaging its steps from the
+    clamped start (the clamp of ``estimate_delay_start``: at least 4 readout steps)."""
+    from snn_det.peers.spikingjelly import SpikingJellyNet
+    net = _net()
+    x, batches = _data()
+    with torch.no_grad():
+        ref = net(x)
+
+    def thresholds(sim):     # each LTB site's scaler after its neuron holds its thresholds
+        return torch.cat([m.scale.reshape(-1) for name, m in sim.net.named_modules()
+                          if name.endswith('scaler1')])
+    few = build_peer(dict(type='spikingjelly', recipe='ltb')).convert(net, batches)
+    many = build_peer(dict(type='spikingjelly', recipe='ltb', updates=40)).convert(net, batches)
+    assert (thresholds(many) >= thresholds(few) - 1e-6).all()
+    assert (thresholds(many) > thresholds(few) + 1e-6).any()
+    err = {k: max(_rel_errors(s.simulate_prefixes(x, [256])[256], ref))
+           for k, s in (('few', few), ('many', many))}
+    assert err['many'] < err['few'], err
+
+    class Counter(nn.Module):         # outputs t at step t (1-based), as K steps at once
+        def __init__(self):
+            super().__init__()
+            self.t = 0
+
+        def reset(self):
+            self.t = 0
+
+        def forward(self, x):
+            k = x.shape[0]
+            out = torch.arange(self.t + 1, self.t + k + 1, dtype=x.dtype).view(k, 1)
+            self.t += k
+            return out.expand(k, 2)
+    sim = SpikingJellyNet(Counter(), chunk=3, delay_start=5)
+    assert [sim.start_at(T) for T in (4, 8, 9, 16)] == [0, 3, 5, 5]
+    outs = sim.simulate_prefixes(torch.zeros(2), [8, 16])
+    assert torch.equal(outs[16][0], torch.full((2,), (6 + 16) / 2))   # steps 6..16
+    assert torch.equal(outs[8][0], torch.full((2,), (4 + 8) / 2))     # steps 4..8
+
+
 def test_sinabs_rates_approach_the_ann():
     pytest.importorskip('sinabs', reason='sinabs 3.1 is not installed '
                                           '(requirements/benchmarks.txt)')

@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from ..conversion.ops import AnnOps
 from ..conversion.spiking_net import SpikingNet, site_key
+from ..registry import GRAPHS, NIR_GRAPHS, NIR_NODES
 
 INPUTS = ('image', 'current')
 READOUT = ('mean over the T steps of the output spikes, times the v_threshold of the IF '
@@ -79,16 +80,51 @@ def _is_identity_pool(pool: nn.Module) -> bool:
                     else (pool.padding,))
 
 
+def graph_kind(graph) -> str:
+    """The :data:`~snn_det.registry.GRAPHS` name of ``graph``'s class (``'ResNet'``)."""
+    GRAPHS.import_from_location()
+    return next((name for name, cls in GRAPHS.module_dict.items() if cls is type(graph)),
+                type(graph).__name__)
+
+
+#: why the graphs without a NIR exporter have none
+_NO_EXPORT = {'FPN': "FPN's outputs are analog currents (or signed spikes with "
+                     '--spiking-fpn) and its top-down path upsamples; no NIR node is either',
+              'Darknet': "Darknet's Leaky-ReLU sites take signed neurons, which have no NIR node"}
+
+
 def check_exportable(net: SpikingNet, input: str = 'image') -> None:
-    """Raise :class:`NIRExportError` on the first thing NIR cannot express exactly."""
-    from ..conversion.graphs.resnet import ResNetGraph
+    """Raise :class:`NIRExportError` on the first thing NIR cannot express exactly: a graph
+    without a registered exporter (:data:`~snn_det.registry.NIR_GRAPHS`), a neuron without
+    a registered node (:data:`~snn_det.registry.NIR_NODES`), or what the exporter refuses."""
     graph = net.graph
     if input not in INPUTS:
         raise NIRExportError(f"input must be one of {INPUTS}, got '{input}'")
-    if not isinstance(graph, ResNetGraph) or type(graph) is not ResNetGraph:
+    kind = graph_kind(graph)
+    NIR_GRAPHS.import_from_location()
+    if kind not in NIR_GRAPHS.module_dict:
         raise NIRExportError(
-            f'{type(graph).__name__}: NIR export covers ResNet backbones at scope=backbone '
-            '(a neck\'s outputs are analog currents and FPN upsamples; no NIR node is either)')
+            f'{kind}: no NIR export for this graph (NIR export covers '
+            f'{sorted(NIR_GRAPHS.module_dict)} backbones at scope=backbone; '
+            + _NO_EXPORT.get(kind, 'no exporter registered in snn_det.registry.NIR_GRAPHS')
+            + ')')
+    for site in graph.sites:
+        neuron = net.neuron(site.name)
+        if type(neuron).__name__ not in NIR_NODES.module_dict:
+            what = ('signed neuron (negative spikes)' if getattr(neuron, 'signed', False)
+                    else type(neuron).__name__)
+            raise NIRExportError(f'site {site.name}: {what} has no NIR node')
+        v0 = neuron.v0
+        if bool((v0 != 0).any()):
+            raise NIRExportError(
+                f'site {site.name}: initial potential v0 (max |v0| {float(v0.abs().max()):.4g}) '
+                'has no NIR field; convert with --shift bias and without potential '
+                'calibration (acp)')
+    NIR_GRAPHS.get(kind).check(net, input)
+
+
+def _check_resnet(net: SpikingNet, input: str) -> None:
+    graph = net.graph
     if graph.deep_stem:
         raise NIRExportError('stem: a deep stem pools currents that change over time before '
                              'its last neuron; NIR has no max-pooling')
@@ -102,17 +138,6 @@ def check_exportable(net: SpikingNet, input: str = 'image') -> None:
         if ds_conv is not None and isinstance(block.downsample[0], nn.AvgPool2d):
             raise NIRExportError(f'{prefix}.downsample.0: AvgPool2d shortcuts (ResNetV1d) '
                                  'are not exported')
-    for site in graph.sites:
-        neuron = net.neuron(site.name)
-        if neuron.signed:
-            raise NIRExportError(f'site {site.name}: signed neuron (negative spikes) has no '
-                                 'NIR node')
-        v0 = neuron.v0
-        if bool((v0 != 0).any()):
-            raise NIRExportError(
-                f'site {site.name}: initial potential v0 (max |v0| {float(v0.abs().max()):.4g}) '
-                'has no NIR field; convert with --shift bias and without potential '
-                'calibration (acp)')
 
 
 @torch.no_grad()
@@ -146,44 +171,50 @@ def _conv_node(nir, conv: nn.Conv2d, in_hw, theta_src: Optional[Tensor]):
                       groups=conv.groups, bias=_np(b))
 
 
-def _if_node(nir, theta: Tensor, shape):
-    """One IF node over a ``(C, H, W)`` site: NIR types a neuron by its parameters' shape,
-    so they are given per element (``theta`` repeated over H x W)."""
+@NIR_NODES.register_module(name='IFNeuron')
+def if_node(nir, neuron: nn.Module, theta: Tensor, shape):
+    """One IF node over a ``(C, H, W)`` site (seed 001 Eq. 2-4; reset by subtraction is
+    recorded in the metadata): NIR types a neuron by its parameters' shape, so they are
+    given per element (``theta`` repeated over H x W)."""
     c, h, w = shape
     th = np.ascontiguousarray(np.broadcast_to(_np(theta).reshape(c, 1, 1), (c, h, w)))
     return nir.IF(r=np.ones((c, h, w), np.float32), v_threshold=th,
                   v_reset=np.zeros((c, h, w), np.float32))
 
 
-def to_nir(net: SpikingNet, image_shape: Tuple[int, int, int], input: str = 'image',
-           metadata: Optional[dict] = None):
-    """The NIR graph of ``net`` for images of shape ``(C, H, W)`` (see the module doc).
-    Node names are the site / convolution keys of ``net`` (``layer1_0_conv1``)."""
-    nir = _require_nir()
-    check_exportable(net, input)
+def _neuron_node(nir, net: SpikingNet, site: str, shape):
+    """The node of ``site``'s neuron, from the builder registered for its class."""
+    neuron = net.neuron(site)
+    theta = _theta(net, site, net.graph.site(site).channels)
+    return NIR_NODES.get(type(neuron).__name__)(nir, neuron, theta, shape)
+
+
+class _Graph:
+    """What a graph exporter adds to: nodes, edges, and the backbone outputs."""
+
+    def __init__(self):
+        self.nodes, self.edges, self.outputs = {}, [], []
+
+    def add(self, name, node, *srcs):
+        self.nodes[name] = node
+        self.edges.extend((s, name) for s in srcs)
+
+
+def _resnet_nodes(nir, net: SpikingNet, image_shape, input: str, shapes, g: _Graph) -> dict:
+    """A ResNet backbone's nodes and edges (see the module doc); returns extra metadata."""
     graph = net.graph
-    shapes = _shapes(net, tuple(image_shape))
-    nodes, edges = {}, []
-
-    def add(name, node, *srcs):
-        nodes[name] = node
-        edges.extend((s, name) for s in srcs)
-
-    # stem
+    add = g.add
     if input == 'image':
         add('input', nir.Input(input_type={'input': np.array(image_shape)}))
         add('conv1', _conv_node(nir, net.conv('conv1'), shapes[('conv_in', 'conv1')][1:], None),
             'input')
-        add('relu', _if_node(nir, _theta(net, 'relu', graph.site('relu').channels),
-                             shapes[('site_in', 'relu')]), 'conv1')
+        add('relu', _neuron_node(nir, net, 'relu', shapes[('site_in', 'relu')]), 'conv1')
     else:
         add('input', nir.Input(input_type={'input': np.array(shapes[('site_in', 'relu')])}))
-        add('relu', _if_node(nir, _theta(net, 'relu', graph.site('relu').channels),
-                             shapes[('site_in', 'relu')]), 'input')
+        add('relu', _neuron_node(nir, net, 'relu', shapes[('site_in', 'relu')]), 'input')
     src = 'relu'
-    out_sites: List[str] = []
     if 0 in graph.out_segments:
-        out_sites.append('relu')
+        g.outputs.append('relu')
     for k, (stage, prefix, block, n, ds_conv) in enumerate(graph.blocks):
         block_in = src
         th_in = _theta(net, _site_name(graph, block_in), _channels(graph, block_in))
@@ -198,7 +229,7 @@ def to_nir(net: SpikingNet, image_shape: Tuple[int, int, int], input: str = 'ima
                 site = f'{prefix}.act{j}'
                 th_prev = _theta(net, site, graph.site(site).channels)
                 prev = site_key(site)
-                add(prev, _if_node(nir, th_prev, shapes[('site_in', site)]), cname)
+                add(prev, _neuron_node(nir, net, site, shapes[('site_in', site)]), cname)
         if ds_conv is not None:
             sc = site_key(ds_conv)
             add(sc, _conv_node(nir, net.conv(ds_conv), shapes[('conv_in', ds_conv)][1:], th_in),
@@ -212,30 +243,50 @@ def to_nir(net: SpikingNet, image_shape: Tuple[int, int, int], input: str = 'ima
                                dilation=np.array([1, 1]), groups=1,
                                bias=np.zeros(c, np.float32)), block_in)
         site = f'{prefix}.act_out'
-        add(last, _if_node(nir, _theta(net, site, graph.site(site).channels),
-                           shapes[('site_in', site)]), site_key(f'{prefix}.conv{n}'), sc)
+        add(last, _neuron_node(nir, net, site, shapes[('site_in', site)]),
+            site_key(f'{prefix}.conv{n}'), sc)
         src = last
-        seg = graph.segment_of(site)
-        if seg in graph.out_segments:
-            out_sites.append(last)
+        if graph.segment_of(site) in graph.out_segments:
+            g.outputs.append(last)
+    if input != 'current':
+        return {}
+    p = graph.backbone.maxpool
+    return dict(input_note=f'input = maxpool(conv1(image)), MaxPool2d(kernel {p.kernel_size}, '
+                           f'stride {p.stride}, padding {p.padding}) on the folded stem '
+                           'convolution, computed once per image')
+
+
+@NIR_GRAPHS.register_module(name='ResNet')
+class ResNetExport:
+    """NIR export of :class:`~snn_det.conversion.graphs.resnet.ResNetGraph`."""
+    check = staticmethod(_check_resnet)
+    build = staticmethod(_resnet_nodes)
+
+
+def to_nir(net: SpikingNet, image_shape: Tuple[int, int, int], input: str = 'image',
+           metadata: Optional[dict] = None):
+    """The NIR graph of ``net`` for images of shape ``(C, H, W)`` (see the module doc),
+    built by the exporter registered for its graph.  Node names are the site /
+    convolution keys of ``net`` (``layer1_0_conv1``)."""
+    nir = _require_nir()
+    check_exportable(net, input)
+    shapes = _shapes(net, tuple(image_shape))
+    g = _Graph()
+    extra = NIR_GRAPHS.get(graph_kind(net.graph)).build(nir, net, tuple(image_shape), input,
+                                                        shapes, g)
     outputs = {}
-    for i, s in enumerate(out_sites):
+    for i, s in enumerate(g.outputs):
         name = f'output{i}'
-        shape = shapes[('site_in', _site_name(graph, s))]
-        add(name, nir.Output(output_type={'output': np.array(shape)}), s)
-        outputs[name] = _site_name(graph, s)
+        shape = shapes[('site_in', _site_name(net.graph, s))]
+        g.add(name, nir.Output(output_type={'output': np.array(shape)}), s)
+        outputs[name] = _site_name(net.graph, s)
     meta = dict(producer='snn-det', T=int(net.num_steps), neuron='IF', reset='subtract',
                 reset_note='u = v + I; s = 1[u >= v_threshold]; v = u - v_threshold s '
                            '(reset by subtraction, v(0) = 0); one step per time step, dt = 1',
                 input=input, encoding='direct: the same analog input at every time step',
-                readout=READOUT, outputs=str(outputs))
-    if input == 'current':
-        p = graph.backbone.maxpool
-        meta['input_note'] = (f'input = maxpool(conv1(image)), MaxPool2d(kernel '
-                              f'{p.kernel_size}, stride {p.stride}, padding {p.padding}) on '
-                              'the folded stem convolution, computed once per image')
+                readout=READOUT, outputs=str(outputs), **extra)
     meta.update(metadata or {})
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+    return nir.NIRGraph(nodes=g.nodes, edges=g.edges, metadata=meta)
 
 
 def _site_name(graph, key: str) -> str:

@@ -12,7 +12,12 @@ examples run them (``examples/resnet18_cifar10.py``, ``imagenet_resnet18_ltb.py`
   its per-channel variant;
 * ``recipe='ltb'``: ``LocalThresholdBalancingRecipe``: per-channel thresholds grown by
   twice the mean overflow of each calibration batch (Bu et al., CVPR 2025, "inference-scale"
-  conversion), ``HalfThresholdIFNode`` neurons.
+  conversion), ``HalfThresholdIFNode`` neurons.  The thresholds start at zero and grow one
+  update per batch, so the recipe needs many batches: its ImageNet example
+  (``imagenet_resnet18_ltb.py``) calibrates on 50,000 images and reads out from a delayed
+  start step (``estimate_delay_start``, ``--delay-start auto``).  ``updates`` cycles the
+  calibration batches to that many threshold updates and ``delay_start='auto'`` reads out
+  as the example does, from the step SpikingJelly estimates, averaging the steps after it.
 
 The converted graph module is run in SpikingJelly's multi-step mode (the same numbers as
 the single-step loop of its examples, faster), reset with ``functional.reset_net``.  Where the recipe
@@ -24,8 +29,9 @@ of simulating a hybrid network.
 multi-step ``IFNode`` in place of each IF neuron of *our* converted network (same
 thresholds), for ``tools/speed_benchmark.py``'s bit-identity and speed comparison.
 """
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from .base import (PEERS, Peer, PeerNet, PeerUnsupportedError, analog_activations,
@@ -38,10 +44,11 @@ class SpikingJellyNet(PeerNet):
     their state between calls until ``functional.reset_net``.  The numbers are those of
     its single-step mode (tested), in less time."""
 
-    def __init__(self, net: nn.Module, chunk: int = 8):
+    def __init__(self, net: nn.Module, chunk: int = 8, delay_start: int = 0):
         from spikingjelly.activation_based import functional
         super().__init__(net)
         self.chunk = max(1, int(chunk))
+        self.delay_start = max(0, int(delay_start))
         functional.set_step_mode(self.net, 'm')
 
     def reset(self) -> None:
@@ -56,6 +63,44 @@ class SpikingJellyNet(PeerNet):
             sums = outs if sums is None else [s + o for s, o in zip(sums, outs)]
             done += K
         return sums
+
+    def start_at(self, T: int) -> int:
+        """The first step read out at ``T``: ``delay_start`` clamped to leave readout steps,
+        as ``estimate_delay_start(..., time_steps=T)`` clamps it."""
+        if not self.delay_start:
+            return 0
+        try:
+            from spikingjelly.activation_based.ann2snn.delay import _MIN_READOUT_STEPS as m
+        except ImportError:
+            m = 1
+        if T < self.delay_start + m:
+            return max(T - m - 1, 0)
+        return min(self.delay_start, T - 1)
+
+    @torch.no_grad()
+    def simulate_prefixes(self, x: Tensor, T_list: Sequence[int],
+                          chunk_size: Optional[int] = None) -> Dict[int, Tuple[Tensor, ...]]:
+        """As :meth:`PeerNet.simulate_prefixes`, each T averaging the steps from
+        :meth:`start_at` (T) on: one run, the running sums kept at every start and T."""
+        if not self.delay_start:
+            return super().simulate_prefixes(x, T_list, chunk_size)
+        T_list = sorted({int(t) for t in T_list})
+        if not T_list or T_list[0] < 1:
+            raise ValueError(f'T must be positive integers, got {list(T_list)}')
+        points = sorted(set(T_list) | {self.start_at(T) for T in T_list} - {0})
+        self.reset()
+        acc, at, done = None, {}, 0
+        for p in points:
+            sums = self.run(x, p - done)
+            acc = sums if acc is None else [a + s for a, s in zip(acc, sums)]
+            at[p], done = acc, p
+        self.reset()
+        out = {}
+        for T in T_list:
+            s0 = self.start_at(T)
+            out[T] = tuple((a - (at[s0][i] if s0 else 0)) / (T - s0)
+                           for i, a in enumerate(at[T]))
+        return out
 
 
 @PEERS.register_module('spikingjelly')
@@ -76,23 +121,43 @@ class SpikingJellyPeer(Peer):
     library = 'spikingjelly'
 
     def __init__(self, recipe: str = 'rate', mode: str = 'max', channel_wise: bool = False,
-                 momentum: float = 0.1, chunk: int = 8):
+                 momentum: float = 0.1, chunk: int = 8, updates: Optional[int] = None,
+                 delay_start='none'):
         if recipe not in ('rate', 'ltb'):
             raise ValueError(f"SpikingJelly recipe must be 'rate' or 'ltb', got {recipe!r}")
+        if not (delay_start in ('none', 'auto') or
+                (isinstance(delay_start, int) and delay_start >= 0)):
+            raise ValueError(f"delay_start must be 'none', 'auto' or a step >= 0, "
+                             f"got {delay_start!r}")
         self.recipe, self.mode = recipe, mode
         self.channel_wise, self.momentum = bool(channel_wise), float(momentum)
         self.chunk = int(chunk)
+        self.updates = None if updates is None else int(updates)
+        self.delay_start = delay_start
 
     def describe(self) -> str:
+        extra = ''
+        if self.updates:
+            extra += f'; {self.updates} calibration batches'
+        if self.delay_start != 'none':
+            extra += f'; readout from delay_start={self.delay_start}'
         if self.recipe == 'ltb':
-            return 'LocalThresholdBalancingRecipe()'
+            return 'LocalThresholdBalancingRecipe()' + extra
         cw = ', channel_wise=True' if self.channel_wise else ''
-        return f"RateCodingRecipe(mode='{self.mode}'{cw})"
+        return f"RateCodingRecipe(mode='{self.mode}'{cw})" + extra
+
+    def _calibration(self, batches: Sequence[Tensor]) -> list:
+        """The calibration batches, cycled to ``updates`` of them when set."""
+        batches = list(batches)
+        if not self.updates:
+            return batches
+        return [batches[i % len(batches)] for i in range(self.updates)]
 
     def _recipe(self, batches: Sequence[Tensor]):
         from spikingjelly.activation_based import ann2snn
+        batches = self._calibration(batches)
         if self.recipe == 'ltb':
-            return ann2snn.LocalThresholdBalancingRecipe(dataloader=list(batches))
+            return ann2snn.LocalThresholdBalancingRecipe(dataloader=batches)
         return ann2snn.RateCodingRecipe(dataloader=list(batches), mode=self.mode,
                                         momentum=self.momentum,
                                         channel_wise=self.channel_wise)
@@ -110,7 +175,15 @@ class SpikingJellyPeer(Peer):
                 f'SpikingJelly {self.describe().split("(")[0]} replaces nn.ReLU only; it '
                 f'left {describe_counts(left)} analog (a hybrid network, not an SNN)')
         snn.eval()
-        return SpikingJellyNet(snn, self.chunk)
+        start = self.delay_start
+        if start == 'auto':    # SpikingJelly's own estimate, as its LTB example reads out
+            from spikingjelly.activation_based import ann2snn as a2s, functional
+            functional.set_step_mode(snn, 's')
+            # the raw estimate (clamped per T in SpikingJellyNet.start_at)
+            start = int(a2s.estimate_delay_start(snn, list(batches)[:1], 'cpu', 1 << 20))
+            functional.reset_net(snn)
+        net = SpikingJellyNet(snn, self.chunk, 0 if start == 'none' else int(start))
+        return net
 
 
 class SpikingJellyIF(nn.Module):
