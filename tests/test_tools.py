@@ -67,6 +67,17 @@ def test_convert_then_test_prints_a_table_and_saves_json(tiny):
     assert [x['T'] for x in res] == [None, 4, 8, 16]
     assert all('AP' in x for x in res)
     assert (root / 'test' / 'snn_metric_vs_T.png').exists()
+    # energy per image at each T beside the ANN's, on the first test images
+    assert 'vs ANN' in r.stdout and 'whole model' in r.stdout
+    e = json.load(open(root / 'test' / 'snn_energy.json'))
+    assert e['images'] == 2 and sorted(e['per_T'], key=int) == ['4', '8', '16']
+    sops = [e['per_T'][T]['snn_sops_per_image'] for T in ('4', '8', '16')]
+    assert 0 < sops[0] < sops[2]              # synaptic operations grow with the steps
+    for c in e['per_T'].values():
+        ann = c['ann_energy_mJ_per_image']
+        assert ann['full'] > ann['backbone'] > 0        # the ANN's figure beside the SNN's
+        assert abs(c['model_over_ann'] - c['model_energy_mJ'] / ann['full']) < 1e-9
+    assert (root / 'test' / 'snn_metric_vs_energy.png').exists()
 
 
 def test_convert_and_test_a_fully_spiking_detector(tiny):

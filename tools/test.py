@@ -2,7 +2,7 @@
 
     python tools/test.py CONFIG CHECKPOINT [--T 8 16 32 64] [--work-dir DIR] [--out PKL]
         [--show] [--show-dir DIR] [--cfg-options k=v ...] [--launcher none|pytorch] [--no-ann]
-        [--split test] [--bootstrap 1000] [--bootstrap-seed 0]
+        [--split test] [--bootstrap 1000] [--bootstrap-seed 0] [--energy-images 2]
 
 CONFIG/CHECKPOINT are either a converted pair written by tools/convert.py (each
 T uses its own calibration, or the closest converted T, marked in the table) or
@@ -23,10 +23,10 @@ from mmengine.runner import Runner  # noqa: E402
 import snn_det  # noqa: F401,E402
 from snn_det.apis import check_T_list, convert_model, is_spiking_cfg, wrap_backbone_cfg  # noqa
 from snn_det.apis.cli import add_conversion_args, build_conversion, memory_limits  # noqa: E402
-from snn_det.apis.convert import config_scope, ensure_custom_imports, unwrap  # noqa: E402
+from snn_det.apis.convert import config_scope, ensure_custom_imports  # noqa: E402
 from snn_det.apis.dist import finish_launcher, prepare_launcher  # noqa: E402
-from snn_det.apis.evaluate import (evaluate_per_T, format_table, main_metric,  # noqa: E402
-                                   plot_metric_vs_T, save_rows)
+from snn_det.apis.evaluate import evaluate_per_T  # noqa: E402
+from snn_det.apis.test_report import write_test_report  # noqa: E402
 from snn_det.evaluation import use_split  # noqa: E402
 from snn_det.evaluation.cli import add_evaluation_args  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
@@ -39,6 +39,9 @@ def parse_args(argv=None):
     add_conversion_args(parser, default_T=(8, 16, 32, 64))
     parser.add_argument('--work-dir', help='where to save the results table (JSON, plot)')
     parser.add_argument('--out', type=str, help='dump predictions of the last model to a pkl')
+    parser.add_argument('--energy-images', type=int, default=2,
+                        help='test images on which each T\'s energy is measured against the '
+                             'ANN\'s (0: none)')
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='save painted predictions under work_dir/<ts>/DIR')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
@@ -122,23 +125,11 @@ def main(argv=None):
     rows = evaluate_per_T(runner, T_list, include_ann=not args.no_ann,
                           share_simulation=not args.separate_T, bootstrap=args.bootstrap,
                           bootstrap_seed=args.bootstrap_seed)
-    if get_rank() == 0:
-        table = format_table(rows)
-        print('\n' + table)
-        out_json = osp.join(cfg.work_dir, 'snn_test_results.json')
-        backbone = unwrap(runner.model).backbone
-        save_rows(rows, out_json, dict(config=osp.abspath(args.config),
-                                       checkpoint=osp.abspath(args.checkpoint),
-                                       split=args.split,  # None: the config's test set
-                                       conversion=backbone.conversion.to_dict()))
-        snn = [(r['T'], main_metric(r)) for r in rows if r['model'] == 'SNN']
-        ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)
-        if snn and snn[0][1] is not None:
-            png = osp.join(cfg.work_dir, 'snn_metric_vs_T.png')
-            ylabel = 'top-1' if any('top1' in r for r in rows) else 'AP'
-            plot_metric_vs_T({'SNN (' + backbone.conversion.describe() + ')': snn}, png, ann,
-                             ylabel=ylabel, title=osp.basename(args.config))
-            print(f'\nsaved {out_json} and {png}')
+    if get_rank() == 0:       # the table, its JSON and plots; energy against the ANN
+        write_test_report(runner, rows, cfg.work_dir,
+                          dict(config=osp.abspath(args.config),
+                               checkpoint=osp.abspath(args.checkpoint), split=args.split),
+                          args.energy_images, args.chunk_size, osp.basename(args.config))
     finish_launcher()
     return rows
 
