@@ -8,7 +8,8 @@
 * generated blocks between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` markers in
   README.md and ``docs/*.md`` (:func:`blocks`): ``results`` (all targets in brief),
   ``main_job`` (the table the main job prints), ``scale`` and ``speed`` (the runs of the
-  resource benchmarks).
+  resource benchmarks), and one per accuracy benchmark under its name (its targets and
+  main-metric tables; with energy rows, its energy tables).
 
 Accuracy benchmarks have ``results`` rows; resource benchmarks (memory, time, speed) have
 ``rows`` and their own ``results.md``.
@@ -134,12 +135,29 @@ def blocks(results: Dict[str, dict], resources: Dict[str, dict]) -> Dict[str, Ca
     def resource(name):
         return lambda: (resource_summary(name, resources[name], True) if name in resources
                         else f'{name}: not run')
-    made = {name: (lambda r=r: energy_block(r)) for name, r in results.items()
-            if any(row.get('energy') for row in r['results'])}
+    made = {name: (lambda r=r: energy_block(r) if any(row.get('energy') for row in
+                                                      r['results']) else table_block(r))
+            for name, r in results.items()}
     return {**made, 'results': lambda: readme_results(results, resources),
             'main_job': lambda: (main_job_table(results['main_job']) if 'main_job' in results
                                  else 'main_job: not run'),
             'scale': resource(SCALE), 'speed': resource(SPEED)}
+
+
+def table_block(result: dict) -> str:
+    """An accuracy benchmark for a page under docs/: where it was evaluated, its targets,
+    and per detector its main metric (methods x T, with intervals where measured)."""
+    name = result['name']
+    rows = targets_rows({name: result})
+    out = [evaluated_text(result), '']
+    if rows:
+        out += [rows_markdown(rows)]
+    for det in dict.fromkeys(r['detector'] for r in result['results']):
+        out += [f'**{det}**, main metric in % (% of the ANN):', '', metric_table(result, det),
+                '']
+    out.append(f'All tables: [{name}](results/{name}/results.md); rerun with '
+               f'`python tools/benchmark.py configs/benchmarks/{name}.py`.')
+    return '\n'.join(out)
 
 
 def energy_block(result: dict) -> str:
