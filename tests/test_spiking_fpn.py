@@ -89,3 +89,35 @@ def test_spiking_fpn_is_refused_where_it_cannot_hold():
         build('faster_rcnn', 'full', **SPIKING)
     with pytest.raises(ValueError, match='spiking_fpn needs scope'):
         build('retinanet', 'backbone', **SPIKING)
+
+
+def test_stage_one_fine_tunes_the_new_sites_with_their_qc_function():
+    """Stage I (seed 003 Sec. V-A) with --spiking-fpn: each FPN site gets a signed QC
+    activation (Eq. 12 on the identity, negative slope 1: clip to [-theta, theta]) and the
+    detector's loss reaches its threshold through it."""
+    from test_scope import RETINA, _gt_samples
+    from snn_det.neurons.qc import QCActivation
+    RETINA['train_cfg'] = dict(
+        assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0,
+                      ignore_iof_thr=-1),
+        sampler=dict(type='PseudoSampler'), allowed_border=-1, pos_weight=-1, debug=False)
+    try:
+        _, qc = build('retinanet', 'full',  # thresholds as QCThresholdInitHook would set
+                      act_cfg=dict(type='QCActivation', T=4, p=1.0, init_threshold=1.0),
+                      **SPIKING)
+    finally:
+        RETINA.pop('train_cfg')
+    acts = qc.backbone.site_activations()
+    neck = [s.name for s in qc.backbone.graph.sites if s.name.startswith('neck.')]
+    assert len(neck) == 8 and all(isinstance(acts[n], QCActivation) and
+                                  acts[n].negative_slope == 1.0 for n in neck)
+    a = QCActivation(T=4, init_threshold=1.0, negative_slope=1.0).eval()
+    z = torch.tensor([-3.0, -0.2, 0.2, 3.0])     # g(z) = clip(round(z T / theta) theta / T)
+    assert torch.equal(a(z), torch.tensor([-1.0, -0.25, 0.25, 1.0]))
+    qc.train()
+    torch.manual_seed(0)
+    losses = qc.loss(torch.rand(2, 3, 64, 64), _gt_samples(2, 64, 64))
+    total = sum(sum(v) if isinstance(v, list) else v for v in losses.values())
+    total.backward()
+    grads = {n: acts[n].threshold.grad for n in neck}
+    assert all(g is not None and float(g.abs()) > 0 for g in grads.values()), grads

@@ -1,18 +1,16 @@
 # Spikes into every synapse (issue 45): the fully spiking RetinaNet R18n (backbone, FPN and
 # head, scope full) with neurons on FPN's currents (--spiking-fpn: signed
 # neurons on its laterals and outputs, so that no convolution after the first layer takes
-# analog input), +LCP, at T = 16 (the T of the targets), evaluated on the held-out test split (all 400
+# analog input), +LCP, at T = 8, 16 and 32, evaluated on the held-out test split (all 400
 # images) with the whole model's energy per image beside the ANN's (4.6 pJ/MAC, 0.9 pJ/SOP,
-# counted on 2 calibration images; docs/deployment.md).
+# counted on 2 calibration images; docs/deployment.md).  About 30 CPU-minutes here.
 #   python tools/benchmark.py configs/benchmarks/spiking_fpn.py
-# CPU budget (a 2-core CPU): T = 8 and 32 are left out (~3 and ~12 CPU-minutes per fully
-# spiking evaluation of 400 images here, plus calibration); add them to T to rerun them.
 _base_ = ['./_synth_detectors.py']
 _lcp = dict(threshold='mmse', channel_wise=True, shift='potential', calib='lcp')
 benchmark = dict(
     name='spiking_fpn',
     seed=0,
-    T=[16],
+    T=[8, 16, 32],
     calib_images=16,
     calib_batch_size=8,
     energy=dict(images=2),
