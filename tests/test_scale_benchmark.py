@@ -21,6 +21,9 @@ def _results():
     res = json.load(open(osp.join(ROOT, 'docs', 'results', 'scale_r50_coco', 'results.json')))
     cpu = next(r for r in res['rows'] if r['kind'] == 'convert'
                and r['calibrated_sites'] == r['sites'] and not r.get('heap_reuse'))
+    # the tests build runs of explicit options from it (the default-option runs have a
+    # table of their own)
+    cpu = {k: v for k, v in cpu.items() if k not in ('defaults', 'memory_plan')}
     return res, cpu
 
 
@@ -116,11 +119,11 @@ def test_the_time_target_is_judged_on_the_newest_code_version():
     new = dict(copy.deepcopy(cpu), images=2, chunk_size=None, code='bbbb', finished='2026-12-05T10:00:00',
                thresholds_lcp_over_floor=1.8)
     row = _row(dict(res, rows=base + [old, new]), TIME)
-    assert row.measured.startswith('newest version: 1.8x; older versions 4.5x')
+    assert row.measured.startswith('1.8x; older versions 4.5x')
     assert (row.target, row.met, row.brief) == ('<= 2x the floor', 'yes', '1.8x the floor')
     worse = dict(new, images=32, thresholds_lcp_over_floor=2.4)
     row = _row(dict(res, rows=base + [old, new, worse]), TIME)
-    assert row.measured.startswith('newest version: 1.8x to 2.4x in 2 full-depth runs; '
+    assert row.measured.startswith('1.8x to 2.4x in 2 full-depth runs; '
                                    'older versions 4.5x') and row.met == 'no'
     assert row.brief == '1.8x to 2.4x the floor (2 runs)'
 
@@ -155,8 +158,8 @@ def test_another_detectors_single_run_does_not_hide_the_memory_targets():
     r32 = dict(r8, images=32, peak_rss_gib=4.1)
     other = dict(copy.deepcopy(cpu), detector='Faster R-CNN R50', images=2,
                  chunk_size=None, cache_budget=None, code='aaaa')
-    sims = [r for r in retina if r['kind'] == 'simulate']
-    assert {r['T'] for r in sims} >= {32, 256}
+    sims = [r for r in retina if r['kind'] == 'simulate' and r['T'] == 32]
+    sims += [dict(copy.deepcopy(sims[0]), T=256, peak_rss_gib=sims[0]['peak_rss_gib'] + 0.1)]
     rows = summary.scale_rows(dict(res, rows=[other] + sims + [r8, r32]))
     assert any(r.what.endswith('32 images at T=32 (cache budget 128M, all sites)') and
                r.measured == '4.1 GiB <= 6 GiB, +2% against 8 images (within 10%)'
@@ -176,7 +179,7 @@ def test_rows_of_another_code_version_are_quoted_apart():
                finished='2026-12-06T10:00:00', thresholds_lcp_over_floor=1.9)
     res = dict(res, rows=base + [old, new])
     row = _row(res, TIME)
-    assert row.measured.startswith('newest version: 1.9x; older versions 2.3x')
+    assert row.measured.startswith('1.9x; older versions 2.3x')
     assert row.met == 'yes'
     r8 = dict(old, cache_budget='128M', peak_rss_gib=3.35)
     r256 = dict(new, images=8, T=256, cache_budget='128M', peak_rss_gib=3.42)
@@ -206,7 +209,7 @@ def test_the_floor_timed_during_calibration_is_reported_beside_the_strict_one():
     IN_RUN = 'calibration time against the floor timed during calibration'
     ab = dict(res, rows=base + [a, b])
     row = _row(ab, TIME)
-    assert row.measured.startswith('newest version: 2.1x to 2.3x in 2 full-depth runs')
+    assert row.measured.startswith('2.1x to 2.3x in 2 full-depth runs')
     assert row.met == 'no'
     assert _row(ab, IN_RUN)[2:4] == ('1.9x of the 2', 'yes')
     assert '| 2.3x the floor (1.9x the floor timed during calibration) |' in \
@@ -289,7 +292,7 @@ def test_channels_last_rows_have_their_own_table_and_verdict_against_both_floors
     assert '| 1.45 |' in row and '| 80 | 1.75 | 85 | 1.70 |' in row
     both = dict(res, rows=base + [plain, cl])
     row = _row(both, TIME)
-    assert row.measured.startswith('newest version: 2.1x') and row.met == 'no'
+    assert row.measured.startswith('2.1x') and row.met == 'no'
     row = _row(both, 'calibration time with --calib-channels-last')
     assert row.measured == ('against the floor: 1.4x; against the floor of an ANN run '
                             'channels last too: 1.8x; against that floor timed during '

@@ -59,7 +59,7 @@ def _defaults_section(res: dict) -> list:
     """Runs with default options: the memory budget, what the library chose within it, the
     peak it printed before calibrating and the peak the kernel counted."""
     rows = [r for r in res['rows'] if r.get('defaults') and r['kind'] == 'convert'
-            and 'error' not in r and 'memory_plan' in r]
+            and 'error' not in r and 'memory_plan' in r and _on_cpu(r)]
     if not rows:
         return []
     lines = ['', '## Default options (`--memory-budget auto`, no `--chunk-size`, no '
