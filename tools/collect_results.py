@@ -17,11 +17,9 @@ is); a benchmark not rerun is never dropped.  Then, from all the results files:
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 import shutil
 import sys
-import tempfile
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 sys.path.insert(0, ROOT)
@@ -29,7 +27,7 @@ sys.path.insert(0, ROOT)
 from snn_det.analysis.docs_blocks import blocks, fill_blocks, results_index  # noqa: E402
 from snn_det.analysis.results import (display_path, merge_results, results_csv,  # noqa
                                       results_markdown, write_plots)
-from snn_det.utils.checkpoint import write_text_atomic  # noqa: E402
+from snn_det.utils.checkpoint import atomic_output, write_text_atomic  # noqa: E402
 
 START = '<!-- results:start -->'
 
@@ -45,14 +43,8 @@ def _results_in(folder: str) -> dict:
 
 
 def _copy_atomic(src: str, dst: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_', dir=osp.dirname(dst))
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
 
 
 def _merge_fresh(results, fresh, docs, replace, check, texts) -> list:

@@ -38,9 +38,7 @@ potential calibration), a max-pool over an image input (use ``input='current'``)
 deep stem, average-pooled shortcuts, and graphs other than a ResNet backbone (the FPN's
 outputs are analog currents and its top-down path upsamples: no NIR node says either).
 """
-import os
-import os.path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -49,6 +47,7 @@ from torch import Tensor, nn
 from ..conversion.ops import AnnOps
 from ..conversion.spiking_net import SpikingNet, site_key
 from ..registry import GRAPHS, NIR_GRAPHS, NIR_NODES
+from ..utils.checkpoint import atomic_output
 
 INPUTS = ('image', 'current')
 READOUT = ('mean over the T steps of the output spikes, times the v_threshold of the IF '
@@ -313,13 +312,6 @@ def export_nir(net: SpikingNet, path: str, image_shape: Tuple[int, int, int],
     leaves no file.  Returns the graph."""
     nir = _require_nir()
     g = to_nir(net, image_shape, input, metadata)
-    tmp = path + '.tmp'
-    d = osp.dirname(osp.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    try:
+    with atomic_output(path, '.nir') as tmp:
         nir.write(tmp, g)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
     return g

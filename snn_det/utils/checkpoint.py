@@ -21,6 +21,7 @@ load with ``torch.load(path, weights_only=True)``.
 """
 import gzip
 import io
+import contextlib
 import os
 import pickle
 import tempfile
@@ -120,19 +121,28 @@ def _first_line(e: Exception) -> str:
     return (text.splitlines()[0] if text else type(e).__name__)[:200]
 
 
-def save_checkpoint_atomic(obj: Any, path: str) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename into place."""
+@contextlib.contextmanager
+def atomic_output(path: str, suffix: str = ''):
+    """Yields a temporary path beside ``path`` to write into; on success it is renamed into
+    place (with the mode ``open(path, 'w')`` would give), on failure removed: ``path`` is
+    either the whole new file or untouched."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix='.pth', dir=d)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix=suffix, dir=d)
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        yield tmp
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def save_checkpoint_atomic(obj: Any, path: str) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename into place."""
+    with atomic_output(path, '.pth') as tmp:
+        torch.save(obj, tmp)
 
 
 def _default_mode() -> int:
@@ -144,17 +154,8 @@ def _default_mode() -> int:
 
 def write_text_atomic(text: str, path: str) -> None:
     """Write a text file through a temporary file and a rename."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_', dir=d)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            f.write(text)
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_output(path) as tmp, open(tmp, 'w') as f:
+        f.write(text)
 
 
 def to_plain(obj: Any) -> Any:

@@ -34,7 +34,6 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from ..errors import UnsupportedModuleError
 from .base import ConvUnit, check_conv
