@@ -101,7 +101,8 @@ def main(argv=None):
         for T, t in timings['per_T'].items():
             times.append(dict(detector=NAMES[name], method=method, T=int(T),
                               seconds=round(timings['observe'] + t['total'], 2),
-                              **{k: round(v, 2) for k, v in t.items()}))
+                              **{k: round(v, 2) for k, v in t.items()
+                                 if isinstance(v, (int, float))}))
     print('\n\n'.join(tables))
     given = sys.argv[1:] if argv is None else argv
     cmd = ' '.join(['python tools/run_default.py'] + list(given))

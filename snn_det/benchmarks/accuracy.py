@@ -307,7 +307,8 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                     conv_time = tim['observe'] + tim['per_T'][T]['total']
                     times.append(dict(detector=det['name'], method=method['name'], T=T,
                                       seconds=round(conv_time, 2),
-                                      **{k: round(v, 2) for k, v in tim['per_T'][T].items()}))
+                                      **{k: round(v, 2) for k, v in tim['per_T'][T].items()
+                                         if isinstance(v, (int, float))}))
                     m, secs, ev = _test(m_runner, 'snn', T)
                     rows.append(_with_intervals(dict(
                         detector=det['name'], method=method['name'], T=T,
