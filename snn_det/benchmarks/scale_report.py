@@ -96,19 +96,19 @@ def _defaults_section(res: dict) -> list:
 def _markdown(res: dict) -> str:
     lines = [f"# {res['name']}: memory and time at real scale (not accuracy)", '',
              res['note'] + ' "code" is the version of snn_det a run measured (its git tree; '
-             '"-": before runs recorded it).', '',
-             '## Calibration (thresholds + ' + res['calib'] + ')', '',
-             '| detector | images | T | chunk | threads | heap reuse | sites calibrated | '
-             'peak RSS (GiB) | calibration peak (GiB) | at site | cache budget | '
-             'cache RAM / disk (GiB) | data (s) | observe (s) | thresholds (s) | '
-             'calibration (s) | floor (s) | (thresholds + calibration) / floor | '
-             'floor in run (s) | / floor in run | code (run) |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
-             '---|']
-    for r in res['rows']:
-        if r['kind'] != 'convert' or 'error' in r or not _on_cpu(r) or r.get('channels_last') \
-                or r.get('defaults'):
-            continue
+             '"-": before runs recorded it).']
+    explicit = [r for r in res['rows'] if r['kind'] == 'convert' and 'error' not in r
+                and _on_cpu(r) and not r.get('channels_last') and not r.get('defaults')]
+    if explicit:
+        lines += ['', '## Calibration (thresholds + ' + res['calib'] + ')', '',
+                 '| detector | images | T | chunk | threads | heap reuse | sites calibrated | '
+                 'peak RSS (GiB) | calibration peak (GiB) | at site | cache budget | '
+                 'cache RAM / disk (GiB) | data (s) | observe (s) | thresholds (s) | '
+                 'calibration (s) | floor (s) | (thresholds + calibration) / floor | '
+                 'floor in run (s) | / floor in run | code (run) |',
+                 '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|'
+                 '---|']
+    for r in explicit:
         tr = r.get('site_trace') or []
         at = max(range(len(tr)), key=lambda i: tr[i]['peak_rss_gib']) if tr else None
         at = '-' if at is None else f"{at + 1} ({tr[at]['site']})"
