@@ -68,3 +68,15 @@ def test_a_fresh_clone_without_benchmark_runs_changes_nothing(tmp_path):
     before = {p: p.read_bytes() for p in root.rglob('*') if p.is_file()}
     assert collect(str(root), fresh_root=str(root / 'work_dirs' / 'benchmarks')) == []
     assert {p: p.read_bytes() for p in root.rglob('*') if p.is_file()} == before
+
+
+def test_a_conversion_time_row_keeps_the_timed_parts_only():
+    """A budgeted conversion records its memory plan beside its timings (pipeline
+    ``per_T[T]['memory_plan']``); the results file's time row keeps the seconds of each part
+    and their sum with the observation, and drops what is not a time."""
+    from snn_det.benchmarks.results_file import time_row
+    per_T = dict(total=10.004, bias=2.5, forward=7.123,
+                 memory_plan=dict(budget=6 << 30, chunk_size=4, total=5 << 30))
+    row = time_row('RetinaNet R18n', 'SNN', '32', 1.5, per_T)
+    assert row == dict(detector='RetinaNet R18n', method='SNN', T=32, seconds=11.5,
+                       total=10.0, bias=2.5, forward=7.12)

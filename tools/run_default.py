@@ -26,6 +26,7 @@ ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 
 import snn_det  # noqa: F401,E402
 from snn_det.analysis.results import write_result_files  # noqa: E402
+from snn_det.benchmarks.results_file import time_row  # noqa: E402
 from snn_det.datasets import build_synthetic_data  # noqa: E402
 from snn_det.utils.checkpoint import load_checkpoint_file  # noqa: E402
 from snn_det.utils.provenance import provenance  # noqa: E402
@@ -99,10 +100,7 @@ def main(argv=None):
                                 T=r['T'], **metrics))
         timings = load_checkpoint_file(ck)['meta']['timings']
         for T, t in timings['per_T'].items():
-            times.append(dict(detector=NAMES[name], method=method, T=int(T),
-                              seconds=round(timings['observe'] + t['total'], 2),
-                              **{k: round(v, 2) for k, v in t.items()
-                                 if isinstance(v, (int, float))}))
+            times.append(time_row(NAMES[name], method, T, timings['observe'], t))
     print('\n\n'.join(tables))
     given = sys.argv[1:] if argv is None else argv
     cmd = ' '.join(['python tools/run_default.py'] + list(given))

@@ -75,7 +75,7 @@ from ..apis.dist import prepare_launcher
 from ..apis.convert import check_T_list, unwrap, wrap_backbone_cfg
 from ..apis.evaluate import main_metric, restrict_metrics_to_dataset, simplify_metrics
 from ..utils.checkpoint import write_text_atomic
-from .results_file import finish
+from .results_file import finish, time_row
 
 #: resamples of the bootstrap intervals unless the benchmark sets ``bootstrap``
 DEFAULT_BOOTSTRAP = 1000
@@ -305,10 +305,8 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                     if src is None:            # this detector's own model, any scope
                         nets.setdefault(method['name'], {})[T] = m_bb.snn[f'T{T}']
                     conv_time = tim['observe'] + tim['per_T'][T]['total']
-                    times.append(dict(detector=det['name'], method=method['name'], T=T,
-                                      seconds=round(conv_time, 2),
-                                      **{k: round(v, 2) for k, v in tim['per_T'][T].items()
-                                         if isinstance(v, (int, float))}))
+                    times.append(time_row(det['name'], method['name'], T, tim['observe'],
+                                          tim['per_T'][T]))
                     m, secs, ev = _test(m_runner, 'snn', T)
                     rows.append(_with_intervals(dict(
                         detector=det['name'], method=method['name'], T=T,

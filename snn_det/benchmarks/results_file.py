@@ -9,6 +9,16 @@ from ..utils.provenance import provenance, repo_relative
 __all__ = ['finish', 'merge_rows', 'sort_rows']
 
 
+def time_row(detector: str, method: str, T: int, observe_s: float, per_T: dict) -> dict:
+    """One row of a results file's ``conversion_times``: the conversion's seconds for this
+    T (observation + its own total) and each timed part of it, rounded; what a conversion
+    records beside its timings (e.g. the memory plan of a budgeted run) is left out."""
+    return dict(detector=detector, method=method, T=int(T),
+                seconds=round(observe_s + per_T['total'], 2),
+                **{k: round(v, 2) for k, v in per_T.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)})
+
+
 def merge_rows(old: list, new: list, keep: bool) -> list:
     """Rows of this run replace the same (detector, method, T) of an earlier run; a
     detector rerun in full drops its earlier rows, a partial rerun (``keep``: some
