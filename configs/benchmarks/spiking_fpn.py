@@ -37,8 +37,6 @@ targets = [
          check=dict(type='energy_ratio_at', method='+LCP (full, spiking FPN)', T=16, bound=0.5)),
     dict(what='spikes into every synapse: RetinaNet R18n, AP at T=16', target='>= 90% of the ANN',
          check=dict(type='ratio_at', method='+LCP (full, spiking FPN)', T=16, bound=0.90)),
-]
-targets += [
     dict(what='spikes into every synapse, Stage I + II: RetinaNet R18n, energy at T=16',
          target='<= 0.5x the ANN',
          check=dict(type='energy_ratio_at', method='Stage I + II (full, spiking FPN)', T=16,

@@ -6,7 +6,7 @@ import os.path as osp
 from ..analysis.results import write_result_files
 from ..utils.provenance import provenance, repo_relative
 
-__all__ = ['finish', 'merge_rows', 'sort_rows']
+__all__ = ['finish', 'merge_rows', 'sort_rows', 'time_row']
 
 
 def time_row(detector: str, method: str, T: int, observe_s: float, per_T: dict) -> dict:

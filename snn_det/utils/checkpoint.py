@@ -19,9 +19,9 @@ mmengine's local-file loader with one that
 Checkpoints written by snn-det hold only tensors and plain Python values and
 load with ``torch.load(path, weights_only=True)``.
 """
+import contextlib
 import gzip
 import io
-import contextlib
 import os
 import pickle
 import tempfile

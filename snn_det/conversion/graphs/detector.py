@@ -19,7 +19,6 @@ the analog currents they produce.
 import inspect
 from typing import List, Optional, Sequence, Tuple
 
-
 from ..errors import UnsupportedModuleError
 from .base import BackboneGraph
 
