@@ -202,3 +202,21 @@ def test_energy_rows_put_the_whole_models_energy_beside_the_anns(data, tmp_path)
     md = (folder / 'results.md').read_text()
     assert f"| Baseline | 8 | {100 * snn['AP']:.1f} |" in md and 'Energy per image' in md
     assert (folder / 'RetinaNet_metric_vs_energy.png').is_file()
+
+
+def test_a_method_takes_per_detector_options_over_its_own():
+    """``conversion_for`` sets one detector's options (seed 003's BPTT loss: MSE on a
+    detector's features, KL on a classifier's logits) and leaves the others' alone."""
+    from mmengine.config import Config
+
+    from snn_det.benchmarks.accuracy import method_conversion
+    from snn_det.conversion.config import ConversionConfig
+    bench = Config.fromfile(osp.join(ROOT, 'configs/benchmarks/peers_ltb.py')).benchmark
+    stage = next(m for m in bench['methods'] if m['name'] == 'Stage I + II')
+    cls = ConversionConfig.from_dict(method_conversion(stage, 'ResNet-18n classifier'))
+    det = ConversionConfig.from_dict(method_conversion(stage, 'RetinaNet R18n'))
+    assert (cls.fc_loss, det.fc_loss) == ('kl', 'mse')
+    assert cls.calib == det.calib and cls.fc_iters == det.fc_iters == 40
+    assert stage['conversion']['fc_loss'] == 'mse'          # the method itself is unchanged
+    plain = dict(name='+LCP', conversion=dict(calib='lcp'))
+    assert method_conversion(plain, 'RetinaNet R18n') == dict(calib='lcp')

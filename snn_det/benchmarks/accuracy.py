@@ -24,6 +24,10 @@ A benchmark config holds one dict ``benchmark``::
                  # gives one row with its error:
                  dict(name='SpikingJelly rate (max)',
                       peer=dict(type='spikingjelly', recipe='rate', mode='max')),
+                 # options of one detector over the method's (e.g. BPTT's loss: MSE for
+                 # detection, KL for a classifier)
+                 dict(name='Stage II', conversion=dict(calib='cc+fc', fc_loss='mse'),
+                      conversion_for={'ResNet-18n classifier': dict(fc_loss='kl')}),
                  ...],
         rescaled=dict(scale=(256, 256)),          # optional extra evaluation
         error_plot=dict(T=32, methods=['Baseline', '+LCP', '+ACP'], images=8),
@@ -195,6 +199,14 @@ def _sources_by_T(method: dict, det: dict, T_list: List[int]) -> list:
     return [(dict(det, **per_T[t]), [t]) for t in T_list if t in per_T]
 
 
+def method_conversion(method: dict, detector: str) -> dict:
+    """The conversion options of ``method`` for ``detector``: its ``conversion`` updated
+    by ``conversion_for[detector]`` where it has one."""
+    options = dict(method.get('conversion') or {})
+    options.update((method.get('conversion_for') or {}).get(detector) or {})
+    return options
+
+
 def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                   only_detectors: List[str] = None, only_methods: List[str] = None,
                   only_T: List[int] = None, launcher: str = 'none') -> dict:
@@ -270,10 +282,10 @@ def run_benchmark(config_path: str, out_root: str = 'work_dirs/benchmarks',
                 finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
                         partial=True)
                 continue
-            conv = ConversionConfig.from_dict(dict(method.get('conversion', {}), seed=seed))
+            options = method_conversion(method, det['name'])
+            conv = ConversionConfig.from_dict(dict(options, seed=seed))
             scope = method.get('scope', bench.get('scope', 'backbone'))
-            graph_opts = {k: v for k, v in method.get('conversion', {}).items()
-                          if k in GRAPH_OPTIONS and v}
+            graph_opts = {k: v for k, v in options.items() if k in GRAPH_OPTIONS and v}
             for src, src_T in _sources_by_T(method, det, m_T):
                 m_runner, m_bb, m_batches = runner, bb, batches
                 if src is not None or scope != 'backbone' or graph_opts:
