@@ -280,3 +280,32 @@ def test_gzip_compressed_checkpoint_loads_like_the_plain_one(tmp_path):
     broken.write_bytes(packed.read_bytes()[:60])
     with pytest.raises(CheckpointError, match="cannot read checkpoint '.*b.pth.gz'"):
         load_checkpoint_file(str(broken))
+
+
+def test_run_default_converts_tests_and_writes_the_main_jobs_table(tmp_path):
+    """The README's main command end to end (convert, test at each T on the test split,
+    the table saved in the benchmarks' format with its timings), here on 4 test images."""
+    from snn_det.datasets import generate_detection_dataset
+    generate_detection_dataset(tmp_path / 'synth', seed=2, num_train=4, num_val=1,
+                               num_test=4, workers=1, progress=False)
+    data_root = str(tmp_path / 'synth' / 'coco') + '/'
+    opts = [f'{k}.dataset.data_root={data_root}' for k in ('train_dataloader',
+                                                            'test_dataloader')]
+    opts += [f'test_evaluator.ann_file={data_root}annotations/instances_val.json',
+             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
+    res_dir = tmp_path / 'main_job'
+    r = _run(['tools/run_default.py', '--T', '2', '4', '--convert-T', '4', '--calib-images',
+              '2', '--no-data', '--work-dir', str(tmp_path / 'work'), '--results-dir',
+              str(res_dir), '--cfg-options'] + opts, ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'main job finished' in r.stdout
+    saved = json.loads((res_dir / 'results.json').read_text())
+    rows = saved['results']
+    assert [(x['method'], x['T']) for x in rows] == [
+        ('ANN', None), ('SNN (lcp, converted for T=4)', 2), ('SNN (lcp, converted for T=4)', 4)]
+    assert saved['split'] == 'test' and all(x['bootstrap']['images'] == 4 for x in rows)
+    assert rows[0]['AP'] > 0.05                     # the shipped detector finds the shapes
+    assert all(x['AP_ci'][0] <= x['AP'] <= x['AP_ci'][1] for x in rows)
+    times = saved['conversion_times']
+    assert [t['T'] for t in times] == [4] and times[0]['total'] > 0
+    assert saved['provenance']['commit'] and (res_dir / 'results.md').exists()

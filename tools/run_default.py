@@ -2,6 +2,7 @@
 
     python tools/run_default.py [--detectors retinanet faster-rcnn yolov3] [--T 16 32 64]
         [--convert-T 32] [--split test|val] [--val-images N] [--calib lcp]
+        [--cfg-options KEY=VALUE ...] [--no-data]
 
 Makes the generated dataset if it is missing, converts each shipped detector
 (``checkpoints/``) with ``tools/convert.py ... --T <convert-T>``, evaluates the
@@ -70,13 +71,19 @@ def main(argv=None):
                         'test split)')
     p.add_argument('--val-images', type=int, default=None,
                    help='evaluate on the first N images of the split (default: all)')
+    p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help="overrides of the detectors' configs, passed to convert and test "
+                        '(e.g. another data_root)')
+    p.add_argument('--no-data', action='store_true',
+                   help='do not generate data/synth (the configs point elsewhere)')
     p.add_argument('--work-dir', default='work_dirs/default')
     p.add_argument('--results-dir', default=osp.join(ROOT, 'work_dirs/benchmarks/main_job'),
                    help='where the table is saved as results.{json,csv,md}')
     args = p.parse_args(argv)
     convert_tool, test_tool = load_tool('convert'), load_tool('test')
     t0 = time.perf_counter()
-    build_synthetic_data(osp.join(ROOT, 'data/synth'))     # ~0 s when already there
+    if not args.no_data:
+        build_synthetic_data(osp.join(ROOT, 'data/synth'))     # ~0 s when already there
     data_seconds = time.perf_counter() - t0
     tables, results, times = [], [], []
     for name in args.detectors:
@@ -84,11 +91,13 @@ def main(argv=None):
         if not osp.isfile(ckpt):
             sys.exit(f'error: checkpoint {ckpt} is missing (train it with tools/train.py {cfg})')
         work = osp.join(args.work_dir, name)
-        extra = ['--cfg-options', f'test_dataloader.dataset.indices={args.val_images}'] \
+        opts = ['--cfg-options', *args.cfg_options] if args.cfg_options else []
+        indices = [f'test_dataloader.dataset.indices={args.val_images}'] \
             if args.val_images else []
+        extra = ['--cfg-options', *args.cfg_options, *indices] if indices or opts else []
         ck, cf = convert_tool.main([cfg, ckpt, '--T', *map(str, args.convert_T), '--calib',
                                     args.calib, '--calib-images', str(args.calib_images),
-                                    '--work-dir', work])
+                                    '--work-dir', work] + opts)
         rows = test_tool.main([cf, ck, '--T', *map(str, args.T), '--split', args.split,
                                '--work-dir', work] + extra)
         from snn_det.apis.evaluate import format_table
