@@ -30,8 +30,9 @@ from torch import Tensor
 from .calibration import CalibrationContext
 from .runtime.cache import CalibrationCache
 from .calibration.frontier import Frontier
-from .runtime.memory import (check_calibration_fits, choose_chunk_size, describe_plan,
-                             format_bytes, held_bytes, over_budget_error, plan_calibration)
+from .runtime.memory import (check_calibration_fits, check_disk, choose_chunk_size,
+                             describe_plan, format_bytes, held_bytes, over_budget_error,
+                             plan_calibration)
 from .utils.memory import InsufficientMemoryError, available_bytes
 from .conversion.config import ConversionConfig, observed_first
 from .conversion.ops import AnnOps
@@ -196,8 +197,10 @@ def product_sites(graph, net) -> List[str]:
 
 
 def _plan(T, largest, held, cfg, memory_budget, chunk_size, cache, choose_cache_budget,
-          progress, batches) -> dict:
-    """The memory plan of calibration at ``T`` within ``memory_budget``, checked and
+          progress, batches, boundaries) -> dict:
+    """The memory plan of calibration at ``T`` within ``memory_budget``, checked against
+    the free memory and the free disk under the cache's folder (``boundaries``: what the
+    cache holds without kept products, :func:`~snn_det.runtime.memory.check_disk`) and
     printed (:func:`~snn_det.runtime.memory.plan_calibration`)."""
     cache_now = cache.ram_bytes if cache is not None else 0
     fixed_cache = None
@@ -213,6 +216,8 @@ def _plan(T, largest, held, cfg, memory_budget, chunk_size, cache, choose_cache_
             f'calibration at T={T} needs about {format_bytes(plan["parts"]["total"])} but '
             f'{format_bytes(free)} is free beyond what this process holds: use a smaller '
             '--memory-budget, --chunk-size or --calib-cache-budget')
+    if cache is not None:
+        check_disk(plan, boundaries - plan['cache_budget'], T, cache.dir or cache.root)
     if progress:
         print_log(describe_plan(plan, T, chunk_size is None,
                                 choose_cache_budget and cache is not None), logger='current')
@@ -252,7 +257,7 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
     T_list = list(dict.fromkeys(backbone._check_T(T) for T in T_list))
     chunks = {T: chunk_size for T in T_list}
     keeps = cache is None or cache.current_limit != 0
-    held = {}
+    held, boundaries = {}, {}
     if cfg.calib and memory_budget is not None:   # planned once the observers are gone
         largest = max((o.largest_batch for o in observers.values()), default=0)
         on_host = device.type != 'cuda'
@@ -283,13 +288,16 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
         if cfg.calib and memory_budget is not None:    # what the cache would hold
             held[T] = held_bytes(observers, T, cfg.calib, len(batches), memory_budget, None,
                                  keeps, product_sites(graph, nets[T]))
+            boundaries[T] = held_bytes(observers, T, cfg.calib, len(batches), memory_budget,
+                                       None, False)
     del observers
     release_free_memory()
     plans = {}
     if held:
         for T in T_list:
             plans[T] = _plan(T, largest if on_host else 0, held[T], cfg, memory_budget,
-                             chunks[T], cache, choose_cache_budget, progress, batches)
+                             chunks[T], cache, choose_cache_budget, progress, batches,
+                             boundaries[T])
             chunks[T] = plans[T]['chunk_size'] if on_host else chunks[T]
     for T in T_list:
         net, t1 = nets.pop(T), time.perf_counter()

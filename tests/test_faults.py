@@ -177,3 +177,25 @@ def test_a_converted_checkpoint_of_another_T_or_backbone_is_refused(tmp_path):
     with pytest.raises(ConversionStateError, match='converted from another backbone'):
         load_checkpoint(MODELS.build(other_bb.model), ckpt, map_location='cpu',
                         logger='silent')
+
+
+def test_a_calibration_whose_cache_files_cannot_fit_on_disk_is_refused(data, capsys,
+                                                                       monkeypatch):
+    """With no cache RAM (--calib-cache-budget 0) every cached spike train goes to files;
+    when their least size is over the free disk under the cache's folder, one line names
+    the folder and the fix before calibrating, and nothing is written."""
+    from snn_det.runtime import memory
+    tmp, _, opts = data
+    seen = []
+
+    def tiny_disk(where):
+        seen.append(where)
+        return 1024
+    monkeypatch.setattr(memory, 'free_disk_bytes', tiny_disk)
+    work = tmp / 'out'
+    msg = _convert(_base(work, opts, '--calib-cache-budget', '0',
+                         '--calib-cache-dir', str(tmp / 'spill')), capsys)
+    assert msg.startswith('error: calibration at T=4 writes at least'), msg
+    assert f'to files under {tmp / "spill"}' in msg and '1.0 KiB is free there' in msg, msg
+    assert '--calib-cache-dir on a larger disk' in msg, msg
+    assert seen and not work.exists() and not (tmp / 'spill').exists()

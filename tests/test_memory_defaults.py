@@ -1,5 +1,6 @@
 """Calibration without ``--chunk-size``: the tool chooses the time chunk that fits the
 free memory (snn_det/runtime/memory.py, choose_chunk_size) and says so."""
+import pytest
 import torch
 
 from helpers import tiny_spiking
@@ -143,3 +144,18 @@ def test_a_run_within_a_budget_prints_its_plan_and_converts_as_with_those_option
     auto, explicit = bb.spiking_net(16).state_dict(), bb2.spiking_net(16).state_dict()
     for k in auto:
         assert bitwise_equal(auto[k], explicit[k]), k
+
+
+def test_the_plan_records_the_least_disk_its_cache_needs_and_refuses_more_than_is_free(
+        tmp_path):
+    """What the cache holds without kept products, beyond its RAM, must fit on the disk
+    of its folder (kept products adapt to the disk themselves); a folder not made yet is
+    measured at its nearest existing parent."""
+    from snn_det.runtime.memory import InsufficientDiskError, check_disk, free_disk_bytes
+    GiB = 1 << 30
+    plan = check_disk({}, 3 * GiB, 8, str(tmp_path), free=4 * GiB)
+    assert plan['disk'] == 3 * GiB and plan['disk_free'] == 4 * GiB
+    assert check_disk({}, -GiB, 8, str(tmp_path), free=0)['disk'] == 0   # all in RAM
+    with pytest.raises(InsufficientDiskError, match=r'at least 3\.0 GiB .* but 2\.0 GiB is free'):
+        check_disk({}, 3 * GiB, 8, str(tmp_path), free=2 * GiB)
+    assert free_disk_bytes(str(tmp_path / 'not' / 'made')) == free_disk_bytes(str(tmp_path))

@@ -1,5 +1,6 @@
 """Errors raised by the converter, each naming its cause in one line."""
-from ..utils.memory import InsufficientMemoryError  # noqa: F401  (raised by the memory checks)
+from ..utils.memory import (InsufficientDiskError,  # noqa: F401  (raised by the memory checks)
+                            InsufficientMemoryError)
 
 
 class UnsupportedModuleError(TypeError):

@@ -9,10 +9,13 @@ can be estimated before anything heavy runs, and a calibration that cannot fit
 is refused with the option that fixes it instead of being killed by the kernel.
 """
 import math
+import os
+import shutil
+import tempfile
 from typing import Dict, Optional, Sequence
 
 from ..conversion.config import observed_first
-from ..conversion.errors import InsufficientMemoryError
+from ..conversion.errors import InsufficientDiskError, InsufficientMemoryError
 from ..utils.memory import CHUNK_COPIES, available_bytes, format_bytes  # noqa: F401
 from ..utils.resources import rss_gib
 
@@ -187,6 +190,45 @@ def plan_calibration(largest_batch: int, held: int, T: int, calib, budget: int,
                 fits=left >= 0, budget=budget)
 
 
+def free_disk_bytes(where: Optional[str]) -> Optional[int]:
+    """Free bytes on the disk of ``where`` (a folder not made yet: its nearest existing
+    parent; ``None``: the system's temporary folder); ``None`` if the system does not
+    say."""
+    where = where or tempfile.gettempdir()
+    while where and not os.path.isdir(where):
+        parent = os.path.dirname(where)
+        where = parent if parent != where else ''
+    try:
+        return shutil.disk_usage(where or '.').free
+    except OSError:
+        return None
+
+
+def check_disk(plan: Dict, spilled: int, T: int, where: Optional[str],
+               free: Optional[int] = None) -> Dict:
+    """Record in ``plan`` the disk its cache needs at least and refuse a calibration whose
+    files cannot fit: ``spilled`` is what the cache holds beyond its RAM with no kept
+    convolution products (the boundaries' floats and spike trains, :func:`held_bytes`
+    with ``keeps_products=False``, less the plan's cache RAM).  Kept products need no
+    room of their own: the cache keeps them only within half of its disk
+    (:meth:`~snn_det.runtime.cache.CalibrationCache.room_for_currents`).  Raises
+    :class:`InsufficientDiskError` naming the folder and the fix."""
+    need = max(0, int(spilled))
+    plan['disk'] = need
+    if not need:
+        return plan
+    free = free_disk_bytes(where) if free is None else free
+    plan['disk_free'] = free
+    if free is not None and need > free:
+        where = where or tempfile.gettempdir()
+        raise InsufficientDiskError(
+            f'calibration at T={T} writes at least {format_bytes(need)} of cached spike trains '
+            f'to files under {where} but {format_bytes(free)} is free there: use '
+            '--calib-cache-dir on a larger disk, fewer --calib-images, or a larger '
+            '--memory-budget / --calib-cache-budget')
+    return plan
+
+
 def describe_plan(plan: Dict, T: int, chose_chunk: bool, chose_cache: bool) -> str:
     """One line: the expected peak, its parts and what was chosen to fit the budget."""
     p = plan['parts']
@@ -194,9 +236,10 @@ def describe_plan(plan: Dict, T: int, chose_chunk: bool, chose_cache: bool) -> s
     chosen = [w for w, c in (('time chunk', chose_chunk), ('cache RAM', chose_cache)) if c]
     how = f'; {" and ".join(chosen)} chosen to fit' if chosen else ''
     K = plan['chunk_size'] or T
+    disk = f' (at least {format_bytes(plan["disk"])} on disk)' if plan.get('disk') else ''
     return (f'calibration at T={T}: expected peak {format_bytes(p["total"])} ({parts}) of a '
             f'{format_bytes(plan["budget"])} memory budget; time chunk {K} of {T} steps, cache '
-            f'RAM up to {format_bytes(plan["cache_budget"])}, files beyond{how}')
+            f'RAM up to {format_bytes(plan["cache_budget"])}, files beyond{disk}{how}')
 
 
 def over_budget_error(plan: Dict, T: int, batch_images: Optional[int] = None) -> str:

@@ -18,6 +18,12 @@ import torch
 class InsufficientMemoryError(MemoryError):
     """A calibration or simulation that would not fit in memory, refused before it runs."""
 
+
+class InsufficientDiskError(OSError):
+    """A calibration whose cache files would not fit on their disk, refused before it
+    runs."""
+
+
 #: float tensors of one chunk's size alive at once while a segment runs on a chunk
 #: (input, convolution output, membrane, spikes, the next conv's input, codes)
 CHUNK_COPIES = 6
