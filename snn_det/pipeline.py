@@ -315,7 +315,8 @@ def convert_backbone(backbone, batches: List[Tensor], T_list: Sequence[int],
         if T in plans:       # what was expected of memory, beside what it took
             per_T[T]['memory_plan'] = dict(plans[T]['parts'], budget=plans[T]['budget'],
                                            chunk_size=chunks[T] or T,
-                                           cache_budget=plans[T]['cache_budget'])
+                                           cache_budget=plans[T]['cache_budget'],
+                                           disk=plans[T].get('disk', 0))
     backbone.train(was_training)
     timings['per_T'] = per_T
     timings['total'] = time.perf_counter() - t0

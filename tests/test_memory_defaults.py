@@ -137,6 +137,7 @@ def test_a_run_within_a_budget_prints_its_plan_and_converts_as_with_those_option
     plan = tim['per_T'][16]['memory_plan']
     assert plan['budget'] == budget and plan['chunk_size'] == 4
     assert plan['total'] == process + memory.CHUNK_COPIES * 4 * largest * 4 + held <= budget
+    assert plan['disk'] == 0                # the cache got RAM for all it holds: no files
     line = next(m for m in said if 'expected peak' in m)    # printed before calibrating
     assert 'time chunk 4 of 16 steps' in line and 'chosen to fit' in line
     bb2, _, _ = _observers()

@@ -68,13 +68,16 @@ def _defaults_section(res: dict) -> list:
              'free); the time chunk and the cache\'s RAM are chosen within it, and the '
              'expected peak is printed before calibrating.  Measured: the whole process\'s '
              'peak resident memory (kernel high-water mark), observation and thresholds '
-             'included.  CPU user / kernel: the calibration\'s CPU time in user space and in '
-             'the kernel (mostly zeroing the fresh pages of new tensors).', '',
+             'included.  Disk planned: the least the cache writes to files (boundaries and '
+             'spike trains beyond its RAM), checked against the free disk before calibrating; '
+             'kept convolution products come on top, within half of the disk.  CPU user / '
+             'kernel: the calibration\'s CPU time in user space and in the kernel (mostly '
+             'zeroing the fresh pages of new tensors).', '',
              '| detector | images | batch | T | sites calibrated | budget (GiB) | chunk chosen '
-             '| cache RAM chosen | cache RAM / disk used (GiB) | expected peak (GiB) | '
-             'peak RSS (GiB) | peak / expected | calibration (s) | floor (s) | / floor | '
-             'CPU user / kernel (s) | code (run) |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+             '| cache RAM chosen | disk planned, at least (GiB) | cache RAM / disk used (GiB) '
+             '| expected peak (GiB) | peak RSS (GiB) | peak / expected | calibration (s) | '
+             'floor (s) | / floor | CPU user / kernel (s) | code (run) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         p, c = r['memory_plan'], r.get('cache', {})
         exp = p['total'] / 2**30
@@ -84,6 +87,7 @@ def _defaults_section(res: dict) -> list:
             f"| {r['detector']} | {r['images']} | {r.get('calib_batch_size', 1)} | {r['T']} | "
             f"{r['calibrated_sites']}/{r['sites']} | {_fmt(p['budget'] / 2**30)} | "
             f"{p['chunk_size']} | {r.get('cache_budget')} | "
+            f"{_fmt(p['disk'] / 2**30) if 'disk' in p else '-'} | "
             f"{_fmt(c.get('peak_ram_bytes', 0) / 2**30)} / "
             f"{_fmt(c.get('peak_disk_bytes', 0) / 2**30)} | {_fmt(exp)} | "
             f"{_fmt(r['peak_rss_gib'])} | {_fmt(r['peak_rss_gib'] / exp)} | {_fmt(calib, 0)} | "
