@@ -302,3 +302,27 @@ def test_use_split_points_the_test_loader_at_the_test_split(tmp_path):
     assert ds.ann_file == 'annotations/instances_val.json' and ds.data_prefix.img == 'val/'
     with pytest.raises(ValueError, match='unknown split'):
         use_split(cfg, 'train')
+
+
+def test_top1_of_a_resample_is_the_accuracy_on_the_drawn_images(data):
+    """A classifier's per-image correctness: every image once gives top-1; a resample
+    gives the accuracy of the multiset it draws (an image drawn twice counts twice);
+    the paired ratio of a model with itself is 1; detection and classification
+    evaluations are not paired with each other."""
+    from snn_det.evaluation import ClassificationEvaluation
+    ev = ClassificationEvaluation.from_predictions([12, 10, 11, 13], [1, 0, 2, 3],
+                                                   [1, 1, 2, 0])
+    assert ev.img_ids == (10, 11, 12, 13) and ev.correct.tolist() == [False, True, True, False]
+    assert ev.scores()[0, 0] == 0.5
+    counts = np.array([[0, 2, 1, 0], [3, 0, 0, 1]])     # {11, 11, 12}, {10, 10, 10, 13}
+    assert ev.scores(counts)[:, 0].tolist() == [1.0, 0.0]
+    cis = bootstrap_intervals({'a': ev, 'b': ev}, reference='a', num_resamples=50, seed=1)
+    assert cis['b']['ratio'] == 1.0 and set(cis['a']) == {'top1', 'top1_ci'}
+    assert cis['a']['top1_ci'][0] <= 0.5 <= cis['a']['top1_ci'][1]
+    with pytest.raises(ValueError, match='an image id occurs twice'):
+        ClassificationEvaluation.from_predictions([1, 1], [0, 0], [0, 0])
+    gt, dets, _ = data
+    det = evaluate_coco(_coco(gt), dets)
+    same_images = ClassificationEvaluation(det.img_ids, np.ones(det.num_images, bool))
+    with pytest.raises(ValueError, match='different metrics'):
+        bootstrap_intervals({'det': det, 'cls': same_images})

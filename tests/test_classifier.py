@@ -15,6 +15,7 @@ from snn_det.conversion import ConversionConfig
 from snn_det.pipeline import convert_backbone
 from snn_det.conversion.ops import AnnOps
 from snn_det.datasets import SYNTH_CLASSES, generate_classification_dataset
+from snn_det.evaluation import AccuracyRecorder, bootstrap_intervals
 from mmdet.registry import MODELS
 # mmpretrain is a dependency (requirements/runtime.txt): a missing one fails, not skips
 from mmpretrain.evaluation import Accuracy
@@ -107,10 +108,15 @@ def test_synth_classifier_converts_and_scores_real_predictions(tiny_cls, tmp_pat
         gt = torch.cat([s.gt_label for s in samples])
         metric = Accuracy(topk=(1, 5))
         metric.dataset_meta = val.dataset.metainfo
-        metric.process(None, [s.to_dict() for s in samples])
+        recorder = AccuracyRecorder(metric)          # per-image top-1, for intervals
+        for m in (metric, recorder):
+            m.process(None, [s.to_dict() for s in samples])
         res = metric.evaluate(len(samples))
+        recorder.evaluate(len(samples))
+        evaluations[mode if T is None else T] = recorder.take()[0]
         return scores, labels, gt, res
 
+    evaluations = {}
     ann_scores, ann_labels, gt, ann_res = run('ann')
     # labels come from the meta txt: index % 8
     assert gt.tolist() == [i % 8 for i in range(16)]
@@ -143,6 +149,18 @@ def test_synth_classifier_converts_and_scores_real_predictions(tiny_cls, tmp_pat
         100.0 * (ann_labels == gt).float().mean().item(), abs=1e-4)
     assert agreement['err16'] < agreement['err4'], agreement
     assert agreement[16] >= agreement[4], agreement
+    # the recorded per-image correctness gives mmpretrain's top-1 back, and the intervals
+    # of each model and of the paired SNN/ANN ratio around their points
+    assert evaluations['ann'].img_ids == tuple(range(16))
+    assert 100 * evaluations['ann'].scores()[0, 0] == pytest.approx(ann_res['accuracy/top1'])
+    cis = bootstrap_intervals(evaluations, reference='ann', num_resamples=200, seed=0)
+    for T in (4, 16):
+        assert 100 * cis[T]['top1'] == pytest.approx(100 * float(
+            evaluations[T].correct.mean()))
+        lo, hi = cis[T]['top1_ci']
+        assert lo <= cis[T]['top1'] <= hi
+        assert cis[T]['ratio'] == pytest.approx(cis[T]['top1'] / cis['ann']['top1'])
+        assert cis[T]['ratio_ci'][0] <= cis[T]['ratio'] <= cis[T]['ratio_ci'][1]
 
     # the converted pair written by the tools' API rebuilds the same SNN (T=16 ran last)
     ckpt, cfg_path = save_converted(model, cfg, str(tmp_path), 'cls_snn', dict(converted_T=[4, 16]))

@@ -41,10 +41,12 @@ def _finite(ci) -> bool:
 
 
 def ap_ci(row: Optional[dict]):
-    """The 95 % interval of the row's main metric, or ``None`` (only COCO AP has one)."""
-    if row is None or 'AP' not in row or not _finite(row.get('AP_ci')):
+    """The 95 % interval of the row's main metric (COCO AP's ``AP_ci``, a classifier's
+    ``top1_ci``), or ``None`` (VOC mAP has none)."""
+    key = next((k for k in ('AP', 'mAP', 'top1') if row is not None and k in row), None)
+    if key is None or not _finite(row.get(f'{key}_ci')):
         return None
-    return row['AP_ci']
+    return row[f'{key}_ci']
 
 
 def ratio_ci(row: Optional[dict]):
@@ -74,7 +76,7 @@ def evaluated_text(result: dict) -> str:
     texts = set(per.values())
     text = (next(iter(texts)) if len(texts) == 1
             else '; '.join(f'{d}: {t}' for d, t in per.items()))
-    with_ci = [r['bootstrap'] for r in rows if r.get('bootstrap') and r.get('AP_ci')]
+    with_ci = [r['bootstrap'] for r in rows if r.get('bootstrap') and ap_ci(r)]
     if with_ci:
         b = with_ci[0]
         text += (f"; 95% bootstrap intervals over its images in brackets ({b['resamples']} "
@@ -193,9 +195,11 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
         lines += [f'{h2} {det}', '', metric_table(result, det)]
         lines.append('')
         cis = any(ap_ci(r) for r in drows)     # interval columns where rows have them
+        main = next((k for k in ('AP', 'mAP', 'top1') if any(k in r for r in drows)), 'AP')
         lines += ['<details><summary>all metrics</summary>', '',
                   '| method | T | ' + ' | '.join(keys)
-                  + (' | AP 95% CI | % of ANN | 95% CI' if cis else '') + ' | eval s | convert s |',
+                  + (f' | {main} 95% CI | % of ANN | 95% CI' if cis else '')
+                  + ' | eval s | convert s |',
                   '|---|---|' + '---|' * (len(keys) + 2 + 3 * cis)]
         for r in drows:
             rc = ratio_ci(r)
@@ -264,12 +268,13 @@ def results_csv(result: dict) -> str:
     errors = any(r.get('error') for r in rows)     # rows of peers that did not convert
     splits = any(r.get('split') for r in rows)     # rows of the evaluation protocol
     cis = any(ap_ci(r) for r in rows)
+    main = next((k for k in ('AP', 'mAP', 'top1') if any(k in r for r in rows)), 'AP')
 
     def f4(v):
         return '' if v is None else f'{v:.4f}'
     w.writerow(['detector', 'method', 'T'] + keys + ['eval_seconds', 'convert_seconds']
                + (['split', 'images'] if splits else [])
-               + (['AP_ci_lo', 'AP_ci_hi', 'ratio', 'ratio_ci_lo', 'ratio_ci_hi']
+               + ([f'{main}_ci_lo', f'{main}_ci_hi', 'ratio', 'ratio_ci_lo', 'ratio_ci_hi']
                   if cis else [])
                + (['error'] if errors else []))
     for r in rows:

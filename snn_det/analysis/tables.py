@@ -3,6 +3,7 @@ from typing import List, Optional, Sequence
 
 from ..evaluation.intervals import INTERVAL_KEYS, interval_text
 from .metrics import main_metric
+from .results import ap_ci
 
 
 def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
@@ -12,8 +13,9 @@ def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
     if keys is None:
         keys = [k for k in rows[0] if k not in ('model', 'T', 'calib_T', 'seconds',
                                                 'shared_pass') + INTERVAL_KEYS]
-    cis = any('AP_ci' in r for r in rows)
-    head = ['model', 'T'] + list(keys) + ['AP 95% CI'] * cis + ['% of ANN'] \
+    cis = any(ap_ci(r) for r in rows)
+    main = next((k for k in ('AP', 'mAP', 'top1') if any(k in r for r in rows)), 'AP')
+    head = ['model', 'T'] + list(keys) + [f'{main} 95% CI'] * cis + ['% of ANN'] \
         + ['% of ANN 95% CI'] * cis + ['time (s)']
     ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
@@ -28,7 +30,7 @@ def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
         secs = str(r.get('seconds', ''))
         if r.get('shared_pass'):
             secs += f' (one pass for T={"/".join(map(str, r["shared_pass"]))})'
-        ci = [interval_text(r.get('AP_ci'))] * cis
+        ci = [interval_text(ap_ci(r))] * cis
         ratio_ci = [interval_text(r.get('ratio_ci'))] * cis
         lines.append('| ' + ' | '.join([r['model'], t] + vals + ci + [keep] + ratio_ci + [secs])
                      + ' |')

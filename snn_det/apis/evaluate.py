@@ -33,8 +33,9 @@ def evaluate_per_T(runner, T_list: Sequence[int], include_ann: bool = True,
     runs ``runner.test()`` once per T instead).  Their rows carry the time of the
     shared pass and ``shared_pass`` (the T read out of it).
 
-    ``bootstrap > 0`` (COCO-style metrics only) adds 95 % intervals of AP and AP50
-    and the SNN/ANN ratio with its paired interval over ``bootstrap`` seeded
+    ``bootstrap > 0`` (COCO-style metrics and classifiers' top-1) adds 95 % intervals
+    of AP and AP50 (top-1) and the SNN/ANN ratio with its paired interval over
+    ``bootstrap`` seeded
     resamples of the test images (:mod:`snn_det.evaluation.intervals`); the time of
     that extra per-image evaluation is not counted in ``seconds``.
     """

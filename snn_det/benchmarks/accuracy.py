@@ -71,7 +71,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from ..conversion.config import ConversionConfig
-from ..evaluation import (CocoEvaluationRecorder, SPLITS, add_intervals, attach_recorder,
+from ..evaluation import (EvaluationRecorder, SPLITS, add_intervals, attach_recorder,
                           use_split)
 from ..pipeline import convert_backbone
 from ..apis.calib_data import build_calib_batches
@@ -135,13 +135,13 @@ def _build_runner(det: dict, bench: dict, work_dir: str, T0: int, cfg_options=No
     runner.load_or_resume()
     restrict_metrics_to_dataset(runner)
     if bench.get('bootstrap', DEFAULT_BOOTSTRAP) > 0:
-        attach_recorder(runner.test_evaluator)    # None for VOC / classification metrics
+        attach_recorder(runner.test_evaluator)    # None for VOC metrics
     runner.benchmark_split = split
     return cfg, runner
 
 
 def _recorder(evaluator):
-    return next((m for m in evaluator.metrics if isinstance(m, CocoEvaluationRecorder)), None)
+    return next((m for m in evaluator.metrics if isinstance(m, EvaluationRecorder)), None)
 
 
 def _evaluated(runner) -> dict:

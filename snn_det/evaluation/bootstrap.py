@@ -76,9 +76,16 @@ class ImageEvaluation:
     max_dets: int
     categories: Tuple[CategoryEvaluation, ...]
 
+    #: the metrics :meth:`scores` returns, in its columns
+    METRICS = ('AP', 'AP50')
+
     @property
     def num_images(self) -> int:
         return len(self.img_ids)
+
+    def scores(self, counts: Optional[np.ndarray] = None) -> np.ndarray:
+        """``(B, 2)``: :meth:`ap` (the columns named by :attr:`METRICS`)."""
+        return self.ap(counts)
 
     @classmethod
     def from_cocoeval(cls, coco_eval, area: str = 'all',
@@ -286,6 +293,9 @@ def bootstrap_intervals(evaluations: Mapping[str, ImageEvaluation],
         dict(AP=..., AP_ci=[lo, hi], AP50=..., AP50_ci=[lo, hi],
              ratio=AP / AP_reference, ratio_ci=[lo, hi])   # ratio: not for reference
 
+    for detection (:class:`ImageEvaluation`); a classifier's evaluation
+    (:class:`~snn_det.evaluation.classification.ClassificationEvaluation`) gives
+    ``top1``, ``top1_ci`` and the ratio of top-1.  The ratio is of the first metric.
     All values are fractions (0.52, not 52).
     """
     if not evaluations:
@@ -294,19 +304,24 @@ def bootstrap_intervals(evaluations: Mapping[str, ImageEvaluation],
     if reference is not None and reference not in evaluations:
         raise KeyError(f'reference {reference!r} is not among {list(evaluations)}')
     first = next(iter(evaluations.values()))
+    if len({type(e).METRICS for e in evaluations.values()}) > 1:
+        raise ValueError('the evaluations measure different metrics (detection and '
+                         'classification): intervals are paired within one kind')
     counts = resample_counts(first.num_images, num_resamples, seed)
-    points = {name: e.ap()[0] for name, e in evaluations.items()}
-    samples = {name: e.ap(counts) for name, e in evaluations.items()}
+    points = {name: e.scores()[0] for name, e in evaluations.items()}
+    samples = {name: e.scores(counts) for name, e in evaluations.items()}
     out = {}
-    for name in evaluations:
-        (ap, ap50), s = points[name], samples[name]
-        out[name] = dict(AP=float(ap), AP_ci=list(percentile_interval(s[:, 0], level)),
-                         AP50=float(ap50), AP50_ci=list(percentile_interval(s[:, 1], level)))
+    for name, e in evaluations.items():
+        p, s = points[name], samples[name]
+        out[name] = {}
+        for j, metric in enumerate(e.METRICS):
+            out[name][metric] = float(p[j])
+            out[name][f'{metric}_ci'] = list(percentile_interval(s[:, j], level))
         if reference is not None and name != reference:
             ref_point, ref = points[reference][0], samples[reference][:, 0]
             with np.errstate(divide='ignore', invalid='ignore'):
                 ratio = s[:, 0] / ref
-            out[name]['ratio'] = float(ap / ref_point) if ref_point > 0 else float('nan')
+            out[name]['ratio'] = float(p[0] / ref_point) if ref_point > 0 else float('nan')
             out[name]['ratio_ci'] = list(percentile_interval(ratio, level))
     return out
 

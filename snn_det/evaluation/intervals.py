@@ -5,6 +5,7 @@ and each row's :class:`~snn_det.evaluation.bootstrap.ImageEvaluation` and adds,
 with every model scored on the same seeded resamples of the test images::
 
     AP_ci=[lo, hi], AP50_ci=[lo, hi]        # 95 % percentile bootstrap intervals
+                                            # (a classifier: top1_ci=[lo, hi])
     ratio=AP / AP_ANN, ratio_ci=[lo, hi]    # SNN rows, paired with the ANN row
     bootstrap=dict(resamples=B, seed=s, images=n, level=0.95)
 
@@ -17,8 +18,8 @@ from typing import List, Optional, Sequence
 
 from .bootstrap import LEVEL, ImageEvaluation, bootstrap_intervals
 
-#: the keys :func:`add_intervals` adds to a row
-INTERVAL_KEYS = ('AP_ci', 'AP50_ci', 'ratio', 'ratio_ci', 'bootstrap')
+#: the keys :func:`add_intervals` adds to a row (a classifier's: ``top1_ci`` for the AP keys)
+INTERVAL_KEYS = ('AP_ci', 'AP50_ci', 'top1_ci', 'ratio', 'ratio_ci', 'bootstrap')
 
 
 def add_intervals(rows: List[dict], evaluations: Sequence[Optional[ImageEvaluation]],
@@ -37,8 +38,7 @@ def add_intervals(rows: List[dict], evaluations: Sequence[Optional[ImageEvaluati
     cis = bootstrap_intervals(named, reference=ann, num_resamples=num_resamples, seed=seed,
                               level=level)
     for i, ci in cis.items():
-        rows[i]['AP_ci'] = ci['AP_ci']
-        rows[i]['AP50_ci'] = ci['AP50_ci']
+        rows[i].update({k: v for k, v in ci.items() if k.endswith('_ci') and k != 'ratio_ci'})
         if 'ratio' in ci:
             rows[i]['ratio'] = ci['ratio']
             rows[i]['ratio_ci'] = ci['ratio_ci']

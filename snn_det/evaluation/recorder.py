@@ -1,4 +1,4 @@
-"""Keep the per-image COCO evaluation of a test run for bootstrap intervals.
+"""Keep the per-image evaluation of a test run for bootstrap intervals.
 
 mmdet's ``CocoMetric`` scores a test run and discards its ``COCOeval``.
 :class:`CocoEvaluationRecorder` is a second metric in the same evaluator: it
@@ -8,6 +8,9 @@ ranks (``compute_metrics`` runs on rank 0, as ``CocoMetric``'s does) it runs
 categories, IoU thresholds and ``maxDets``, and keeps the result as
 :class:`~snn_det.evaluation.bootstrap.ImageEvaluation` in ``.evaluation``
 (``None`` on other ranks).  It adds no metric to the evaluator's output.
+:class:`AccuracyRecorder` does the same beside mmpretrain's ``Accuracy`` (a
+classifier): each image's top-1 correctness, as
+:class:`~snn_det.evaluation.classification.ClassificationEvaluation`.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from .bootstrap import ImageEvaluation, evaluate_coco
+from .classification import ClassificationEvaluation
 
 
 def coco_detections(results: Sequence[dict], cat_ids: Sequence[int]) -> List[dict]:
@@ -34,21 +38,57 @@ def coco_detections(results: Sequence[dict], cat_ids: Sequence[int]) -> List[dic
     return dets
 
 
-class CocoEvaluationRecorder(BaseMetric):
+class EvaluationRecorder(BaseMetric):
+    """A metric that adds nothing to the evaluator's output and keeps the per-image
+    evaluation of each run in ``.evaluation`` (on rank 0) until :meth:`take`."""
+    default_prefix = 'bootstrap'
+
+    def __init__(self, metric) -> None:
+        super().__init__(collect_device=getattr(metric, 'collect_device', 'cpu'),
+                         collect_dir=getattr(metric, 'collect_dir', None))
+        self.evaluation = None
+        self.seconds = 0.0          # spent evaluating per image (rank 0), for timings
+
+    def take(self) -> tuple:
+        """``(evaluation, seconds)`` of the runs since the last call (evaluation ``None``
+        on ranks other than 0); forgets both."""
+        out = (self.evaluation, self.seconds)
+        self.evaluation, self.seconds = None, 0.0
+        return out
+
+
+class AccuracyRecorder(EvaluationRecorder):
+    """Record each image's top-1 correctness beside mmpretrain's ``Accuracy``: the
+    predicted class (the highest score, or ``pred_label``) against ``gt_label``; the
+    image is its ``sample_idx`` (its index in the dataset)."""
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            if 'pred_score' in sample:
+                pred = int(sample['pred_score'].argmax())
+            else:
+                pred = int(sample['pred_label'].reshape(-1)[0])
+            self.results.append((int(sample['sample_idx']),
+                                 pred, int(sample['gt_label'].reshape(-1)[0])))
+
+    def compute_metrics(self, results: list) -> dict:
+        ids, pred, gt = zip(*results) if results else ((), (), ())
+        self.evaluation = ClassificationEvaluation.from_predictions(ids, pred, gt)
+        return {}
+
+
+class CocoEvaluationRecorder(EvaluationRecorder):
     """Record the per-image COCO evaluation beside ``coco_metric`` (module docstring).
 
     Args:
         coco_metric: the evaluator's mmdet ``CocoMetric`` (bbox); its ground truth,
             ``img_ids``, ``cat_ids``, ``iou_thrs`` and ``proposal_nums`` are used.
     """
-    default_prefix = 'bootstrap'
 
     def __init__(self, coco_metric) -> None:
-        super().__init__(collect_device=getattr(coco_metric, 'collect_device', 'cpu'),
-                         collect_dir=getattr(coco_metric, 'collect_dir', None))
+        super().__init__(coco_metric)
         self.coco_metric = coco_metric
         self.evaluation: Optional[ImageEvaluation] = None
-        self.seconds = 0.0          # spent in COCOeval.evaluate() (rank 0), for timings
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -76,13 +116,6 @@ class CocoEvaluationRecorder(BaseMetric):
         self.seconds += time.perf_counter() - t0
         return {}
 
-    def take(self) -> tuple:
-        """``(evaluation, seconds)`` of the runs since the last call (evaluation ``None``
-        on ranks other than 0); forgets both."""
-        out = (self.evaluation, self.seconds)
-        self.evaluation, self.seconds = None, 0.0
-        return out
-
 
 def _bbox_coco_metric(evaluator):
     from mmdet.evaluation import CocoMetric
@@ -92,17 +125,33 @@ def _bbox_coco_metric(evaluator):
     return None
 
 
-def attach_recorder(evaluator) -> Optional[CocoEvaluationRecorder]:
-    """Add a :class:`CocoEvaluationRecorder` to ``evaluator`` (an mmengine ``Evaluator``)
-    after its bbox ``CocoMetric``; returns it (the one already there, if any), or
-    ``None`` when the evaluator has no such metric (e.g. VOC or classification)."""
+def _top1_accuracy_metric(evaluator):
+    try:
+        from mmpretrain.evaluation import Accuracy
+    except ImportError:                  # no classifiers without mmpretrain
+        return None
     for m in evaluator.metrics:
-        if isinstance(m, CocoEvaluationRecorder):
+        if isinstance(m, Accuracy) and 1 in tuple(m.topk):
+            return m
+    return None
+
+
+def attach_recorder(evaluator) -> Optional[EvaluationRecorder]:
+    """Add a recorder to ``evaluator`` (an mmengine ``Evaluator``): a
+    :class:`CocoEvaluationRecorder` after its bbox ``CocoMetric``, or an
+    :class:`AccuracyRecorder` after mmpretrain's top-1 ``Accuracy``; returns it (the one
+    already there, if any), or ``None`` when the evaluator has neither (e.g. VOC)."""
+    for m in evaluator.metrics:
+        if isinstance(m, EvaluationRecorder):
             return m
     coco = _bbox_coco_metric(evaluator)
-    if coco is None:
-        return None
-    recorder = CocoEvaluationRecorder(coco)
+    if coco is not None:
+        recorder = CocoEvaluationRecorder(coco)
+    else:
+        accuracy = _top1_accuracy_metric(evaluator)
+        if accuracy is None:
+            return None
+        recorder = AccuracyRecorder(accuracy)
     evaluator.metrics.append(recorder)
     return recorder
 
@@ -110,4 +159,4 @@ def attach_recorder(evaluator) -> Optional[CocoEvaluationRecorder]:
 def detach_recorder(evaluator) -> None:
     """Remove the recorders :func:`attach_recorder` added to ``evaluator``."""
     evaluator.metrics[:] = [m for m in evaluator.metrics
-                            if not isinstance(m, CocoEvaluationRecorder)]
+                            if not isinstance(m, EvaluationRecorder)]
