@@ -2,11 +2,13 @@
 # classifier converted by other libraries' own recipes (snn_det.peers; docs/peers.md):
 # SpikingJelly 2.0's ann2snn (rate coding with max / 99.9th-percentile normalisation, local
 # threshold balancing) and sinabs 3.1's from_model, each run inside the same detector (same
-# neck, head, data and metric) beside snn-det's Baseline and +LCP, on the held-out test
-# split, every image.  A network a peer cannot trace or express is one row with its error.
+# neck, head, data and metric) beside snn-det's Baseline, +LCP, +ACP and Stage I + II
+# (configs/benchmarks/_peer_comparison.py), on the held-out test split, every image.  A
+# network a peer cannot trace or express is one row with its error.  LTB is run as its
+# own example runs it in configs/benchmarks/peers_ltb.py: with this table's calibration
+# (2 batches) it would get 2 threshold updates from zero.
 #   python tools/benchmark.py configs/benchmarks/peers.py [--detectors ...] [--T 8 16 ...]
-_mmse = dict(threshold='mmse', channel_wise=True, shift='potential')
-_ours = ['ResNet-18n classifier', 'RetinaNet R18n']
+_base_ = ['./_peer_comparison.py']
 benchmark = dict(
     name='peers',
     seed=0,
@@ -22,28 +24,26 @@ benchmark = dict(
     detectors=[
         # the classifier's data has no test split: its val split (600 images), used to
         # choose nothing in this benchmark
-        dict(name='ResNet-18n classifier', config='configs/cls/resnet18n_8xb64_synth-cls.py',
-             checkpoint='checkpoints/cls_resnet18n_synth.pth', calib_images=128,
-             calib_batch_size=64, split='val'),
-        dict(name='RetinaNet R18n', config='configs/synth/retinanet_r18n_fpn_12e_synth.py',
-             checkpoint='checkpoints/retinanet_r18n_fpn_12e_synth.pth'),
+        {{_base_.classifier}},
+        {{_base_.retinanet}},
         dict(name='YOLOv3 D53n', config='configs/synth/yolov3_d53n_8e_synth.py',
              checkpoint='checkpoints/yolov3_d53n_8e_synth.pth.gz'),
     ],
     methods=[
-        dict(name='Baseline', conversion=dict(**_mmse), detectors=_ours),
-        dict(name='+LCP', conversion=dict(**_mmse, calib='lcp'), detectors=_ours),
+        {{_base_.baseline}},
+        {{_base_.lcp}},
+        {{_base_.acp}},
+        {{_base_.stage_1_2}},
         dict(name='SpikingJelly rate (max)',
              peer=dict(type='spikingjelly', recipe='rate', mode='max')),
         dict(name='SpikingJelly rate (99.9%)',
              peer=dict(type='spikingjelly', recipe='rate', mode='99.9%')),
-        dict(name='SpikingJelly LTB', peer=dict(type='spikingjelly', recipe='ltb')),
         dict(name='sinabs from_model', peer=dict(type='sinabs')),
     ],
 )
 # targets (snn_det.analysis.target_checks), judged on the intervals
 targets = [
-    dict(what="snn-det's best method (Baseline, +LCP) against every peer",
+    dict(what="snn-det's best method (Baseline, +LCP, +ACP, Stage I + II) against every peer",
          target='ahead of every peer at every T, on every network a peer converts',
-         check=dict(type='at_least_peers', ours=['Baseline', '+LCP'])),
+         check=dict(type='at_least_peers', ours={{_base_.ours}})),
 ]

@@ -7,26 +7,10 @@
 # step that SpikingJelly's estimate_delay_start chooses (--delay-start auto).  Here: the
 # same calibration images cycled to 400 updates, delay_start='auto'.
 #   python tools/benchmark.py configs/benchmarks/peers_ltb.py
-# snn-det's rows are every method the protocol compares (issue 46): +LCP, +ACP (seed 001)
-# and Stage I + II (seed 003: the QC fine-tuned ANN, then CC + BPTT calibration; MSE on
-# detection features, KL on a classifier's logits), with the options of the seeds' tables
-# (configs/benchmarks/seed001_table4_synth.py, seed001_table3_synth_cls.py,
-# seed003_tableX_synth.py).  The classifier has one QC model (L = 16) for both T.
+# snn-det's rows: +LCP, +ACP and Stage I + II (configs/benchmarks/_peer_comparison.py).
 # CPU budget (a 2-core CPU): the classifier (val, 600 images) and RetinaNet R18n (test, 400
 # images) at T = 8 and 32, ~50 CPU-minutes.
-_mmse = dict(threshold='mmse', channel_wise=True, shift='potential')
-_cls = 'ResNet-18n classifier'
-_acp = dict(calib='lcp+acp', weight_iters=200, weight_lr=1e-5, weight_batch=8)
-_acp_cls = dict(weight_lr=1e-4, weight_batch=32, potential_granularity='element')
-_fc = dict(calib='cc+fc', fc_iters=40, fc_batch=2, fc_lr=1e-4, fc_patience=10, fc_loss='mse')
-_fc_cls = dict(fc_batch=None, fc_lr=5e-4, fc_patience=3, fc_loss='kl')
-
-
-def _qc(name, T):
-    return dict(config=f'configs/two_stage/{name}_qc-ft-T{T}_synth.py',
-                checkpoint=f'checkpoints/{name}_qc-ft-T{T}_synth.pth')
-
-
+_base_ = ['./_peer_comparison.py']
 benchmark = dict(
     name='peers_ltb',
     seed=0,
@@ -34,21 +18,11 @@ benchmark = dict(
     calib_images=16,
     calib_batch_size=8,
     split='test',
-    detectors=[
-        dict(name=_cls, config='configs/cls/resnet18n_8xb64_synth-cls.py',
-             checkpoint='checkpoints/cls_resnet18n_synth.pth', calib_images=128,
-             calib_batch_size=64, split='val'),
-        dict(name='RetinaNet R18n', config='configs/synth/retinanet_r18n_fpn_12e_synth.py',
-             checkpoint='checkpoints/retinanet_r18n_fpn_12e_synth.pth'),
-    ],
+    detectors=[{{_base_.classifier}}, {{_base_.retinanet}}],
     methods=[
-        dict(name='+LCP', conversion=dict(**_mmse, calib='lcp')),
-        dict(name='+ACP', conversion=dict(**_mmse, **_acp), conversion_for={_cls: _acp_cls}),
-        dict(name='Stage I + II', conversion=dict(**_mmse, **_fc),
-             conversion_for={_cls: _fc_cls},
-             sources={_cls: dict(config='configs/two_stage/resnet18n_qc-ft-T16_synth-cls.py',
-                                 checkpoint='checkpoints/cls_resnet18n_qc-ft-T16_synth.pth'),
-                      'RetinaNet R18n': {T: _qc('retinanet_r18n_fpn', T) for T in (8, 32)}}),
+        {{_base_.lcp}},
+        {{_base_.acp}},
+        {{_base_.stage_1_2}},
         dict(name='SpikingJelly LTB (400 updates, delayed readout)',
              peer=dict(type='spikingjelly', recipe='ltb', updates=400, delay_start='auto')),
     ],
@@ -56,5 +30,5 @@ benchmark = dict(
 targets = [
     dict(what="snn-det's best method against SpikingJelly's LTB run as its example runs it",
          target='ahead at every T, on every network',
-         check=dict(type='at_least_peers', ours=['+LCP', '+ACP', 'Stage I + II'])),
+         check=dict(type='at_least_peers', ours={{_base_.ours}})),
 ]
