@@ -199,3 +199,25 @@ def test_a_calibration_whose_cache_files_cannot_fit_on_disk_is_refused(data, cap
     assert f'to files under {tmp / "spill"}' in msg and '1.0 KiB is free there' in msg, msg
     assert '--calib-cache-dir on a larger disk' in msg, msg
     assert seen and not work.exists() and not (tmp / 'spill').exists()
+
+
+def test_a_metric_left_on_another_annotation_file_is_refused(tmp_path):
+    """test_dataloader moved to other images while test_evaluator.ann_file stayed: the
+    metric would score the predictions against other boxes; one line names the file."""
+    from mmdet.datasets import CocoDataset
+    from pycocotools.coco import COCO
+
+    from snn_det.datasets import SYNTH_CLASSES, generate_detection_dataset
+    from snn_det.engine.evaluators import check_ground_truth
+    for seed in (1, 2):
+        generate_detection_dataset(tmp_path / f's{seed}', seed=seed, num_train=1, num_val=3,
+                                   workers=1, progress=False)
+    ann = 'annotations/instances_val.json'
+    ds = CocoDataset(data_root=str(tmp_path / 's1' / 'coco'), ann_file=ann,
+                     metainfo=dict(classes=SYNTH_CLASSES), data_prefix=dict(img='val/'),
+                     test_mode=True, pipeline=[])
+    assert sum(len(ds.get_data_info(i)['instances']) for i in range(len(ds))) > 0
+    check_ground_truth(COCO(str(tmp_path / 's1' / 'coco' / ann)), ds)     # its own: fine
+    with pytest.raises(ValueError, match="does not hold the test images' boxes") as e:
+        check_ground_truth(COCO(str(tmp_path / 's2' / 'coco' / ann)), ds)
+    assert 'point test_evaluator.ann_file at' in str(e.value) and '\n' not in str(e.value)
