@@ -184,7 +184,6 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
     ``plot_dir``), then conversion times.  ``level`` is the heading level of the title."""
     h1, h2 = '#' * level, '#' * (level + 1)
     rows = result['results']
-    keys = [k for k in METRIC_ORDER if any(k in r for r in rows)]
     lines = [f'{h1} Benchmark {result["name"]}', '',
              f'Config: `{display_path(result["config"], root)}`; seed {result["seed"]}. '
              f'Main metric in % (COCO AP@[.5:.95], VOC mAP or top-1); in brackets: % of the ANN.',
@@ -196,6 +195,7 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
         lines.append('')
         cis = any(ap_ci(r) for r in drows)     # interval columns where rows have them
         main = next((k for k in ('AP', 'mAP', 'top1') if any(k in r for r in drows)), 'AP')
+        keys = [k for k in METRIC_ORDER if any(k in r for r in drows)]    # this model's
         lines += ['<details><summary>all metrics</summary>', '',
                   '| method | T | ' + ' | '.join(keys)
                   + (f' | {main} 95% CI | % of ANN | 95% CI' if cis else '')
