@@ -23,8 +23,9 @@ scale_benchmark = dict(
     calib_batch_size=1,
     chunk_size=8,
     cache_budget='2G',
-    # The committed table holds runs 0-4 on RetinaNet R50, all at one commit (about 40 min
-    # on 2 cores).  Runs 0-2 use DEFAULT OPTIONS, as tools/convert.py does without memory
+    # The committed table holds runs 0-4 on RetinaNet R50 and run 0 on Faster R-CNN R50
+    # (--runs 0 1 2 3 4 alone runs both detectors), all at one commit (about 45 min on 2
+    # cores).  Runs 0-2 use DEFAULT OPTIONS, as tools/convert.py does without memory
     # options: --memory-budget auto (a quarter of the machine's RAM), the time chunk and the
     # cache's RAM chosen within it (``defaults=True`` ignores chunk_size / cache_budget).
     # max_sites calibrates only the first sites: the stride-4 stage, where the largest
