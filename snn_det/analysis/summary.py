@@ -296,7 +296,8 @@ def _default_rows(s: _Scale) -> List[Row]:
         exp = r['memory_plan']['total'] / 2**30
         p, d = r['peak_rss_gib'], r['peak_rss_gib'] / exp - 1
         ok = p <= 6 and abs(d) <= 0.1
-        where = (f"{r['images']} images (batch {r.get('calib_batch_size', 1)}) at T={r['T']}, "
+        where = (f"{r['detector']}, {r['images']} images (batch {r.get('calib_batch_size', 1)}) "
+                 f"at T={r['T']}, "
                  f"{s.depth(r['calibrated_sites'])}")
         text = (f"{_gib(p)} {'<=' if p <= 6 else '>'} 6 GiB; {100 * d:+.0f}% against the "
                 f"printed {_gib(exp)} ({'within' if abs(d) <= 0.1 else 'outside'} 10%; budget "
