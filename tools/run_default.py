@@ -92,14 +92,16 @@ def main(argv=None):
             sys.exit(f'error: checkpoint {ckpt} is missing (train it with tools/train.py {cfg})')
         work = osp.join(args.work_dir, name)
         opts = ['--cfg-options', *args.cfg_options] if args.cfg_options else []
-        indices = [f'test_dataloader.dataset.indices={args.val_images}'] \
-            if args.val_images else []
-        extra = ['--cfg-options', *args.cfg_options, *indices] if indices or opts else []
+        if args.val_images:
+            opts_test = ['--cfg-options', *args.cfg_options,
+                         f'test_dataloader.dataset.indices={args.val_images}']
+        else:
+            opts_test = opts
         ck, cf = convert_tool.main([cfg, ckpt, '--T', *map(str, args.convert_T), '--calib',
                                     args.calib, '--calib-images', str(args.calib_images),
                                     '--work-dir', work] + opts)
         rows = test_tool.main([cf, ck, '--T', *map(str, args.T), '--split', args.split,
-                               '--work-dir', work] + extra)
+                               '--work-dir', work] + opts_test)
         from snn_det.apis.evaluate import format_table
         tables.append(f'### {name}\n\n' + format_table(rows, ['AP', 'AP50', 'AP75']))
         method = f'SNN ({args.calib}, converted for T={"/".join(map(str, args.convert_T))})'

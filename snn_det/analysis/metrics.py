@@ -32,11 +32,18 @@ def simplify_metrics(metrics: Dict[str, float]) -> Dict[str, float]:
     return out
 
 
+#: the main metric of a row, by kind: COCO AP, VOC mAP, a classifier's top-1
+MAIN_METRICS = ('AP', 'mAP', 'top1')
+
+
+def main_metric_key(rows) -> str:
+    """The main metric's key of ``rows`` (a row or a list of rows); ``'AP'`` if none."""
+    rows = [rows] if isinstance(rows, dict) else rows
+    return next((k for k in MAIN_METRICS if any(k in r for r in rows)), 'AP')
+
+
 def main_metric(row: dict) -> Optional[float]:
-    for key in ('AP', 'mAP', 'top1'):
-        if key in row:
-            return row[key]
-    return None
+    return row.get(main_metric_key(row))
 
 
 def plot_metric_vs_T(series: Dict[str, List[tuple]], path: str, ann: Optional[float] = None,

@@ -26,7 +26,7 @@ import json
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
-from .metrics import main_metric, plot_metric_vs_T
+from .metrics import main_metric, main_metric_key, plot_metric_vs_T
 from ..evaluation import interval_text
 from ..utils.checkpoint import write_text_atomic
 
@@ -43,10 +43,9 @@ def _finite(ci) -> bool:
 def ap_ci(row: Optional[dict]):
     """The 95 % interval of the row's main metric (COCO AP's ``AP_ci``, a classifier's
     ``top1_ci``), or ``None`` (VOC mAP has none)."""
-    key = next((k for k in ('AP', 'mAP', 'top1') if row is not None and k in row), None)
-    if key is None or not _finite(row.get(f'{key}_ci')):
+    if row is None or not _finite(row.get(f'{main_metric_key(row)}_ci')):
         return None
-    return row[f'{key}_ci']
+    return row[f'{main_metric_key(row)}_ci']
 
 
 def ratio_ci(row: Optional[dict]):
@@ -194,7 +193,7 @@ def results_markdown(result: dict, plot_dir: Optional[str] = None, image_prefix:
         lines += [f'{h2} {det}', '', metric_table(result, det)]
         lines.append('')
         cis = any(ap_ci(r) for r in drows)     # interval columns where rows have them
-        main = next((k for k in ('AP', 'mAP', 'top1') if any(k in r for r in drows)), 'AP')
+        main = main_metric_key(drows)
         keys = [k for k in METRIC_ORDER if any(k in r for r in drows)]    # this model's
         lines += ['<details><summary>all metrics</summary>', '',
                   '| method | T | ' + ' | '.join(keys)
@@ -268,7 +267,7 @@ def results_csv(result: dict) -> str:
     errors = any(r.get('error') for r in rows)     # rows of peers that did not convert
     splits = any(r.get('split') for r in rows)     # rows of the evaluation protocol
     cis = any(ap_ci(r) for r in rows)
-    main = next((k for k in ('AP', 'mAP', 'top1') if any(k in r for r in rows)), 'AP')
+    main = main_metric_key(rows)
 
     def f4(v):
         return '' if v is None else f'{v:.4f}'

@@ -2,7 +2,7 @@
 from typing import List, Optional, Sequence
 
 from ..evaluation.intervals import INTERVAL_KEYS, interval_text
-from .metrics import main_metric
+from .metrics import main_metric, main_metric_key
 from .results import ap_ci
 
 
@@ -14,7 +14,7 @@ def format_table(rows: List[dict], keys: Optional[Sequence[str]] = None) -> str:
         keys = [k for k in rows[0] if k not in ('model', 'T', 'calib_T', 'seconds',
                                                 'shared_pass') + INTERVAL_KEYS]
     cis = any(ap_ci(r) for r in rows)
-    main = next((k for k in ('AP', 'mAP', 'top1') if any(k in r for r in rows)), 'AP')
+    main = main_metric_key(rows)
     head = ['model', 'T'] + list(keys) + [f'{main} 95% CI'] * cis + ['% of ANN'] \
         + ['% of ANN 95% CI'] * cis + ['time (s)']
     ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)

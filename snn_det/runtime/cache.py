@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..utils.memory import available_bytes, format_bytes  # noqa: F401  (re-exported)
+from ..utils.memory import available_bytes, format_bytes, free_disk_bytes  # noqa: F401
 
 _UNITS = {'': 1, 'b': 1, 'k': 1 << 10, 'kb': 1 << 10, 'kib': 1 << 10, 'm': 1 << 20,
           'mb': 1 << 20, 'mib': 1 << 20, 'g': 1 << 30, 'gb': 1 << 30, 'gib': 1 << 30,
@@ -167,13 +167,7 @@ class CalibrationCache:
             return self.current_bytes + nbytes <= limit
         if self.budget is None:
             return self.current_bytes + nbytes <= (available_bytes() or 0) // 4
-        where = self.dir or self.root or tempfile.gettempdir()
-        while where and not os.path.isdir(where):    # a root not made yet: its parent
-            where = os.path.dirname(where)
-        try:
-            free = shutil.disk_usage(where or '.').free
-        except OSError:
-            free = 0
+        free = free_disk_bytes(self.dir or self.root) or 0
         usable = free + self.pool_bytes + self.current_bytes
         return self.current_bytes + nbytes <= usable // 2 + max(self.budget - self.ram_bytes, 0)
 

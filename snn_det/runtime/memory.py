@@ -9,14 +9,13 @@ can be estimated before anything heavy runs, and a calibration that cannot fit
 is refused with the option that fixes it instead of being killed by the kernel.
 """
 import math
-import os
-import shutil
 import tempfile
 from typing import Dict, Optional, Sequence
 
 from ..conversion.config import observed_first
 from ..conversion.errors import InsufficientDiskError, InsufficientMemoryError
-from ..utils.memory import CHUNK_COPIES, available_bytes, format_bytes  # noqa: F401
+from ..utils.memory import (CHUNK_COPIES, available_bytes, format_bytes,  # noqa: F401
+                            free_disk_bytes)
 from ..utils.resources import rss_gib
 
 #: T-step float tensors per batch that fine calibration (BPTT) keeps for one site
@@ -188,20 +187,6 @@ def plan_calibration(largest_batch: int, held: int, T: int, calib, budget: int,
     parts['total'] = sum(parts.values())
     return dict(chunk_size=None if K == T else K, cache_budget=int(cache_budget), parts=parts,
                 fits=left >= 0, budget=budget)
-
-
-def free_disk_bytes(where: Optional[str]) -> Optional[int]:
-    """Free bytes on the disk of ``where`` (a folder not made yet: its nearest existing
-    parent; ``None``: the system's temporary folder); ``None`` if the system does not
-    say."""
-    where = where or tempfile.gettempdir()
-    while where and not os.path.isdir(where):
-        parent = os.path.dirname(where)
-        where = parent if parent != where else ''
-    try:
-        return shutil.disk_usage(where or '.').free
-    except OSError:
-        return None
 
 
 def check_disk(plan: Dict, spilled: int, T: int, where: Optional[str],

@@ -9,7 +9,10 @@ estimates that peak before the first step and names the chunk size that fits.
 """
 import ctypes
 import ctypes.util
+import os
 import re
+import shutil
+import tempfile
 from typing import Optional
 
 import torch
@@ -38,6 +41,20 @@ def available_bytes(device=None) -> Optional[int]:
         with open('/proc/meminfo') as f:
             m = re.search(r'^MemAvailable:\s+(\d+) kB', f.read(), re.M)
         return int(m.group(1)) * 1024 if m else None
+    except OSError:
+        return None
+
+
+def free_disk_bytes(where: Optional[str]) -> Optional[int]:
+    """Free bytes on the disk of ``where`` (a folder not made yet: its nearest existing
+    parent; ``None``: the system's temporary folder); ``None`` if the system does not
+    say."""
+    where = where or tempfile.gettempdir()
+    while where and not os.path.isdir(where):
+        parent = os.path.dirname(where)
+        where = parent if parent != where else ''
+    try:
+        return shutil.disk_usage(where or '.').free
     except OSError:
         return None
 
