@@ -22,7 +22,8 @@
   (``'IFNeuron'``), makes the NIR node of one site.  What has no entry is refused.
 
 * :data:`TARGET_CHECKS`: the checks a benchmark config's ``targets`` name
-  (``check=dict(type='ratio_at', ...)``, :mod:`snn_det.analysis.target_checks`).
+  (``check=dict(type='ratio_at', ...)``, :mod:`snn_det.analysis.target_checks` and
+  :mod:`snn_det.analysis.reference_checks`).
 
 Mmdet's own ``MODELS`` registry holds the registered models (``SpikingBackbone``,
 the spiking detectors and classifier).
@@ -48,7 +49,9 @@ GRAPHS = Registry('spiking graph', scope='snn_det', locations=['snn_det.conversi
 NIR_GRAPHS = Registry('NIR export of a graph', scope='snn_det',
                       locations=['snn_det.export.nir'])
 NIR_NODES = Registry('NIR node of a neuron', scope='snn_det', locations=['snn_det.export.nir'])
-TARGET_CHECKS = Registry('target check', scope='snn_det', locations=['snn_det.analysis.target_checks'])
+TARGET_CHECKS = Registry('target check', scope='snn_det',
+                         locations=['snn_det.analysis.target_checks',
+                                    'snn_det.analysis.reference_checks'])
 
 
 def registered(registry: Registry) -> List[str]:

@@ -147,6 +147,29 @@ def test_orders_tie_by_overlapping_intervals_not_by_half_a_point():
     assert targets_rows({'b': _result(legacy, T=[8])}, target)[0].met == 'yes'
 
 
+def test_reference_targets_ann_above_nothing_and_the_gap_between_two_image_sets():
+    """``ann_above``: the ANN beats a model that predicts nothing (AP 0) only when its
+    whole interval is above 0.  ``ratio_gap``: two detectors' SNN/ANN ratios within 2
+    points, judged on the widest difference their unpaired intervals allow."""
+    from snn_det.analysis.reference_checks import ann_above, ratio_gap
+    from snn_det.analysis.targets import Target, targets_rows
+
+    def met(rows, check):
+        return targets_rows({'b': _result(rows, T=[32])}, [Target('b', 'w', 't', check)])[0]
+    assert met([_row('ANN', None, 0.013, (0.010, 0.021))], ann_above(0.0)).met == 'met'
+    assert met([_row('ANN', None, 0.004, (0.0, 0.012))], ann_above(0.0)).met == 'within noise'
+    assert met([_row('ANN', None, 0.0, (0.0, 0.0))], ann_above(0.0)).met == 'missed'
+
+    def gap(whole, w_ci, tiles, t_ci):
+        rows = [dict(_row('M', 32, 0.5, None, whole, w_ci), detector='whole'),
+                _row('M', 32, 0.5, None, tiles, t_ci)]
+        return met(rows, ratio_gap(32, 'whole', 'D', 0.02))
+    close = gap(0.975, (0.970, 0.980), 0.980, (0.975, 0.985))   # -0.5 points [-1.5, 0.5]
+    assert close.met == 'met' and '-0.5 points [-1.5, 0.5]' in close.measured
+    assert gap(0.90, (0.88, 0.92), 0.98, (0.97, 0.99)).met == 'missed'      # [-11, -5]
+    assert gap(0.97, (0.90, 1.04), 0.98, (0.95, 1.01)).met == 'within noise'
+
+
 def test_the_tables_show_intervals_and_the_split():
     from snn_det.analysis.results import results_markdown
     rows = [_row('ANN', None, 0.519, (0.504, 0.539)),

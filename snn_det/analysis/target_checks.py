@@ -39,6 +39,13 @@ def _ratio_check(row: Optional[dict], v: float, ann: float, bound: float) -> tup
     return fmt_pct(v / ann, bound), v / ann >= bound
 
 
+def _ratio(row: Optional[dict], v: float, ann: float) -> float:
+    """The row's SNN/ANN ratio: its paired ratio where recorded (from the unrounded
+    metrics), else ``v / ann``."""
+    rc = ratio_ci(row)
+    return v / ann if rc is None else rc[0]
+
+
 def _at_least(a: Optional[dict], b: Optional[dict]):
     """Is row ``b`` at least row ``a``?  With both intervals: ``met`` (b ahead, the
     intervals apart), ``within noise`` (they overlap: a tie), ``missed`` (b behind, apart);
@@ -94,7 +101,7 @@ def ratio_at(method: str, T: int, bound: float, detectors: Optional[Sequence[str
             text, ok = _ratio_check(find_row(result, det, method, T), v, ann, bound)
             parts.append(f'{det} {fmt(v)} ({text})')
             oks.append(ok)
-            ratios.append(v / ann)
+            ratios.append(_ratio(find_row(result, det, method, T), v, ann))
         return Measured('; '.join(parts), _all(oks), f'{_span(ratios, bound)} of the ANN')
     return check
 
@@ -227,7 +234,7 @@ def best_ratio_at(T: int, bound: float, detectors: Optional[Sequence[str]] = Non
                          ', '.join(f'{m} {fmt(v)} ({text})'
                                    for (v, m, _), (text, _) in zip(rows, checks)))
             oks.append(checks[0][1])
-            best.append(rows[0][0] / ann)
+            best.append(_ratio(rows[0][2], rows[0][0], ann))
         return Measured('; '.join(parts), _all(oks), f'best {_span(best, bound)} of the ANN')
     return check
 
@@ -250,7 +257,7 @@ def ratios_at(method: str, bounds: Dict[int, float]):
                 text, ok = _ratio_check(find_row(result, det, method, T), v, ann, bound)
                 cells.append(f'T={T} {fmt(v)} ({text})')
                 oks.append(ok)
-                ratios[T].append(v / ann)
+                ratios[T].append(_ratio(find_row(result, det, method, T), v, ann))
             parts.append(f'{det} ' + ', '.join(cells))
         return Measured('; '.join(parts), _all(oks),
                         ', '.join(f'T={T}: {_span(ratios[T], b)}' for T, b in bounds.items()))
@@ -315,17 +322,15 @@ def best_full_ratios(bounds: Dict[int, float], detectors: Optional[Sequence[str]
                                if r['detector'] == det and r['T'] == T
                                and FULL in r['method']), key=lambda x: x[:2], reverse=True)
                 if not rows or not ann:
+                    cells.append(f'T={T} not run')
+                    oks.append(None)
                     continue
                 v, m, row = rows[0]
                 text, ok = _ratio_check(row, v, ann, bound)
                 cells.append(f'T={T} {m} {fmt(v)} ({text})')
                 oks.append(ok)
-                ratios[T].append(v / ann)
-            if cells:
-                parts.append(f'{det}: ' + ', '.join(cells))
-            else:
-                parts.append(f'{det} not run')
-                oks.append(None)
+                ratios[T].append(_ratio(row, v, ann))
+            parts.append(f'{det}: ' + ', '.join(cells))
         return Measured('; '.join(parts), _all(oks),
                         ', '.join(f'T={T}: {_span(ratios[T], b)}' for T, b in bounds.items()))
     return check
