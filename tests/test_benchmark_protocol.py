@@ -203,6 +203,26 @@ def test_rows_kept_from_an_earlier_run_keep_the_split_they_were_measured_on(tmp_
     assert 'B: test split, 4 images' in evaluated_text(result)
 
 
+def test_a_partial_rerun_keeps_the_other_methods_conversion_times(tmp_path):
+    """A rerun of one method on the test split keeps the other methods' rows and their
+    conversion times (times record no split: they take their detector's)."""
+    from snn_det.benchmarks.results_file import finish as _finish
+    from snn_det.benchmarks.results_file import time_row
+    order = dict(detectors=['A'], methods=['Baseline', 'B'],
+                 protocol=dict(split='test', bootstrap=dict(resamples=10, seed=0)))
+
+    def run(method, keep):
+        rows = [dict(detector='A', method=method, T=8, AP=0.4, split='test', images=4)]
+        times = [time_row('A', method, 8, 1.0, dict(total=2.0, thresholds=1.5))]
+        return _finish('x', 'configs/benchmarks/b.py', [8], 0, rows, times, str(tmp_path),
+                       keep, order)
+    run('Baseline', False)
+    result = run('B', True)
+    assert [r['method'] for r in result['results']] == ['Baseline', 'B']
+    assert [(r['method'], r['seconds']) for r in result['conversion_times']] == \
+        [('Baseline', 3.0), ('B', 3.0)]
+
+
 def test_energy_rows_put_the_whole_models_energy_beside_the_anns(data, tmp_path):
     """With ``energy``, each SNN row carries the whole model's energy per image and the
     ANN's, counted on the same calibration images (seed 003 Sec. VI-E: 4.6 pJ/MAC, 0.9

@@ -2,6 +2,7 @@
 config's order, written with its tables and plots (:mod:`snn_det.analysis.results`)."""
 import json
 import os.path as osp
+from typing import Optional
 
 from ..analysis.results import write_result_files
 from ..utils.provenance import provenance, repo_relative
@@ -19,13 +20,15 @@ def time_row(detector: str, method: str, T: int, observe_s: float, per_T: dict) 
                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
 
 
-def merge_rows(old: list, new: list, keep: bool) -> list:
+def merge_rows(old: list, new: list, keep: bool, split: Optional[dict] = None) -> list:
     """Rows of this run replace the same (detector, method, T) of an earlier run; a
     detector rerun in full drops its earlier rows, a partial rerun (``keep``: some
     methods or some T) keeps them, unless they were evaluated on another split (rows
-    that record none: ``val``), which cannot share a table with the new ones."""
+    that record none: ``val``), which cannot share a table with the new ones.  ``split``
+    (detector -> split) is that of the new results where ``new`` holds rows that record
+    none (conversion times)."""
     new_keys = {(r['detector'], r['method'], r['T']) for r in new}
-    split = {r['detector']: r.get('split', 'val') for r in new}
+    split = split or {r['detector']: r.get('split', 'val') for r in new}
     return [r for r in old if (r['detector'], r['method'], r['T']) not in new_keys
             and (keep or r['detector'] not in split)
             and split.get(r['detector'], r.get('split', 'val')) == r.get('split', 'val')] + new
@@ -62,8 +65,9 @@ def finish(name, config_path, T_list, seed, rows, times, work_dir, keep, order,
         old = json.load(open(old_path))
         for r in old['results'] + old['conversion_times']:   # kept rows keep their split
             r.setdefault('split', old.get('split') or 'val')
+        split = {r['detector']: r.get('split', 'val') for r in rows}
         rows = merge_rows(old['results'], rows, keep)
-        times = merge_rows(old['conversion_times'], times, keep)
+        times = merge_rows(old['conversion_times'], times, keep, split)
     rows, times = sort_rows(rows, order), sort_rows(times, order)
     result = dict(name=name, config=repo_relative(config_path), T=T_list, seed=seed,
                   **order.get('protocol', {}),
