@@ -304,6 +304,21 @@ def test_use_split_points_the_test_loader_at_the_test_split(tmp_path):
         use_split(cfg, 'train')
 
 
+def test_use_split_points_a_classifier_at_its_test_split():
+    """The generated classification data (mmpretrain CustomDataset: meta/<split>.txt and
+    the folder <split>) switches like detection data; the val loader is left alone."""
+    from mmengine.config import Config
+    from snn_det.evaluation import use_split
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/cls/resnet18n_8xb64_synth-cls.py'))
+    use_split(cfg, 'test', check_files=False)
+    ds = cfg.test_dataloader.dataset
+    assert (ds.ann_file, ds.data_prefix) == ('meta/test.txt', 'test')
+    assert cfg.val_dataloader.dataset.ann_file == 'meta/val.txt'
+    cfg.test_dataloader.dataset.data_prefix = 'train'
+    with pytest.raises(ValueError, match="data_prefix 'train' is not the folder of split"):
+        use_split(cfg, 'val', check_files=False)
+
+
 def test_top1_of_a_resample_is_the_accuracy_on_the_drawn_images(data):
     """A classifier's per-image correctness: every image once gives top-1; a resample
     gives the accuracy of the multiset it draws (an image drawn twice counts twice);

@@ -151,6 +151,27 @@ def test_classification_layout_and_determinism(tmp_path):
         assert sorted({int(line.split()[1]) for line in lines}) == list(range(8))
 
 
+def test_classification_test_split_is_held_out_and_leaves_the_others_unchanged(tmp_path):
+    """The held-out test split has its own seed stream: adding it changes no train or
+    val image, and its images differ from val's of the same index."""
+    plain = generate_classification_dataset(tmp_path / 'a', seed=0, num_train=8, num_val=8,
+                                            workers=1, progress=False)
+    held = generate_classification_dataset(tmp_path / 'b', seed=0, num_train=8, num_val=8,
+                                           workers=1, progress=False, num_test=8)
+    assert 'test' not in plain['splits'] and held['splits'] == dict(train=8, val=8, test=8)
+    a, b = tmp_path / 'a' / 'cls', tmp_path / 'b' / 'cls'
+    for split in ('train', 'val'):
+        assert (a / 'meta' / f'{split}.txt').read_text() == \
+            (b / 'meta' / f'{split}.txt').read_text()
+        for line in (a / 'meta' / f'{split}.txt').read_text().splitlines():
+            path = line.split()[0]
+            assert (a / split / path).read_bytes() == (b / split / path).read_bytes()
+    test = (b / 'meta' / 'test.txt').read_text().splitlines()
+    assert [ln.split()[1] for ln in test] == [str(i % 8) for i in range(8)]
+    path = test[0].split()[0]
+    assert (b / 'test' / path).read_bytes() != (b / 'val' / path).read_bytes()
+
+
 def test_build_skips_when_up_to_date(tmp_path):
     kwargs = dict(num_train=3, num_val=2, num_test=2, num_cls_train=8, num_cls_val=8,
                   workers=1, progress=False)

@@ -40,6 +40,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-cls-train', type=int, default=3000,
                         help='classification train images')
     parser.add_argument('--num-cls-val', type=int, default=600, help='classification val images')
+    parser.add_argument('--num-cls-test', type=int, default=600,
+                        help='held-out classification test images')
     parser.add_argument('--cls-size', type=int, default=32, help='classification image side')
     parser.add_argument('--workers', type=int, default=min(2, os.cpu_count() or 1),
                         help='worker processes (the output does not depend on it)')
@@ -70,7 +72,8 @@ def main() -> None:
         args.out, seed=args.seed, num_train=args.num_train, num_val=args.num_val,
         num_test=args.num_test,
         num_cls_train=args.num_cls_train, num_cls_val=args.num_cls_val,
-        cls_size=args.cls_size, workers=args.workers, force=args.force)
+        num_cls_test=args.num_cls_test, cls_size=args.cls_size, workers=args.workers,
+        force=args.force)
     elapsed = time.perf_counter() - start
     if not built:
         print(f'[synth] {args.out} is up to date (checksum {meta["checksum"][:12]}), '

@@ -7,7 +7,7 @@
 # RetinaNet; the classifier has one, L = 16, for both T).
 classifier = dict(name='ResNet-18n classifier', config='configs/cls/resnet18n_8xb64_synth-cls.py',
                   checkpoint='checkpoints/cls_resnet18n_synth.pth', calib_images=128,
-                  calib_batch_size=64, split='val')
+                  calib_batch_size=64)     # its held-out test split (600 images)
 retinanet = dict(name='RetinaNet R18n', config='configs/synth/retinanet_r18n_fpn_12e_synth.py',
                  checkpoint='checkpoints/retinanet_r18n_fpn_12e_synth.pth')
 _mmse = dict(threshold='mmse', channel_wise=True, shift='potential')

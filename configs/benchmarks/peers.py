@@ -20,10 +20,8 @@ benchmark = dict(
     T=[8, 32],
     calib_images=16,          # from the train split, the same seeded images for every method
     calib_batch_size=8,
-    split='test',             # the detectors: the held-out test split, all 400 images
+    split='test',             # the held-out test splits, every image (400; classifier 600)
     detectors=[
-        # the classifier's data has no test split: its val split (600 images), used to
-        # choose nothing in this benchmark
         {{_base_.classifier}},
         {{_base_.retinanet}},
         dict(name='YOLOv3 D53n', config='configs/synth/yolov3_d53n_8e_synth.py',

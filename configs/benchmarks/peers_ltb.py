@@ -8,7 +8,7 @@
 # same calibration images cycled to 400 updates, delay_start='auto'.
 #   python tools/benchmark.py configs/benchmarks/peers_ltb.py
 # snn-det's rows: +LCP, +ACP and Stage I + II (configs/benchmarks/_peer_comparison.py).
-# CPU budget (a 2-core CPU): the classifier (val, 600 images) and RetinaNet R18n (test, 400
+# CPU budget (a 2-core CPU): the classifier (test, 600 images) and RetinaNet R18n (test, 400
 # images) at T = 8 and 32, ~50 CPU-minutes.
 _base_ = ['./_peer_comparison.py']
 benchmark = dict(

@@ -14,8 +14,8 @@ benchmark = dict(
     calib_images=128,
     calib_batch_size=64,
     val_images=None,
-    # the classification data has no test split: its val split (600 images) is reported
-    detectors=[dict(name=_name, split='val',
+    # the held-out classification test split (600 images) is reported
+    detectors=[dict(name=_name,
                     config='configs/cls/resnet18n_8xb64_synth-cls.py',
                     checkpoint='checkpoints/cls_resnet18n_synth.pth')],
     methods=[

@@ -1,5 +1,6 @@
 # Narrow mmdet ResNet-18 (base_channels=16) classifying the generated 32x32 shape images
-# (data/synth/cls, 8 classes, 3000 train / 600 val; `python tools/make_data.py`).
+# (data/synth/cls, 8 classes, 3000 train / 600 val / 600 held-out test;
+# `python tools/make_data.py`).
 # The classifier is mmpretrain's ImageClassifier; its backbone is the plain mmdet ResNet
 # (an ANN): tools/convert.py wraps it into a SpikingBackbone, exactly as for detectors.
 # Trains on 2 CPU cores in a few minutes:

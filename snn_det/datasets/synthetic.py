@@ -70,7 +70,7 @@ SYNTH_CLASSES: tuple[str, ...] = ('circle', 'square', 'triangle', 'star', 'cross
                                   'ring', 'hexagon', 'crescent')
 SYNTH_VOC_YEAR = 2007
 
-SPLIT_IDS = {'train': 0, 'val': 1, 'cls_train': 2, 'cls_val': 3, 'test': 4}
+SPLIT_IDS = {'train': 0, 'val': 1, 'cls_train': 2, 'cls_val': 3, 'test': 4, 'cls_test': 5}
 IMAGE_SIDE_RANGE = (160, 320)          # inclusive, each side drawn independently
 MAX_OBJECTS = 8
 MIN_DIAMETER = 12.0                    # px, circumscribed circle of a shape
@@ -480,13 +480,16 @@ def generate_detection_dataset(out_dir: str | os.PathLike, seed: int = 0, num_tr
 
 def generate_classification_dataset(out_dir: str | os.PathLike, seed: int = 0,
                                     num_train: int = 3000, num_val: int = 600, size: int = 32,
-                                    workers: int | None = None, progress: bool = True) -> dict:
-    """Write the single-object classification set (``cls/``) under ``out_dir``.
+                                    workers: int | None = None, progress: bool = True,
+                                    num_test: int = 0) -> dict:
+    """Write the single-object classification set (``cls/``) under ``out_dir``: ``train``,
+    ``val`` (model selection) and, with ``num_test``, a held-out ``test`` split drawn
+    with its own seed stream (never used to train, calibrate or choose).
 
     Labels cycle through the classes (``index % 8``), so splits are balanced.
     Returns the classification part of the metadata.
     """
-    splits = {'train': num_train, 'val': num_val}
+    splits = {'train': num_train, 'val': num_val, **({'test': num_test} if num_test else {})}
     with _staged(Path(out_dir), 'cls') as root:
         for split in splits:
             for name in SYNTH_CLASSES:
@@ -498,8 +501,9 @@ def generate_classification_dataset(out_dir: str | os.PathLike, seed: int = 0,
             (root / 'cls' / 'meta' / f'{split}.txt').write_text(
                 ''.join(f'{next(lines)}\n' for _ in range(count)))
     return dict(generator_version=GENERATOR_VERSION,
-                params=dict(seed=seed, num_train=num_train, num_val=num_val, size=size),
-                classes=list(SYNTH_CLASSES), splits=dict(train=num_train, val=num_val))
+                params=dict(seed=seed, num_train=num_train, num_val=num_val, num_test=num_test,
+                            size=size),
+                classes=list(SYNTH_CLASSES), splits=splits)
 
 
 def dataset_checksum(root: str | os.PathLike) -> str:
@@ -526,7 +530,7 @@ def build_synthetic_data(out_dir: str | os.PathLike = 'data/synth', seed: int = 
                          num_train: int = 2000, num_val: int = 320, num_cls_train: int = 3000,
                          num_cls_val: int = 600, cls_size: int = 32, workers: int | None = None,
                          force: bool = False, progress: bool = True,
-                         num_test: int = 400) -> tuple[dict, bool]:
+                         num_test: int = 400, num_cls_test: int = 600) -> tuple[dict, bool]:
     """Generate detection and classification data under ``out_dir`` unless already there.
 
     The data is up to date when ``meta.json`` records the same parameters and
@@ -535,10 +539,12 @@ def build_synthetic_data(out_dir: str | os.PathLike = 'data/synth', seed: int = 
     Returns ``(meta, built)``.
     """
     out_dir = Path(out_dir)
-    if num_test < 0:
-        raise ValueError(f'num_test must be >= 0 (0: no test split), got {num_test}')
+    for name, n in (('num_test', num_test), ('num_cls_test', num_cls_test)):
+        if n < 0:
+            raise ValueError(f'{name} must be >= 0 (0: no test split), got {n}')
     params = dict(seed=seed, num_train=num_train, num_val=num_val, num_test=num_test,
-                  num_cls_train=num_cls_train, num_cls_val=num_cls_val, cls_size=cls_size)
+                  num_cls_train=num_cls_train, num_cls_val=num_cls_val, cls_size=cls_size,
+                  num_cls_test=num_cls_test)
     meta = _read_meta(out_dir)
     if (not force and meta is not None and meta.get('generator_version') == GENERATOR_VERSION
             and meta.get('params') == params and meta.get('checksum') == dataset_checksum(out_dir)):
@@ -547,7 +553,7 @@ def build_synthetic_data(out_dir: str | os.PathLike = 'data/synth', seed: int = 
     detection = generate_detection_dataset(out_dir, seed, num_train, num_val, workers, progress,
                                            num_test=num_test)
     classification = generate_classification_dataset(out_dir, seed, num_cls_train, num_cls_val,
-                                                      cls_size, workers, progress)
+                                                      cls_size, workers, progress, num_cls_test)
     meta = dict(generator_version=GENERATOR_VERSION, params=params, classes=list(SYNTH_CLASSES),
                 voc_year=SYNTH_VOC_YEAR, detection=detection['splits'],
                 classification=classification['splits'], area=detection['area'],

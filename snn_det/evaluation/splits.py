@@ -6,7 +6,10 @@ The generated data (``tools/make_data.py``) has three detection splits: ``train`
 (held out: reported, never used to choose anything).  :func:`use_split` rewrites
 ``test_dataloader`` and ``test_evaluator`` of a loaded config to read another
 split, in the COCO layout (``annotations/instances_<split>.json`` and the image
-folder ``<split>/``) or the VOC layout (``ImageSets/Main/<split>.txt``).
+folder ``<split>/``), the VOC layout (``ImageSets/Main/<split>.txt``) or the layout of
+the generated classification data, mmpretrain's ``CustomDataset`` (``meta/<split>.txt``
+and the image folder ``<split>``), whose ``train`` / ``val`` / ``test`` splits play the
+same roles.
 """
 from __future__ import annotations
 
@@ -16,13 +19,14 @@ import re
 SPLITS = ('val', 'test')
 _COCO_ANN = re.compile(r'instances_([A-Za-z0-9]+)\.json$')
 _VOC_ANN = re.compile(r'ImageSets/Main/([A-Za-z0-9]+)\.txt$')
+_CLS_ANN = re.compile(r'(?:^|/)meta/([A-Za-z0-9]+)\.txt$')
 
 
 def _replace(path: str, pattern: re.Pattern, split: str, what: str) -> str:
     m = pattern.search(path)
     if m is None:
-        raise ValueError(f'{what} {path!r} does not name a split '
-                         '(instances_<split>.json or ImageSets/Main/<split>.txt)')
+        raise ValueError(f'{what} {path!r} does not name a split (instances_<split>.json, '
+                         'ImageSets/Main/<split>.txt or meta/<split>.txt)')
     return path[:m.start(1)] + split + path[m.end(1):]
 
 
@@ -50,6 +54,15 @@ def use_split(cfg, split: str, check_files: bool = True) -> None:
         raise ValueError(f'test_dataloader.dataset ({ds.get("type")}) has no ann_file; '
                          'wrapped or concatenated test sets cannot be switched by split')
     ann = ds.ann_file
+    cls = _CLS_ANN.search(ann)
+    if cls is not None:                 # classification: meta/<split>.txt, folder <split>
+        if ds.get('data_prefix') not in (cls.group(1), cls.group(1) + '/'):
+            raise ValueError(f"test_dataloader.dataset.data_prefix {ds.get('data_prefix')!r} "
+                             f'is not the folder of split {cls.group(1)!r}')
+        ds.ann_file = _replace(ann, _CLS_ANN, split, 'test_dataloader.dataset.ann_file')
+        ds.data_prefix = split
+        _check_file(ds, split, check_files)
+        return
     coco = _COCO_ANN.search(ann) is not None
     old = (_COCO_ANN if coco else _VOC_ANN).search(ann)
     ds.ann_file = _replace(ann, _COCO_ANN if coco else _VOC_ANN, split,
@@ -66,9 +79,13 @@ def use_split(cfg, split: str, check_files: bool = True) -> None:
             if m.get('ann_file'):
                 m['ann_file'] = _replace(m['ann_file'], _COCO_ANN, split,
                                          'test_evaluator.ann_file')
+    _check_file(ds, split, check_files)
+
+
+def _check_file(ds, split: str, check_files: bool) -> None:
     if check_files:
         path = osp.join(ds.get('data_root') or '', ds.ann_file)
         if not osp.isfile(path) and '://' not in path:
             raise FileNotFoundError(
                 f'split {split!r} is missing: {path} does not exist (python tools/make_data.py '
-                f'writes the {split} split; --num-test sets its size)')
+                f'writes the {split} split; --num-test or --num-cls-test sets its size)')
