@@ -82,7 +82,7 @@ def ratio_gap(T: int, detector: str, reference: str, bound: float,
                          f'{100 * r[0]:.1f}% {interval_text(r[1])}, {100 * gap:+.1f} points '
                          f'{interval_text((lo, hi))}')
             oks.append(ok)
-            gaps.append(f'{100 * gap:+.1f}')
+            gaps.append(f'{m} {100 * gap:+.1f}')
         if not names:
             parts, oks = [f'T={T} not run'], [None]
         return Measured('; '.join(parts), _all(oks),
