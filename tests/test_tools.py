@@ -63,8 +63,10 @@ def test_convert_then_test_prints_a_table_and_saves_json(tiny):
               '--work-dir', str(root / 'test')] + opts, ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     assert '| ANN |' in r.stdout and '| SNN | 16 (calib T=8) |' in r.stdout
-    res = json.load(open(root / 'test' / 'snn_test_results.json'))['results']
+    saved = json.load(open(root / 'test' / 'snn_test_results.json'))
+    res = saved['results']
     assert [x['T'] for x in res] == [None, 4, 8, 16]
+    assert saved['provenance']['versions']['torch'] == torch.__version__
     assert all('AP' in x for x in res)
     assert (root / 'test' / 'snn_metric_vs_T.png').exists()
     # energy per image at each T beside the ANN's, on the first test images

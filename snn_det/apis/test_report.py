@@ -16,6 +16,7 @@ import torch
 from ..analysis.energy import compare_all, energy_report, plot_metric_vs_energy
 from ..analysis.firing import measure_firing
 from ..utils.checkpoint import write_text_atomic
+from ..utils.provenance import provenance
 from ..utils.wrappers import unwrap
 from .evaluate import format_table, main_metric, plot_metric_vs_T, save_rows
 
@@ -54,14 +55,16 @@ def energy_per_T(runner, T_list: Sequence[int], images: int, chunk_size=None) ->
 
 def write_test_report(runner, rows: List[dict], work_dir: str, meta: dict,
                       energy_images: int = 2, chunk_size=None, title: str = '') -> List[str]:
-    """Print the table and write ``snn_test_results.json`` and ``snn_metric_vs_T.png``
+    """Print the table and write ``snn_test_results.json`` (with the provenance: commit,
+    versions, machine) and ``snn_metric_vs_T.png``
     under ``work_dir``; with ``energy_images`` > 0, also print each T's energy against the
     ANN's and write ``snn_energy.json`` and ``snn_metric_vs_energy.png``.  Returns the
     paths written."""
     print('\n' + format_table(rows))
     bb = unwrap(runner.model).backbone
     out_json = osp.join(work_dir, 'snn_test_results.json')
-    save_rows(rows, out_json, dict(meta, conversion=bb.conversion.to_dict()))
+    save_rows(rows, out_json, dict(meta, conversion=bb.conversion.to_dict(),
+                                   provenance=provenance()))
     written = [out_json]
     snn = [(r['T'], main_metric(r)) for r in rows if r['model'] == 'SNN']
     ann = next((main_metric(r) for r in rows if r['model'] == 'ANN'), None)
