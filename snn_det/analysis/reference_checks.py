@@ -42,8 +42,9 @@ def ann_above(bound: float = 0.0, detectors: Optional[Sequence[str]] = None):
                 continue
             v, ci = main_metric(row), ap_ci(row)
             ok = _above(ci[0], ci[1], bound) if ci else v > bound
+            words = [det, fmt(v)] + [interval_text(ci)] * bool(ci)
             ap50 = f', AP50 {fmt(row["AP50"])}' if row.get('AP50') is not None else ''
-            parts.append(f'{det} {fmt(v)} {interval_text(ci)}{ap50}'.replace('  ', ' '))
+            parts.append(' '.join(words) + ap50)
             oks.append(ok)
             points.append(fmt(v))
         return Measured('; '.join(parts), _all(oks), 'ANN ' + ', '.join(points))

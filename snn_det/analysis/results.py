@@ -43,9 +43,8 @@ def _finite(ci) -> bool:
 def ap_ci(row: Optional[dict]):
     """The 95 % interval of the row's main metric (COCO AP's ``AP_ci``, a classifier's
     ``top1_ci``), or ``None`` (VOC mAP has none)."""
-    if row is None or not _finite(row.get(f'{main_metric_key(row)}_ci')):
-        return None
-    return row[f'{main_metric_key(row)}_ci']
+    ci = None if row is None else row.get(f'{main_metric_key(row)}_ci')
+    return ci if _finite(ci) else None
 
 
 def ratio_ci(row: Optional[dict]):

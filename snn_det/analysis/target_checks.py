@@ -98,10 +98,11 @@ def ratio_at(method: str, T: int, bound: float, detectors: Optional[Sequence[str
                 parts.append(f'{det} not run')
                 oks.append(None)
                 continue
-            text, ok = _ratio_check(find_row(result, det, method, T), v, ann, bound)
+            row = find_row(result, det, method, T)
+            text, ok = _ratio_check(row, v, ann, bound)
             parts.append(f'{det} {fmt(v)} ({text})')
             oks.append(ok)
-            ratios.append(_ratio(find_row(result, det, method, T), v, ann))
+            ratios.append(_ratio(row, v, ann))
         return Measured('; '.join(parts), _all(oks), f'{_span(ratios, bound)} of the ANN')
     return check
 
@@ -254,10 +255,11 @@ def ratios_at(method: str, bounds: Dict[int, float]):
                     cells.append(f'T={T} not run')
                     oks.append(None)
                     continue
-                text, ok = _ratio_check(find_row(result, det, method, T), v, ann, bound)
+                row = find_row(result, det, method, T)
+                text, ok = _ratio_check(row, v, ann, bound)
                 cells.append(f'T={T} {fmt(v)} ({text})')
                 oks.append(ok)
-                ratios[T].append(_ratio(find_row(result, det, method, T), v, ann))
+                ratios[T].append(_ratio(row, v, ann))
             parts.append(f'{det} ' + ', '.join(cells))
         return Measured('; '.join(parts), _all(oks),
                         ', '.join(f'T={T}: {_span(ratios[T], b)}' for T, b in bounds.items()))
