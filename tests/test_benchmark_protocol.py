@@ -168,6 +168,13 @@ def test_reference_targets_ann_above_nothing_and_the_gap_between_two_image_sets(
     assert close.met == 'met' and '-0.5 points [-1.5, 0.5]' in close.measured
     assert gap(0.90, (0.88, 0.92), 0.98, (0.97, 0.99)).met == 'missed'      # [-11, -5]
     assert gap(0.97, (0.90, 1.04), 0.98, (0.95, 1.01)).met == 'within noise'
+    # pair by pair: one pair missed and one within noise make the target missed
+    rows = [dict(_row('M', 32, 0.5, None, 0.90, (0.88, 0.92)), detector='whole'),
+            _row('M', 32, 0.5, None, 0.98, (0.97, 0.99)),
+            dict(_row('M', 32, 0.5, None, 0.97, (0.90, 1.04)), detector='whole2'),
+            dict(_row('M', 32, 0.5, None, 0.98, (0.95, 1.01)), detector='D2')]
+    two = met(rows, ratio_gap(32, ['whole', 'whole2'], ['D', 'D2'], 0.02))
+    assert two.met == 'missed' and 'whole2 against D2: M T=32' in two.measured
 
 
 def test_the_tables_show_intervals_and_the_split():

@@ -75,11 +75,9 @@ targets = [
     dict(what='real images, full scope: best method at T=16 / T=8',
          target='>= 90% / >= 80% of the ANN',
          check=dict(type='best_full_ratios', bounds={16: 0.90, 8: 0.80}, detectors=_tiles)),
-] + [
-    dict(what=f'real images, {n}: whole photographs (potentials calibrated on tiles) '
-              'against the tiles, T=32',
+    dict(what='real images: whole photographs (potentials calibrated on tiles) against '
+              'the tiles, T=32',
          target='SNN/ANN ratio within 2 points',
-         check=dict(type='ratio_gap', T=32, detector=n + ' (whole)', reference=n,
-                    bound=0.02))
-    for n in _names
+         check=dict(type='ratio_gap', T=32, detector=_whole_names, reference=_names,
+                    bound=0.02)),
 ]

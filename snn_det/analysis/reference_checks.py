@@ -7,7 +7,7 @@
   e.g. the same checkpoint on whole photographs (potentials calibrated on tiles) against
   the tiles of the same photographs (``configs/benchmarks/neon_trees.py``).
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from ..evaluation import MET, MISSED, WITHIN_NOISE, interval_text
 from ..registry import TARGET_CHECKS
@@ -52,22 +52,28 @@ def ann_above(bound: float = 0.0, detectors: Optional[Sequence[str]] = None):
 
 
 @TARGET_CHECKS.register_module(name='ratio_gap')
-def ratio_gap(T: int, detector: str, reference: str, bound: float,
-              methods: Optional[Sequence[str]] = None):
+def ratio_gap(T: int, detector: Union[str, Sequence[str]], reference: Union[str, Sequence[str]],
+              bound: float, methods: Optional[Sequence[str]] = None):
     """``|ratio(detector) - ratio(reference)| <= bound`` for each method at ``T`` (default:
-    every method both were run with), the ratios being SNN/ANN of the main metric.  The
-    two rows are evaluated on different images, so their ratio intervals are not paired:
-    the difference is given the widest interval they allow, ``[lo_d - hi_r, hi_d - lo_r]``
-    (a conservative bound, not a bootstrap interval).  Met when that interval lies within
-    ``[-bound, bound]``, missed when it lies outside, else within noise."""
-    def check(result):
+    every method both were run with), the ratios being SNN/ANN of the main metric.
+    ``detector`` and ``reference`` may be equal-length lists of names, checked pair by pair
+    (e.g. each detector's whole photographs against its tiles).  The two rows are evaluated
+    on different images, so their ratio intervals are not paired: the difference is given
+    the widest interval they allow, ``[lo_d - hi_r, hi_d - lo_r]`` (a conservative bound,
+    not a bootstrap interval).  Met when that interval lies within ``[-bound, bound]``,
+    missed when it lies outside, else within noise."""
+    dets = [detector] if isinstance(detector, str) else list(detector)
+    refs = [reference] if isinstance(reference, str) else list(reference)
+    if len(dets) != len(refs):
+        raise ValueError(f'ratio_gap: {len(dets)} detectors against {len(refs)} references')
+
+    def one(result, det, ref):
         names = methods or [r['method'] for r in result['results']
-                            if r['detector'] == reference and r['T'] == T
-                            and find_row(result, detector, r['method'], T) is not None]
+                            if r['detector'] == ref and r['T'] == T
+                            and find_row(result, det, r['method'], T) is not None]
         parts, oks, gaps = [], [], []
         for m in names:
-            d, r = ratio_ci(find_row(result, detector, m, T)), \
-                ratio_ci(find_row(result, reference, m, T))
+            d, r = ratio_ci(find_row(result, det, m, T)), ratio_ci(find_row(result, ref, m, T))
             if d is None or r is None:
                 parts.append(f'{m} T={T} not run')
                 oks.append(None)
@@ -86,6 +92,15 @@ def ratio_gap(T: int, detector: str, reference: str, bound: float,
             gaps.append(f'{m} {100 * gap:+.1f}')
         if not names:
             parts, oks = [f'T={T} not run'], [None]
-        return Measured('; '.join(parts), _all(oks),
-                        (', '.join(gaps) + ' points') if gaps else 'not run')
+        return parts, oks, (', '.join(gaps) + ' points') if gaps else 'not run'
+
+    def check(result):
+        parts, oks, briefs = [], [], []
+        for det, ref in zip(dets, refs):
+            p, o, b = one(result, det, ref)
+            label = f'{det} against {ref}: ' if len(dets) > 1 else ''
+            parts.append(label + '; '.join(p))
+            oks += o
+            briefs.append((f'{ref}: ' if len(dets) > 1 else '') + b)
+        return Measured('; '.join(parts), _all(oks), '; '.join(briefs))
     return check
