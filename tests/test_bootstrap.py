@@ -218,6 +218,9 @@ def test_format_table_shows_the_intervals():
                         '| time (s) |')
     lo, hi = rows[1]['ratio_ci']
     assert f'[{100 * lo:.1f}, {100 * hi:.1f}] | 2.0 |' in table[3]
+    # the % of the ANN is the unrounded paired ratio, not the ratio of the rounded APs
+    assert f'| {100 * rows[1]["ratio"]:.1f} | [' in table[3]
+    assert abs(rows[1]['ratio'] - 0.4 / 0.5) > 1e-3 and '| 80.0 |' not in table[3]
 
 
 # -- the recorder inside mmengine's evaluator -------------------------------------------
