@@ -59,22 +59,21 @@ benchmark = dict(
 )
 # targets of issue 42 (snn_det.analysis.target_checks / reference_checks), judged on the
 # held-out photographs' intervals; the full scope's method (+LCP) was fixed beforehand
-_tiles = _names
 targets = [
     dict(what='real images: the ANN against a model that predicts nothing (AP 0)',
          target='above 0 beyond its interval',
          check=dict(type='ann_above', bound=0.0)),
     dict(what='real images, backbone scope: best calibration at T=32',
          target='>= 97% of the ANN',
-         check=dict(type='best_ratio_at', T=32, bound=0.97, detectors=_tiles,
+         check=dict(type='best_ratio_at', T=32, bound=0.97, detectors=_names,
                     backbone_scope=True)),
     dict(what='real images, backbone scope: best calibration at T=16',
          target='>= 90% of the ANN',
-         check=dict(type='best_ratio_at', T=16, bound=0.90, detectors=_tiles,
+         check=dict(type='best_ratio_at', T=16, bound=0.90, detectors=_names,
                     backbone_scope=True)),
     dict(what='real images, full scope: best method at T=16 / T=8',
          target='>= 90% / >= 80% of the ANN',
-         check=dict(type='best_full_ratios', bounds={16: 0.90, 8: 0.80}, detectors=_tiles)),
+         check=dict(type='best_full_ratios', bounds={16: 0.90, 8: 0.80}, detectors=_names)),
     dict(what='real images: whole photographs (potentials calibrated on tiles) against '
               'the tiles, T=32',
          target='SNN/ANN ratio within 2 points',
