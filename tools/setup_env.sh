@@ -81,10 +81,12 @@ log "installing requirements/runtime.txt and tests.txt, and snn-det (editable)"
 pip_install "${CONSTRAINTS[@]}" -r "$REQ/runtime.txt" -r "$REQ/tests.txt"
 pip_install --no-build-isolation --no-deps -e "$ROOT"
 # benchmark dependencies (SpikingJelly, sinabs: the peers of tests/test_peers.py), some
-# without the dependencies they list but do not import (see requirements/benchmarks.txt)
+# without the dependencies they list but do not import (see requirements/benchmarks.txt):
+# what they import first, then the two with --no-deps (last, so that pip's resolver does
+# not report the dependencies they list but this project leaves out on purpose)
 log "installing requirements/benchmarks*.txt"
-pip_install --no-deps -r "$REQ/benchmarks-no-deps.txt"
 pip_install "${CONSTRAINTS[@]}" -r "$REQ/benchmarks.txt"
+pip_install --no-deps -r "$REQ/benchmarks-no-deps.txt"
 # the fused IF / signed neuron steps (snn_det/neurons/_C) against this torch; an editable
 # install through setuptools >= 80 does not build extensions in place, so build them here
 log "compiling the fused neuron kernels (snn_det/neurons/csrc)"
