@@ -68,7 +68,9 @@ def main_job_table(result: dict) -> str:
     cmd = result.get('command', 'python tools/run_default.py')
     if result.get('wall_seconds'):
         data = result.get('data_seconds', 0)
-        how = (f'{data:.0f} s of it generating the dataset' if data >= 1
+        verb = {True: 'generating', False: 'checking'}.get(result.get('data_built'),
+                                                           'generating or checking')
+        how = (f'{data:.0f} s of it {verb} the dataset' if data >= 1
                else 'the dataset already generated')
         split = result.get('split', 'val')      # runs before the test split: val
         load = result.get('load_average')          # other work on the cores meanwhile
