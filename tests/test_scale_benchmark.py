@@ -300,3 +300,27 @@ def test_channels_last_rows_have_their_own_table_and_verdict_against_both_floors
     assert any(line.startswith('| 2 images at T=32') and 'calibrating channels last | '
                '77.0 GiB |' in line for line in summary.scale_runs_markdown(both).splitlines())
     assert not any('77.0' in r.measured for r in summary.scale_rows(both))
+
+
+def test_a_plain_rerun_runs_exactly_the_committed_table():
+    """With no ``--runs`` the benchmark runs the committed table's runs (0-4 on RetinaNet,
+    run 0 on Faster R-CNN) and none marked ``extra``; ``--runs`` picks extra runs, and a
+    run's ``detectors`` key holds unless ``--detectors`` was given."""
+    from mmengine.config import Config
+
+    from snn_det.benchmarks.scale import planned_runs
+    bench = Config.fromfile(osp.join(ROOT, 'configs', 'benchmarks',
+                                     'scale_r50_coco.py')).scale_benchmark.to_dict()
+    res = json.load(open(osp.join(ROOT, 'docs', 'results', 'scale_r50_coco', 'results.json')))
+
+    def key(det, run):
+        return (det, run['kind'], run['images'], run['T'])
+
+    planned = {key(d['name'], run) for d in bench['detectors']
+               for _, run in planned_runs(bench, d['name'])}
+    committed = {key(r['detector'], r) for r in res['rows'] if r.get('device', 'cpu') == 'cpu'}
+    assert planned == committed
+    assert [i for i, _ in planned_runs(bench, 'RetinaNet R50')] == [0, 1, 2, 3, 4]
+    assert [i for i, _ in planned_runs(bench, 'Faster R-CNN R50')] == [0]
+    assert [i for i, _ in planned_runs(bench, 'Faster R-CNN R50', runs=[1, 5])] == [5]
+    assert [i for i, _ in planned_runs(bench, 'Faster R-CNN R50', [1, 5], True)] == [1, 5]

@@ -311,3 +311,23 @@ def test_run_default_converts_tests_and_writes_the_main_jobs_table(tmp_path):
     times = saved['conversion_times']
     assert [t['T'] for t in times] == [4] and times[0]['total'] > 0
     assert saved['provenance']['commit'] and (res_dir / 'results.md').exists()
+
+
+def test_provenance_names_the_cpu_model_and_the_installed_peers():
+    """Two 2-core machines can differ twofold in speed: results record the CPU's model; and
+    the peers' versions (SpikingJelly, sinabs, ...) as installed, without importing them."""
+    import importlib.metadata
+
+    from snn_det.analysis.results import provenance_line
+    from snn_det.utils.provenance import PEERS, provenance
+    p = provenance()
+    assert p['cpu'] and p['cpu'] != 'unknown'
+    for name in PEERS:
+        try:
+            assert p['versions'][name] == importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            assert name not in p['versions']
+    line = provenance_line(dict(provenance=p))
+    assert line.endswith(f"{p['machine']} ({p['cpu']}).")
+    if 'spikingjelly' in p['versions']:
+        assert f"spikingjelly {p['versions']['spikingjelly']}" in line

@@ -21,7 +21,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config', nargs='?', help='configs/benchmarks/scale_*.py')
     p.add_argument('--detectors', nargs='+', help='only these detector names')
-    p.add_argument('--runs', nargs='+', type=int, help='only these run indices of the config')
+    p.add_argument('--runs', nargs='+', type=int,
+                   help="these run indices of the config (default: every run not marked 'extra')")
     p.add_argument('--max-sites', type=int, default=None,
                    help='calibrate only the first N spiking sites of convert runs')
     p.add_argument('--device', default='cpu',

@@ -104,14 +104,18 @@ def display_path(path: str, root: Optional[str] = None) -> str:
 
 
 def provenance_line(result: dict) -> str:
-    """One line: the commit, versions and date the results were measured with."""
+    """One line: the commit, versions, date and machine the results were measured with."""
     p = result.get('provenance')
     if not p:
         return ('Provenance: not recorded (measured before results files kept it; the '
                 "rows' dates are in results.json where present).")
     v = p.get('versions', {})
-    vers = ', '.join(f'{k} {v[k]}' for k in ('torch', 'mmcv', 'mmdet', 'mmengine') if k in v)
-    return f"Provenance: commit `{p.get('commit', '?')[:12]}`, {vers}; {p.get('date', '?')}."
+    vers = ', '.join(f'{k} {v[k]}' for k in ('torch', 'mmcv', 'mmdet', 'mmengine',
+                                               'spikingjelly') if k in v)
+    machine = p.get('machine')
+    where = f"; {machine}" + (f" ({p['cpu']})" if p.get('cpu') else '') if machine else ''
+    return (f"Provenance: commit `{p.get('commit', '?')[:12]}`, {vers}; "
+            f"{p.get('date', '?')}{where}.")
 
 
 def metric_series(result: dict) -> Dict[str, Tuple[Optional[float], Dict[str, list]]]:

@@ -50,6 +50,25 @@ def _make_data(bench: dict) -> None:
                                progress=False)
 
 
+def planned_runs(bench: dict, detector: str, runs: Optional[Sequence[int]] = None,
+                 detectors_named: bool = False) -> list:
+    """The ``(index, run)`` pairs of the config to run on ``detector``.
+
+    With no ``runs``: the committed table's, i.e. every run not marked ``extra=True``.  With
+    ``runs``: those indices, extra or not.  A run's ``detectors`` key limits it to the
+    detectors it names unless detectors were named on the command line.
+    """
+    chosen = []
+    for i, run in enumerate(bench['runs']):
+        if (i not in runs) if runs is not None else run.get('extra', False):
+            continue
+        only = run.get('detectors')
+        if only and not detectors_named and detector not in only:
+            continue
+        chosen.append((i, run))
+    return chosen
+
+
 def run_scale_benchmark(config: str, detectors: Optional[Sequence[str]] = None,
                         runs: Optional[Sequence[int]] = None, max_sites: Optional[int] = None,
                         device: str = 'cpu', out_root: Optional[str] = None,
@@ -86,9 +105,7 @@ def run_scale_benchmark(config: str, detectors: Optional[Sequence[str]] = None,
     for det in bench['detectors']:
         if detectors and det['name'] not in detectors:
             continue
-        for i, run in enumerate(bench['runs']):
-            if runs is not None and i not in runs:
-                continue
+        for i, run in planned_runs(bench, det['name'], runs, bool(detectors)):
             run_sites = (max_sites or run.get('max_sites')) if run['kind'] == 'convert' \
                 else None
             print(f"[scale] {det['name']}: {run['kind']} images={run['images']} T={run['T']}"

@@ -4,6 +4,7 @@ Every results file a benchmark writes carries ``provenance()``; paths in results
 relative to the repository (:func:`repo_relative`), never the absolute paths of the
 machine that ran it.
 """
+import importlib.metadata
 import os.path as osp
 import platform
 import subprocess
@@ -11,6 +12,8 @@ import time
 from typing import Optional
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+# benchmark-only dependencies (requirements/benchmarks.txt) whose versions results record
+PEERS = ('spikingjelly', 'sinabs', 'nir', 'nirtorch')
 
 
 def _git(*args: str) -> Optional[str]:
@@ -48,7 +51,8 @@ def code_version(paths=('snn_det', 'setup.py')) -> str:
 
 
 def provenance() -> dict:
-    """Commit (with ``+dirty`` when the tree has uncommitted changes), versions, date."""
+    """Commit (with ``+dirty`` when the tree has uncommitted changes), versions (the peers'
+    included where installed), date, machine and CPU model."""
     import mmengine
     import torch
 
@@ -60,6 +64,11 @@ def provenance() -> dict:
             versions[name] = __import__(name).__version__
         except ImportError:
             pass
+    for name in PEERS:          # the peers' versions as installed, without importing them
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     commit = _git('rev-parse', 'HEAD')
     dirty = _git('status', '--porcelain', '--untracked-files=no')
     if commit and dirty:
@@ -67,4 +76,17 @@ def provenance() -> dict:
     return dict(commit=commit or 'unknown', versions=versions,
                 date=time.strftime('%Y-%m-%d'), machine=f'{platform.machine()}, '
                 f'{__import__("os").cpu_count()} CPU cores'
-                + (', CUDA' if torch.cuda.is_available() else ''))
+                + (', CUDA' if torch.cuda.is_available() else ''), cpu=cpu_model())
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what ``platform`` knows): two
+    machines with the same core count can differ twofold in speed."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
