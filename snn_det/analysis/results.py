@@ -112,8 +112,9 @@ def provenance_line(result: dict) -> str:
     v = p.get('versions', {})
     vers = ', '.join(f'{k} {v[k]}' for k in ('torch', 'mmcv', 'mmdet', 'mmengine',
                                                'spikingjelly') if k in v)
-    machine = p.get('machine')
-    where = f"; {machine}" + (f" ({p['cpu']})" if p.get('cpu') else '') if machine else ''
+    where = f"; {p['machine']}" if p.get('machine') else ''
+    if p.get('cpu'):
+        where += f" ({p['cpu']})"
     return (f"Provenance: commit `{p.get('commit', '?')[:12]}`, {vers}; "
             f"{p.get('date', '?')}{where}.")
 

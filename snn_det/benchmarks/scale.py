@@ -60,7 +60,8 @@ def planned_runs(bench: dict, detector: str, runs: Optional[Sequence[int]] = Non
     """
     chosen = []
     for i, run in enumerate(bench['runs']):
-        if (i not in runs) if runs is not None else run.get('extra', False):
+        wanted = i in runs if runs is not None else not run.get('extra', False)
+        if not wanted:
             continue
         only = run.get('detectors')
         if only and not detectors_named and detector not in only:

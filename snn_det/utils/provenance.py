@@ -12,7 +12,7 @@ import time
 from typing import Optional
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-# benchmark-only dependencies (requirements/benchmarks.txt) whose versions results record
+# benchmark-only dependencies (requirements/benchmarks*.txt) whose versions results record
 PEERS = ('spikingjelly', 'sinabs', 'nir', 'nirtorch')
 
 
@@ -59,12 +59,7 @@ def provenance() -> dict:
     from ..version import __version__
     versions = dict(python=platform.python_version(), torch=torch.__version__,
                     mmengine=mmengine.__version__, snn_det=__version__)
-    for name in ('mmcv', 'mmdet', 'mmpretrain', 'numpy'):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
-            pass
-    for name in PEERS:          # the peers' versions as installed, without importing them
+    for name in ('mmcv', 'mmdet', 'mmpretrain', 'numpy') + PEERS:   # as installed
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
